@@ -1,0 +1,3 @@
+"""Custode agent core: config, scheduler, state, checks, incidents, exposition, CLI."""
+
+__version__ = "0.1.0"

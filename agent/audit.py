@@ -1,0 +1,592 @@
+"""Append-only, tamper-evident audit log.
+
+Italian municipal contracts ask that the record of what the agent and its
+operators did be "complete, unalterable, verifiable, time-stamped and
+exportable in an open format".  This module meets that with a hash chain kept
+in a plain JSON Lines file:
+
+* open format: one UTF-8 JSON object per line, readable with ``jq``, a text
+  editor or any JSON library, no custom binary container;
+* time-stamped: every record carries an RFC 3339 UTC time with microseconds;
+* verifiable / unalterable: every record carries the SHA-256 of its own
+  canonical JSON ("hash") and the hash of the record before it ("prev").
+  Editing a record breaks its own hash; removing, inserting or reordering
+  records breaks the "prev" link of the record after; removing records from
+  the end is the one change a chain cannot see by itself, so every append
+  reports the new head to ``on_append`` and the agent keeps it elsewhere (its
+  SQLite state) to pass back to :func:`verify` as ``expected_head``.
+
+A record, keys in this order::
+
+    {"seq": 1, "ts": "2026-11-23T18:45:01.123456Z", "actor": "agent",
+     "action": "incident.opened", "subject": "web01", "details": {...},
+     "prev": "000...000", "hash": "<sha256 hex>"}
+
+"hash" is the SHA-256 of ``json.dumps(record_without_hash, sort_keys=True,
+separators=(",", ":"), ensure_ascii=False).encode("utf-8")``, so anyone can
+re-check it with a few lines of code in any language.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import logging
+import math
+import os
+import re
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+if os.name == "nt":  # pragma: no cover - exercised on Windows only
+    import msvcrt
+else:
+    import fcntl
+
+__all__ = [
+    "GENESIS_PREV",
+    "AuditError",
+    "AuditLog",
+    "VerifyResult",
+    "export",
+    "parse_since",
+    "verify",
+]
+
+log = logging.getLogger(__name__)
+
+GENESIS_PREV = "0" * 64
+"""The "prev" of record 1: there is no record before it."""
+
+KEYS = ("seq", "ts", "actor", "action", "subject", "details", "prev", "hash")
+"""Record keys in the order they are written."""
+
+TORN_WRITE_ACTION = "audit.torn_write_recovered"
+
+_TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_TS_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
+_HEX64_RE = re.compile(r"[0-9a-f]{64}")
+# Windows would otherwise turn "\n" into "\r\n" and change every hash.
+_O_BINARY: int = getattr(os, "O_BINARY", 0)
+_FILE_MODE = 0o640
+_TAIL_CHUNK = 64 * 1024
+_MAX_DEPTH = 64
+
+
+class AuditError(RuntimeError):
+    """The audit log cannot be appended to as it stands (say, its last line was
+    damaged by hand).  Raised rather than guessing a seq and prev, because a
+    guessed chain would look valid and hide the damage."""
+
+
+# --------------------------------------------------------------------------- #
+# Records
+# --------------------------------------------------------------------------- #
+
+
+def _canonical(obj: Mapping[str, Any]) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _record_hash(record: Mapping[str, Any]) -> str:
+    """SHA-256 hex over the canonical JSON of ``record`` minus its "hash" key."""
+    return hashlib.sha256(_canonical({k: v for k, v in record.items() if k != "hash"})).hexdigest()
+
+
+def _text(value: str) -> str:
+    """Make ``value`` encodable as UTF-8.
+
+    File names and command output decoded with ``surrogateescape`` carry lone
+    surrogates, which UTF-8 cannot encode; they are kept visible as
+    backslash escapes instead of making the write fail."""
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _jsonable(value: Any, depth: int = 0) -> Any:
+    """Turn ``value`` into plain JSON data, using ``str()`` for anything else.
+
+    An audit write must never crash the agent because a caller passed a
+    datetime, a Path, an exception or a self-referencing dict in ``details``;
+    ``str()`` keeps the information readable.  NaN and infinities become text
+    too, since bare ``NaN`` is not valid JSON and would break other readers."""
+    if depth > _MAX_DEPTH:
+        return _text(str(value))
+    if value is None or isinstance(value, (bool, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, Mapping):
+        return {_text(str(k)): _jsonable(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v, depth + 1) for v in value]
+    return _text(str(value))
+
+
+def _now_ts() -> str:
+    return datetime.now(timezone.utc).strftime(_TS_FORMAT)
+
+
+def _make_record(seq: int, ts: str, actor: str, action: str, subject: str | None,
+                 details: Mapping[str, Any], prev: str) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "seq": seq,
+        "ts": ts,
+        "actor": actor,
+        "action": action,
+        "subject": subject,
+        "details": details,
+        "prev": prev,
+    }
+    record["hash"] = _record_hash(record)
+    return record
+
+
+def _line(record: Mapping[str, Any]) -> bytes:
+    # json.dumps escapes control characters, so a record never spans lines.
+    return json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode("utf-8") + b"\n"
+
+
+# --------------------------------------------------------------------------- #
+# Low-level file access
+# --------------------------------------------------------------------------- #
+
+
+@contextmanager
+def _exclusive_lock(lock_path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock_path`` across processes.
+
+    A sibling lock file rather than the log itself: on Windows a locked byte
+    cannot even be read, which would stop verify and export while the agent
+    writes; on POSIX it costs nothing and keeps one scheme for both."""
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | _O_BINARY, _FILE_MODE)
+    try:
+        if os.name == "nt":  # pragma: no cover - exercised on Windows only
+            while True:
+                os.lseek(fd, 0, os.SEEK_SET)
+                try:
+                    msvcrt.locking(fd, msvcrt.LK_LOCK, 1)  # retries for ~10 s itself
+                    break
+                except OSError:
+                    continue
+            try:
+                yield
+            finally:
+                os.lseek(fd, 0, os.SEEK_SET)
+                msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+        else:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield  # closing the descriptor releases the lock
+    finally:
+        os.close(fd)
+
+
+def _read_at(fd: int, offset: int, size: int) -> bytes:
+    """Read ``size`` bytes at ``offset`` (os.pread does not exist on Windows)."""
+    os.lseek(fd, offset, os.SEEK_SET)
+    parts: list[bytes] = []
+    while size > 0:
+        chunk = os.read(fd, size)
+        if not chunk:
+            break
+        parts.append(chunk)
+        size -= len(chunk)
+    return b"".join(parts)
+
+
+def _read_tail(fd: int, size: int) -> tuple[bytes | None, int]:
+    """Return (last complete line without its newline or None, end of that line).
+
+    The second value is the offset just after the last newline: any bytes from
+    there to ``size`` are a torn fragment.  Reads backwards in growing chunks
+    until two newlines are seen, so the cost depends on the size of the last
+    record, not of the log, which grows for years."""
+    pos, buf, chunk = size, b"", _TAIL_CHUNK
+    while True:
+        last = buf.rfind(b"\n")
+        if last != -1 and (pos == 0 or buf.rfind(b"\n", 0, last) != -1):
+            break
+        if pos == 0:
+            return None, 0
+        step = min(chunk, pos)
+        pos -= step
+        buf = _read_at(fd, pos, step) + buf
+        chunk *= 2
+    start = buf.rfind(b"\n", 0, last) + 1  # 0 when the line starts the file
+    return buf[start:last], pos + last + 1
+
+
+def _is_hex64(value: Any) -> bool:
+    return isinstance(value, str) and _HEX64_RE.fullmatch(value) is not None
+
+
+def _head_of(line: bytes | None, path: Path) -> tuple[int, str]:
+    """(seq, hash) of the last record, from its raw line."""
+    if line is None:
+        return 0, GENESIS_PREV
+    try:
+        record = json.loads(line.decode("utf-8"))
+        seq, digest = record["seq"], record["hash"]
+        if type(seq) is int and seq >= 1 and _is_hex64(digest):
+            return seq, digest
+    except (ValueError, TypeError, KeyError):
+        pass
+    raise AuditError(
+        f"cannot append to audit log {path}: its last line is not a valid audit record, "
+        "so the chain cannot be continued; run the audit verify command to see the damage, "
+        "keep the file as evidence and start a new log"
+    )
+
+
+# --------------------------------------------------------------------------- #
+# Writer
+# --------------------------------------------------------------------------- #
+
+
+class AuditLog:
+    """Appends hash-chained records to one JSON Lines file.
+
+    Safe to share between threads and to use from several processes at once
+    (the agent and a CLI command): each append takes a thread lock and an
+    exclusive file lock, learns the head from the end of the file, writes and
+    fsyncs.  Nothing is cached between appends, so another process's records
+    are always chained onto, and a log moved aside is never written to."""
+
+    def __init__(self, path: str | os.PathLike[str], actor: str = "agent",
+                 on_append: Callable[[int, str], None] | None = None) -> None:
+        self.path = Path(path)
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self.actor = actor
+        self.on_append = on_append
+        self._lock = threading.Lock()
+
+    def append(self, action: str, subject: str | None = None,
+               details: Mapping[str, Any] | None = None, *, actor: str | None = None) -> dict[str, Any]:
+        """Write one record and return it.
+
+        ``details`` values that JSON cannot carry are stored as ``str()`` of
+        themselves.  If the file ends in a fragment left by a crash mid-write,
+        the fragment is moved into an ``audit.torn_write_recovered`` record
+        first, so the chain stays valid and no byte is lost.  ``on_append`` is
+        called with the new (seq, hash) after the data is on disk, in seq
+        order (it runs under the thread lock, so it must not append to this
+        log itself); its errors are logged, not raised, because the record is
+        already written."""
+        if not isinstance(action, str) or not action:
+            raise ValueError("audit action must be a non-empty string such as 'incident.opened'")
+        who = _text(str(self.actor if actor is None else actor))
+        what = _text(action)
+        subj = None if subject is None else _text(str(subject))
+        data = _jsonable(details) if details is not None else {}
+        if not isinstance(data, dict):  # a list or a string passed by mistake is kept, not refused
+            data = {"value": data}
+
+        with self._lock:
+            record = self._append_locked(who, what, subj, data)
+            if self.on_append is not None:
+                try:
+                    self.on_append(record["seq"], record["hash"])
+                except Exception:  # noqa: BLE001 - the record is written; do not lose it
+                    log.exception("audit on_append callback failed for record %s", record["seq"])
+        return record
+
+    def _append_locked(self, actor: str, action: str, subject: str | None,
+                       details: dict[str, Any]) -> dict[str, Any]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with _exclusive_lock(self.lock_path):
+            created = not self.path.exists()
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | _O_BINARY, _FILE_MODE)
+            try:
+                if created:
+                    self._sync_dir()
+                size = os.fstat(fd).st_size
+                last_line, end = _read_tail(fd, size)
+                seq, prev = _head_of(last_line, self.path)
+                ts = _now_ts()
+                out: list[bytes] = []
+                if end < size:
+                    fragment = _read_at(fd, end, size - end)
+                    # Only the unfinished line goes; it is re-written in full
+                    # (base64) by the record below, in the same write.
+                    os.ftruncate(fd, end)
+                    torn = _make_record(seq + 1, ts, actor, TORN_WRITE_ACTION, None, {
+                        "fragment_base64": base64.b64encode(fragment).decode("ascii"),
+                        "fragment_bytes": len(fragment),
+                    }, prev)
+                    out.append(_line(torn))
+                    seq, prev = torn["seq"], torn["hash"]
+                    log.warning("audit log %s ended in a %d-byte torn write; recovered as record %d",
+                                self.path, len(fragment), seq)
+                record = _make_record(seq + 1, ts, actor, action, subject, details, prev)
+                out.append(_line(record))
+                payload = b"".join(out)
+                written = os.write(fd, payload)  # one write: O_APPEND puts it at the end
+                while written < len(payload):  # short writes are rare on files; finish under the lock
+                    written += os.write(fd, payload[written:])
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        return record
+
+    def _sync_dir(self) -> None:
+        """Make a newly created log survive a power cut (POSIX only)."""
+        if os.name == "nt":  # pragma: no cover
+            return
+        dfd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+
+# --------------------------------------------------------------------------- #
+# Verifier
+# --------------------------------------------------------------------------- #
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """Outcome of :func:`verify`.
+
+    ``records`` counts the records found good, up to the first bad line.
+    ``first_bad_line`` is a 1-based line of the file; ``reason`` is a sentence
+    for a sysadmin that names that line."""
+
+    ok: bool
+    records: int
+    first_bad_line: int | None = None
+    reason: str | None = None
+
+
+class _BadLine(Exception):
+    """A line that is not a well-formed record; the message is the reason."""
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json.loads keeps the last of two equal keys and other tools the first:
+    # a duplicate could show one reader a different record than the hash covers.
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise _BadLine(f'key "{key}" appears twice')
+        obj[key] = value
+    return obj
+
+
+def _parse_ts(value: Any) -> datetime:
+    if not isinstance(value, str) or not _TS_RE.fullmatch(value):
+        raise ValueError(value)
+    return datetime.strptime(value, _TS_FORMAT).replace(tzinfo=timezone.utc)
+
+
+def _parse_record(raw: bytes) -> dict[str, Any]:
+    """Parse one line (without newline) into a record, or raise _BadLine."""
+    if not raw.strip():
+        raise _BadLine("empty line, not a record")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _BadLine("not valid UTF-8 text") from None
+    try:
+        obj = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    except json.JSONDecodeError as exc:
+        raise _BadLine(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(obj, dict):
+        raise _BadLine("not a JSON object")
+    for kind, keys in (("missing", [k for k in KEYS if k not in obj]),
+                       ("unexpected", [k for k in obj if k not in KEYS])):
+        if keys:
+            raise _BadLine(f"{kind} key(s) " + ", ".join(f'"{k}"' for k in keys))
+    checks: list[tuple[str, bool, str]] = [
+        ("seq", type(obj["seq"]) is int and obj["seq"] >= 1, "a whole number from 1"),
+        ("actor", isinstance(obj["actor"], str), "a string"),
+        ("action", isinstance(obj["action"], str), "a string"),
+        ("subject", obj["subject"] is None or isinstance(obj["subject"], str), "a string or null"),
+        ("details", isinstance(obj["details"], dict), "a JSON object"),
+        ("prev", _is_hex64(obj["prev"]), "64 lowercase hex digits"),
+        ("hash", _is_hex64(obj["hash"]), "64 lowercase hex digits"),
+    ]
+    for key, good, want in checks:
+        if not good:
+            raise _BadLine(f'"{key}" must be {want}')
+    try:
+        _parse_ts(obj["ts"])
+    except ValueError:
+        raise _BadLine('"ts" is not a UTC time like 2026-11-23T18:45:01.123456Z') from None
+    return obj
+
+
+def _chain_problem(n: int, record: Mapping[str, Any], prev_seq: int, prev_hash: str) -> str | None:
+    """Why the record on line ``n`` does not follow the one before it, if it does not."""
+    if record["hash"] != _record_hash(record):
+        return f"line {n}: record content does not match its hash (the record was edited)"
+    seq = record["seq"]
+    if seq == prev_seq + 1:
+        seq_note = ""
+    elif seq == prev_seq + 2:
+        seq_note = f"; seq goes from {prev_seq} to {seq}, so record {prev_seq + 1} is missing here"
+    elif seq > prev_seq:
+        seq_note = f"; seq goes from {prev_seq} to {seq}, so records {prev_seq + 1} to {seq - 1} are missing here"
+    else:
+        seq_note = f"; seq goes from {prev_seq} back to {seq}, out of order"
+    if n == 1:
+        if record["prev"] != GENESIS_PREV:
+            return (f"line 1: prev hash should be 64 zeros for the first record "
+                    f"(records at the start of the log were removed); it has seq {seq}")
+        if seq != 1:
+            return f"line 1: the first record has seq {seq}, not 1"
+        return None
+    if record["prev"] != prev_hash:
+        return (f"line {n}: prev hash does not match line {n - 1} "
+                f"(a record before it was removed, inserted or reordered){seq_note}")
+    if seq_note:
+        return f"line {n}: seq {seq} does not follow seq {prev_seq}{seq_note}"
+    return None
+
+
+def verify(path: str | os.PathLike[str], expected_head: tuple[int, str] | None = None) -> VerifyResult:
+    """Check the whole chain and stop at the first bad line.
+
+    Times may go backwards between records (NTP steps, a VM restored), so only
+    their format is checked.  ``expected_head`` is the (seq, hash) kept outside
+    the log by ``on_append``: a log that no longer reaches that seq, or holds a
+    different record there, was cut or rewritten at the end, the one change
+    the chain alone cannot show.  Records after the expected head are fine:
+    another process (the CLI) or a crash before the head was stored explain
+    them, and they are chained like any other."""
+    file = Path(path)
+    if not file.exists():
+        return VerifyResult(False, 0, None, f"audit log {file} does not exist")
+    records, prev_seq, prev_hash = 0, 0, GENESIS_PREV
+    head_hash_found: str | None = None
+    n = 0
+    with open(file, "rb") as fh:
+        for n, raw in enumerate(fh, start=1):
+            if not raw.endswith(b"\n"):
+                return VerifyResult(False, records, n, (
+                    f"line {n}: incomplete last line ({len(raw)} bytes with no newline): "
+                    f"a write was interrupted; the next append moves it into an "
+                    f"{TORN_WRITE_ACTION} record"))
+            try:
+                record = _parse_record(raw[:-1])
+            except _BadLine as exc:
+                return VerifyResult(False, records, n, f"line {n}: {exc}")
+            problem = _chain_problem(n, record, prev_seq, prev_hash)
+            if problem:
+                return VerifyResult(False, records, n, problem)
+            records, prev_seq, prev_hash = records + 1, record["seq"], record["hash"]
+            if expected_head is not None and prev_seq == expected_head[0]:
+                head_hash_found = prev_hash
+    if expected_head is not None and expected_head[0] > 0:
+        head_seq, head_hash = expected_head
+        if records < head_seq:
+            gone = f"record {head_seq} was" if records + 1 == head_seq else f"records {records + 1} to {head_seq} were"
+            return VerifyResult(False, records, n + 1, (
+                f"line {n + 1}: the log ends at record {records} but record {head_seq} was recorded "
+                f"as its head; {gone} removed from the end (the log was truncated)"))
+        if head_hash_found != head_hash:
+            return VerifyResult(False, records, head_seq, (
+                f"line {head_seq}: record {head_seq} does not have the hash recorded as the head; "
+                f"the end of the log was removed and written again from there"))
+    return VerifyResult(True, records)
+
+
+# --------------------------------------------------------------------------- #
+# Export and time parsing
+# --------------------------------------------------------------------------- #
+
+
+def _as_utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def export(path: str | os.PathLike[str], since: datetime | None = None,
+           until: datetime | None = None) -> Iterator[str]:
+    """Yield the raw JSON lines (without newline) with ``since <= ts < until``.
+
+    Lines are passed through byte for byte (not re-serialised) so their hashes
+    stay checkable by the receiver.  Naive datetimes are taken as UTC, like
+    the stored times; :func:`parse_since` returns aware ones for user input.
+    Without bounds every complete line is yielded, damaged ones included, so
+    a full export is a faithful copy; with bounds a line whose time cannot be
+    read cannot be placed and is skipped with a warning (run :func:`verify`
+    for integrity).  An unfinished last line is never yielded: it is not a
+    record yet, and the next append preserves it."""
+    low = None if since is None else _as_utc(since)
+    high = None if until is None else _as_utc(until)
+    with open(path, "rb") as fh:
+        for n, raw in enumerate(fh, start=1):
+            if not raw.endswith(b"\n"):
+                return
+            text = raw[:-1].decode("utf-8", "replace")
+            if low is None and high is None:
+                yield text
+                continue
+            try:
+                ts = _parse_ts(json.loads(text)["ts"])
+            except (ValueError, TypeError, KeyError):
+                log.warning("audit export: line %d of %s has no readable time; skipped", n, path)
+                continue
+            if (low is None or ts >= low) and (high is None or ts < high):
+                yield text
+
+
+_SINCE_RE = re.compile(
+    r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-]\d{2}:\d{2})?)?"
+)
+_SINCE_FORMS = ("2026-11-23 (midnight, Italian time), 2026-11-23T10:00 (Italian time), "
+                "2026-11-23T10:00:00+01:00 (explicit offset; Z for UTC)")
+
+
+def _last_sunday(year: int, month: int) -> date:
+    last = date(year, month + 1, 1) - timedelta(days=1)
+    return last - timedelta(days=(last.weekday() + 1) % 7)
+
+
+def _rome_fallback(local: datetime) -> datetime:
+    """Italian wall time to an aware datetime by the EU rule (CET, CEST from the
+    last Sunday of March 02:00 to the last Sunday of October 03:00).
+
+    Used only where the system has no time zone database (stock Windows
+    without the tzdata package): the agent must stay stdlib-only."""
+    start = datetime.combine(_last_sunday(local.year, 3), datetime.min.time()).replace(hour=2)
+    end = datetime.combine(_last_sunday(local.year, 10), datetime.min.time()).replace(hour=3)
+    hours = 2 if start <= local < end else 1
+    return local.replace(tzinfo=timezone(timedelta(hours=hours)))
+
+
+def _rome(local: datetime) -> datetime:
+    try:
+        return local.replace(tzinfo=ZoneInfo("Europe/Rome"))
+    except ZoneInfoNotFoundError:  # pragma: no cover - depends on the system
+        return _rome_fallback(local)
+
+
+def parse_since(text: str) -> datetime:
+    """Parse a time typed by a sysadmin into an aware datetime.
+
+    The sysadmins are in Italy, so a date or time without an offset means
+    Italian wall time (Europe/Rome, with summer time), and a bare date means
+    midnight there; an explicit offset or Z is honoured as written."""
+    cleaned = text.strip() if isinstance(text, str) else ""
+    if _SINCE_RE.fullmatch(cleaned):
+        try:
+            moment = datetime.fromisoformat(cleaned)
+        except ValueError:
+            pass
+        else:
+            return _rome(moment) if moment.tzinfo is None else moment
+    raise ValueError(f"cannot read {text!r} as a time; use one of: {_SINCE_FORMS}")

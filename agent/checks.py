@@ -1,0 +1,186 @@
+"""Threshold checks: read the facts the collectors cached, judge them.
+
+Checks never collect; they read the metric cache, so a check costs no I/O and
+sees exactly what Prometheus sees. A check whose source collector has no
+fresh data is skipped (not judged OK), so a dead collector cannot silently
+resolve incidents; the ``collectors`` check reports the dead collector itself.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from prometheus_client.core import Metric
+
+from agent.config import ChecksSection
+from agent.incidents import CheckResult, IncidentChange, Incidents, Severity
+from agent.metric_cache import MetricCache
+
+
+@dataclass
+class Evaluation:
+    """All results of one check over its targets; ``complete`` allows reconciling."""
+
+    check: str
+    results: list[CheckResult] = field(default_factory=list)
+    hold_for: float | None = None
+    complete: bool = True
+
+
+def _samples(families: Iterable[Metric] | None, name: str) -> list[tuple[dict[str, str], float]]:
+    out = []
+    for family in families or ():
+        for sample in family.samples:
+            if sample.name == name:
+                out.append((sample.labels, sample.value))
+    return out
+
+
+def _gib(value: float) -> str:
+    return f"{value / 2**30:.1f} GiB"
+
+
+def _level(value: float, warning: float, critical: float, *, low_is_bad: bool) -> Severity:
+    if low_is_bad:
+        return "critical" if value < critical else "warning" if value < warning else "ok"
+    return "critical" if value >= critical else "warning" if value >= warning else "ok"
+
+
+class HostChecks:
+    """The checks of the host Custode runs on."""
+
+    def __init__(self, config: ChecksSection, tenant: str, host: str) -> None:
+        self.config = config
+        self.tenant = tenant
+        self.host = host
+
+    def _result(self, check: str, thing: str, severity: Severity, summary: str, **details: object) -> CheckResult:
+        return CheckResult(self.tenant, check, f"{self.host}:{thing}", severity, summary,
+                           {"host": self.host, **details})
+
+    def evaluate(self, cache: MetricCache) -> list[Evaluation]:
+        evaluations = []
+        checks: list[tuple[bool, str, Callable[[MetricCache], Evaluation | None]]] = [
+            (self.config.filesystem.enabled, "filesystem", self._filesystem),
+            (self.config.memory.enabled, "memory", self._memory),
+            (self.config.cpu.enabled, "cpu", self._cpu),
+            (self.config.services.enabled, "services", self._services),
+            (self.config.collectors.enabled, "collectors", self._collectors),
+        ]
+        for enabled, _name, function in checks:
+            if enabled:
+                evaluation = function(cache)
+                if evaluation is not None:
+                    evaluations.append(evaluation)
+        return evaluations
+
+    def _filesystem(self, cache: MetricCache) -> Evaluation | None:
+        families = cache.families("filesystem")
+        if families is None:
+            return None
+        cfg = self.config.filesystem
+        only = re.compile(cfg.mount_points) if cfg.mount_points else None
+        size = {labels["mountpoint"]: v for labels, v in _samples(families, "node_filesystem_size_bytes")}
+        evaluation = Evaluation("filesystem", hold_for=cfg.for_)
+        for labels, avail in _samples(families, "node_filesystem_avail_bytes"):
+            mount = labels["mountpoint"]
+            total = size.get(mount, 0.0)
+            if total <= 0 or (only and not only.search(mount)):
+                continue
+            percent = 100.0 * avail / total
+            severity = _level(percent, cfg.warning_avail_percent, cfg.critical_avail_percent, low_is_bad=True)
+            limit = cfg.critical_avail_percent if severity == "critical" else cfg.warning_avail_percent
+            summary = (f"filesystem {mount} on {self.host} has {percent:.1f}% free "
+                       f"({_gib(avail)} of {_gib(total)})")
+            if severity != "ok":
+                summary += f", below the {severity} threshold of {limit:g}%"
+            evaluation.results.append(self._result("filesystem", mount, severity, summary, mountpoint=mount,
+                                                   avail_bytes=avail, size_bytes=total,
+                                                   avail_percent=round(percent, 2)))
+        for labels, error in _samples(families, "node_filesystem_device_error"):
+            if error >= 1 and labels["mountpoint"] not in size:
+                mount = labels["mountpoint"]
+                evaluation.results.append(self._result(
+                    "filesystem", mount, "warning",
+                    f"filesystem {mount} on {self.host} does not answer (stuck or failed mount)", mountpoint=mount))
+        return evaluation
+
+    def _memory(self, cache: MetricCache) -> Evaluation | None:
+        families = cache.families("memory")
+        total = _samples(families, "node_memory_MemTotal_bytes")
+        avail = _samples(families, "node_memory_MemAvailable_bytes")
+        if not total or not avail or total[0][1] <= 0:
+            return None
+        cfg = self.config.memory
+        percent = 100.0 * avail[0][1] / total[0][1]
+        severity = _level(percent, cfg.warning_available_percent, cfg.critical_available_percent, low_is_bad=True)
+        summary = (f"memory on {self.host}: {percent:.1f}% available "
+                   f"({_gib(avail[0][1])} of {_gib(total[0][1])})")
+        result = self._result("memory", "memory", severity, summary, available_percent=round(percent, 2))
+        return Evaluation("memory", [result], hold_for=cfg.for_)
+
+    def _cpu(self, cache: MetricCache) -> Evaluation | None:
+        busy = _samples(cache.families("cpu"), "custode_cpu_utilisation_ratio")
+        if not busy:
+            return None
+        cfg = self.config.cpu
+        percent = 100.0 * busy[0][1]
+        severity = _level(percent, cfg.warning_percent, cfg.critical_percent, low_is_bad=False)
+        summary = f"CPU on {self.host} is {percent:.0f}% busy"
+        result = self._result("cpu", "cpu", severity, summary, busy_percent=round(percent, 1))
+        return Evaluation("cpu", [result], hold_for=cfg.for_)
+
+    def _services(self, cache: MetricCache) -> Evaluation | None:
+        families = cache.families("services")
+        if families is None:
+            return None
+        cfg = self.config.services
+        ignore = re.compile(cfg.ignore) if cfg.ignore else None
+        evaluation = Evaluation("services", hold_for=cfg.for_)
+        for labels, failed in _samples(families, "custode_service_failed"):
+            name = labels.get("name", "?")
+            if failed < 1 or (ignore and ignore.search(name)):
+                continue
+            manager = labels.get("manager", "")
+            summary = (f"service {name} on {self.host} has failed" if manager == "systemd" else
+                       f"service {name} on {self.host} is set to start automatically but is not running")
+            evaluation.results.append(self._result("services", name, cfg.severity, summary,
+                                                   service=name, manager=manager))
+        return evaluation
+
+    def _collectors(self, cache: MetricCache) -> Evaluation:
+        cfg = self.config.collectors
+        evaluation = Evaluation("collectors", hold_for=cfg.for_)
+        for name, outcome in sorted(cache.outcomes().items()):
+            failures = outcome.consecutive_failures
+            severity: Severity = cfg.severity if failures >= cfg.failures else "ok"
+            summary = (f"collector {name} on {self.host} failed {failures} times in a row: {outcome.error}"
+                       if severity != "ok" else f"collector {name} on {self.host} works")
+            evaluation.results.append(self._result("collectors", f"collector/{name}", severity, summary,
+                                                   collector=name, error=outcome.error))
+        return evaluation
+
+
+def apply(incidents: Incidents, evaluations: Iterable[Evaluation], now: float | None = None) -> list[IncidentChange]:
+    """Feed evaluations into the incident model; reconcile complete ones."""
+    changes: list[IncidentChange] = []
+    for evaluation in evaluations:
+        targets = set()
+        tenants = set()
+        for result in evaluation.results:
+            change = incidents.observe(result, hold_for=evaluation.hold_for, now=now)
+            targets.add(result.target)
+            tenants.add(result.tenant)
+            if change:
+                changes.append(change)
+        if evaluation.complete:
+            for tenant in tenants or _tenants_of(incidents, evaluation.check):
+                changes += incidents.reconcile(tenant, evaluation.check, targets, now=now)
+    return changes
+
+
+def _tenants_of(incidents: Incidents, check: str) -> set[str]:
+    rows = incidents.state.query("SELECT DISTINCT tenant FROM check_states WHERE check_name = ?", (check,))
+    return {r["tenant"] for r in rows}

@@ -1,0 +1,192 @@
+"""The ``custode`` command line. Thin: each command calls one agent function.
+
+Exit codes: 0 success, 1 the command ran and found a problem (invalid
+config, a broken audit chain, open incidents for ``status``), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, Sequence
+
+from agent import __version__
+
+EPILOG = ("Config: --config PATH, else /etc/custode/custode.yaml (Windows: %%ProgramData%%\\Custode\\custode.yaml) "
+          "if it exists, else the embedded default. Docs: README.md.")
+
+
+def _load(args: argparse.Namespace):
+    from agent.config_loader import load
+
+    return load(getattr(args, "config", None))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from agent import logs
+    from agent.runtime import Agent
+
+    loaded = _load(args)
+    logs.setup(loaded.model.logging.level, loaded.model.logging.format)
+    Agent(loaded, listen=args.listen).run_forever()
+    return 0
+
+
+def cmd_once(args: argparse.Namespace) -> int:
+    from agent.once import all_succeeded, collect_once, render_table
+
+    loaded = _load(args)
+    cache, runners = collect_once(loaded)
+    if args.format == "prometheus":
+        sys.stdout.write(cache.exposition.plain.decode())
+    else:
+        sys.stdout.write(render_table(loaded, cache, runners))
+    return 0 if all_succeeded(runners) else 1
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from agent.status import build_status
+
+    report = build_status(_load(args))
+    sys.stdout.write(report.text)
+    return 1 if report.problems else 0
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    from agent.config_loader import load
+
+    loaded = load(args.path or args.config)
+    enabled = ", ".join(p.name for p in loaded.enabled_collectors)
+    tenants = ", ".join(loaded.model.tenant_ids())
+    print(f"{loaded.source}: OK. Tenants: {tenants}. Collectors enabled: {enabled}.")
+    return 0
+
+
+def _audit_file(args: argparse.Namespace) -> tuple[str, tuple[int, str] | None]:
+    """The audit log path and, when the state DB is at hand, its anchored head."""
+    if args.file:
+        return args.file, None
+    from agent.paths import audit_path, state_path
+    from agent.state import State
+
+    loaded = _load(args)
+    anchor = None
+    if state_path(loaded.model).exists():
+        state = State(state_path(loaded.model))
+        anchor = state.audit_anchor()
+        state.close()
+    return str(audit_path(loaded.model)), anchor
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from agent.audit import verify
+
+    path, anchor = _audit_file(args)
+    result = verify(path, expected_head=anchor)
+    if result.ok:
+        anchored = " and matches the head recorded in the state database" if anchor else ""
+        print(f"{path}: OK, {result.records} records, hash chain intact{anchored}.")
+        return 0
+    print(f"{path}: BROKEN at line {result.first_bad_line}: {result.reason}", file=sys.stderr)
+    return 1
+
+
+def cmd_audit_export(args: argparse.Namespace) -> int:
+    from agent.audit import export, parse_since
+
+    try:
+        since = parse_since(args.since) if args.since else None
+        until = parse_since(args.until) if args.until else None
+    except ValueError as exc:
+        print(f"custode audit export: {exc}", file=sys.stderr)
+        return 2
+    path, _ = _audit_file(args)
+    for line in export(path, since=since, until=until):
+        sys.stdout.write(line + "\n")
+    return 0
+
+
+def cmd_service(args: argparse.Namespace) -> int:
+    if sys.platform != "win32":
+        print("custode service manages the Windows service. On Linux install "
+              "packaging/linux/custode.service with systemd (see README, 'Running as a service').",
+              file=sys.stderr)
+        return 2
+    from agent.winservice import handle
+
+    return handle(args.action, args.config)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="custode", epilog=EPILOG,
+        description="Custode: monitoring and ops automation for municipal servers.")
+    parser.add_argument("--version", action="version", version=f"custode {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name: str, handler: Callable[[argparse.Namespace], int], help_text: str,
+                config: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text, epilog=EPILOG)
+        if config:
+            p.add_argument("--config", "-c", metavar="PATH", help="config file (YAML)")
+        p.set_defaults(handler=handler)
+        return p
+
+    run = command("run", cmd_run, "Run the agent: collectors on schedule, checks, /metrics, /healthz, /ready.")
+    run.add_argument("--listen", metavar="HOST:PORT", help="override agent.listen (default 0.0.0.0:10191)")
+
+    once = command("once", cmd_once, "Run every enabled collector once and print what it found.")
+    once.add_argument("--format", choices=["table", "prometheus"], default="table",
+                      help="a readable table (default) or the Prometheus exposition")
+
+    command("status", cmd_status, "Say what is wrong right now, from the agent's state database.")
+
+    config = sub.add_parser("config", help="Work with the config file.")
+    config_sub = config.add_subparsers(dest="config_command", metavar="SUBCOMMAND", required=True)
+    check = config_sub.add_parser("check", help="Validate a config file; exit 1 and explain every error.")
+    check.add_argument("path", nargs="?", help="config file (default: as for the other commands)")
+    check.add_argument("--config", "-c", metavar="PATH", help=argparse.SUPPRESS)
+    check.set_defaults(handler=cmd_config_check)
+
+    audit = sub.add_parser("audit", help="Verify or export the tamper-evident audit log.")
+    audit_sub = audit.add_subparsers(dest="audit_command", metavar="SUBCOMMAND", required=True)
+    for name, handler, text in (("verify", cmd_audit_verify, "Check the hash chain; name the first bad line."),
+                                ("export", cmd_audit_export, "Print audit records as JSON lines.")):
+        p = audit_sub.add_parser(name, help=text, description=text)
+        p.add_argument("--config", "-c", metavar="PATH", help="config file (to find the audit log)")
+        p.add_argument("--file", metavar="PATH", help="audit log file (instead of the config's)")
+        p.set_defaults(handler=handler)
+        if name == "export":
+            p.add_argument("--since", metavar="DATE",
+                           help="from this time: 2026-11-23 (midnight Europe/Rome), 2026-11-23T10:00, "
+                                "or with an offset")
+            p.add_argument("--until", metavar="DATE", help="up to (excluding) this time, same forms")
+
+    service = command("service", cmd_service, "Windows only: install, remove, start or stop the Custode service.")
+    service.add_argument("action", choices=["install", "remove", "start", "stop"])
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    from agent.config_loader import ConfigError
+    from agent.state import StateError
+
+    try:
+        return args.handler(args)
+    except ConfigError as exc:
+        print(f"custode: invalid configuration\n{exc}", file=sys.stderr)
+        return 1
+    except (StateError, OSError) as exc:
+        print(f"custode: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

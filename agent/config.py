@@ -1,0 +1,155 @@
+"""The configuration schema (pydantic models) and its embedded defaults.
+
+Every model forbids unknown keys: a misspelt option silently ignored is how a
+monitoring agent ends up not monitoring. Loading, line numbers and the wording
+of errors live in :mod:`agent.config_loader`.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from agent.durations import Duration
+
+DEFAULT_PORT = 10191
+DEFAULT_LISTEN = f"0.0.0.0:{DEFAULT_PORT}"
+DEFAULT_TENANT = "default"
+TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+class Strict(BaseModel):
+    """Base of every config section: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """Split ``HOST:PORT`` (``[::1]:PORT`` for IPv6, ``:PORT`` for all interfaces)."""
+    match = re.fullmatch(r"\[(?P<v6>[0-9A-Fa-f:.]+)\]:(?P<p6>\d+)|(?P<host>[^:\[\]]*):(?P<port>\d+)", value.strip())
+    if not match:
+        raise ValueError("expected HOST:PORT, e.g. 0.0.0.0:10191, 127.0.0.1:10191 or [::1]:10191")
+    host = match.group("v6") or match.group("host") or "0.0.0.0"
+    port = int(match.group("p6") or match.group("port"))
+    if not 0 < port < 65536:
+        raise ValueError(f"port {port} is out of range; use 1-65535")
+    return host, port
+
+
+class AgentSection(Strict):
+    listen: str = DEFAULT_LISTEN
+    data_dir: Path | None = Field(default=None, description="state DB and audit log live here")
+    tenant: str = DEFAULT_TENANT
+    hostname: str = Field(default_factory=socket.gethostname)
+    check_interval: Duration = 30.0
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        parse_listen(value)
+        return value.strip()
+
+
+class LoggingSection(Strict):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "text"] = "auto"
+
+
+class StateSection(Strict):
+    path: Path | None = None
+
+
+class AuditSection(Strict):
+    path: Path | None = None
+
+
+class Tenant(Strict):
+    """A comune (or the provider itself): hosts, jobs and tickets belong to one."""
+
+    name: str
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class ThresholdCheck(Strict):
+    enabled: bool = True
+    for_: Duration | None = Field(default=None, alias="for")
+
+
+class FilesystemCheck(ThresholdCheck):
+    warning_avail_percent: float = Field(default=10.0, gt=0, lt=100)
+    critical_avail_percent: float = Field(default=5.0, ge=0, lt=100)
+    mount_points: str | None = Field(default=None, description="regex; only these mountpoints")
+
+    @model_validator(mode="after")
+    def _order(self) -> "FilesystemCheck":
+        if self.critical_avail_percent >= self.warning_avail_percent:
+            raise ValueError(
+                f"critical_avail_percent ({self.critical_avail_percent:g}) must be lower than "
+                f"warning_avail_percent ({self.warning_avail_percent:g}): less free space is worse")
+        return self
+
+
+class MemoryCheck(ThresholdCheck):
+    for_: Duration | None = Field(default=300.0, alias="for")
+    warning_available_percent: float = Field(default=10.0, gt=0, lt=100)
+    critical_available_percent: float = Field(default=5.0, ge=0, lt=100)
+
+    @model_validator(mode="after")
+    def _order(self) -> "MemoryCheck":
+        if self.critical_available_percent >= self.warning_available_percent:
+            raise ValueError(
+                f"critical_available_percent ({self.critical_available_percent:g}) must be lower than "
+                f"warning_available_percent ({self.warning_available_percent:g}): less free memory is worse")
+        return self
+
+
+class CpuCheck(ThresholdCheck):
+    for_: Duration | None = Field(default=900.0, alias="for")
+    warning_percent: float = Field(default=90.0, gt=0, le=100)
+    critical_percent: float = Field(default=98.0, gt=0, le=100)
+
+    @model_validator(mode="after")
+    def _order(self) -> "CpuCheck":
+        if self.critical_percent <= self.warning_percent:
+            raise ValueError(
+                f"critical_percent ({self.critical_percent:g}) must be higher than "
+                f"warning_percent ({self.warning_percent:g})")
+        return self
+
+
+class ServicesCheck(ThresholdCheck):
+    severity: Literal["warning", "critical"] = "critical"
+    ignore: str | None = Field(default=None, description="regex of unit/service names to ignore")
+
+
+class CollectorHealthCheck(ThresholdCheck):
+    failures: int = Field(default=3, ge=1, description="consecutive failed runs before an incident")
+    severity: Literal["warning", "critical"] = "warning"
+
+
+class ChecksSection(Strict):
+    filesystem: FilesystemCheck = Field(default_factory=FilesystemCheck)
+    memory: MemoryCheck = Field(default_factory=MemoryCheck)
+    cpu: CpuCheck = Field(default_factory=CpuCheck)
+    services: ServicesCheck = Field(default_factory=ServicesCheck)
+    collectors: CollectorHealthCheck = Field(default_factory=CollectorHealthCheck)
+
+
+class Config(Strict):
+    """The whole file. ``collectors`` is validated per collector by the loader."""
+
+    agent: AgentSection = Field(default_factory=AgentSection)
+    logging: LoggingSection = Field(default_factory=LoggingSection)
+    state: StateSection = Field(default_factory=StateSection)
+    audit: AuditSection = Field(default_factory=AuditSection)
+    tenants: dict[str, Tenant] = Field(default_factory=dict)
+    collectors: dict[str, Any] = Field(default_factory=dict)
+    checks: ChecksSection = Field(default_factory=ChecksSection)
+
+    def tenant_ids(self) -> list[str]:
+        """Defined tenants, or the implicit default tenant of a single-comune install."""
+        return sorted(self.tenants) or [DEFAULT_TENANT]

@@ -1,0 +1,326 @@
+"""Load the YAML config, validate it, and explain every error in plain words.
+
+A sysadmin reading an error at 18:00 on a Friday needs the file, the line, the
+key path, what was expected and how to fix it, for every problem at once, not
+a pydantic traceback. So the YAML is composed into nodes first (to keep line
+numbers), then validated, then each pydantic error is rewritten.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError, create_model
+
+from agent.config import DEFAULT_TENANT, TENANT_ID, Config
+from agent.durations import DURATION_HINT, Duration
+from agent.suggest import did_you_mean
+from collectors.base import Collector
+from collectors.registry import available
+
+Path_ = tuple[str | int, ...]
+EMBEDDED = "<embedded default>"
+
+
+def default_config_path() -> Path:
+    """Where a service install keeps its config on this OS."""
+    if sys.platform == "win32":
+        return Path(os.environ.get("ProgramData", r"C:\ProgramData")) / "Custode" / "custode.yaml"
+    return Path("/etc/custode/custode.yaml")
+
+
+@dataclass(frozen=True)
+class Problem:
+    source: str
+    line: int | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.source}:{self.line}" if self.line else self.source
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class ConfigError(Exception):
+    """All problems found in one config file."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclass(frozen=True)
+class CollectorPlan:
+    """A collector as configured: what to run, how often, with what budget."""
+
+    name: str
+    cls: type[Collector]
+    enabled: bool
+    interval: float
+    timeout: float
+    settings: Any
+
+    def build(self) -> Collector:
+        return self.cls(self.settings)
+
+
+@dataclass
+class LoadedConfig:
+    model: Config
+    source: str
+    collectors: list[CollectorPlan] = field(default_factory=list)
+
+    @property
+    def enabled_collectors(self) -> list[CollectorPlan]:
+        return [c for c in self.collectors if c.enabled]
+
+
+# --- YAML with line numbers -------------------------------------------------
+
+def _compose(text: str, source: str) -> tuple[Any, dict[Path_, int]]:
+    """Python data for ``text`` plus the line of every key path."""
+    loader = yaml.SafeLoader(text)
+    lines: dict[Path_, int] = {}
+    try:
+        root = loader.get_single_node()
+
+        def build(node: yaml.Node, path: Path_) -> Any:
+            lines.setdefault(path, node.start_mark.line + 1)
+            if isinstance(node, yaml.MappingNode):
+                loader.flatten_mapping(node)
+                out: dict[Any, Any] = {}
+                for key_node, value_node in node.value:
+                    key = loader.construct_object(key_node, deep=True)
+                    if not isinstance(key, (str, int, float, bool)) or key is None:
+                        raise ConfigError([Problem(source, key_node.start_mark.line + 1, _dotted(path),
+                                                   "a key must be a plain word")])
+                    key_path = path + (str(key),)
+                    if key in out:
+                        raise ConfigError([Problem(source, key_node.start_mark.line + 1, _dotted(key_path),
+                                                   f"duplicate key {key!r}: it is already set on line "
+                                                   f"{lines[key_path]}; keep only one")])
+                    lines[key_path] = key_node.start_mark.line + 1
+                    out[str(key)] = build(value_node, key_path)
+                return out
+            if isinstance(node, yaml.SequenceNode):
+                return [build(item, path + (i,)) for i, item in enumerate(node.value)]
+            return loader.construct_object(node, deep=True)
+
+        data = build(root, ()) if root is not None else {}
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        column = f" (column {mark.column + 1})" if mark else ""
+        raise ConfigError([Problem(source, line, "", f"YAML syntax error: {exc.problem}{column}; "
+                                   "check the indentation and quote values that contain ':' or '#'")]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([Problem(source, None, "", f"YAML error: {exc}")]) from None
+    finally:
+        loader.dispose()
+    return data, lines
+
+
+def _dotted(path: Path_) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _line_for(lines: dict[Path_, int], path: Path_) -> int | None:
+    while path:
+        if path in lines:
+            return lines[path]
+        path = path[:-1]
+    return lines.get(())
+
+
+# --- pydantic errors in plain words ------------------------------------------
+
+def _fields_of(model: type[BaseModel], path: Path_) -> list[str]:
+    """The keys accepted at ``path`` inside ``model`` (for suggestions)."""
+    current: Any = model
+    for part in path:
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return []
+        info = current.model_fields.get(str(part)) or next(
+            (f for f in current.model_fields.values() if f.alias == part), None)
+        if info is None:
+            return []
+        current = info.annotation
+        args = getattr(current, "__args__", None)
+        if args and not (isinstance(current, type) and issubclass(current, BaseModel)):
+            current = next((a for a in args if isinstance(a, type) and issubclass(a, BaseModel)), args[-1])
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return [f.alias or name for name, f in current.model_fields.items()]
+    return []
+
+
+def _describe(error: dict[str, Any], model: type[BaseModel], loc: Path_) -> str:
+    kind = error["type"]
+    given = error.get("input")
+    got = f"; got {given!r}" if not isinstance(given, (dict, list)) else ""
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        known = _fields_of(model, loc[:-1])
+        hint = did_you_mean(key, known)
+        if hint:
+            return f"unknown key {key!r}; did you mean {hint!r}?"
+        return f"unknown key {key!r}; valid keys here: {', '.join(sorted(known))}"
+    if kind == "missing":
+        return f"required key {str(loc[-1])!r} is missing; add it"
+    if kind == "bool_parsing" or kind == "bool_type":
+        return f"expected true or false{got}"
+    if kind in ("float_parsing", "int_parsing", "float_type", "int_type", "int_from_float"):
+        return f"expected a number{got}"
+    if kind == "literal_error":
+        return f"expected one of {error['ctx']['expected']}{got}"
+    if kind in ("string_type",):
+        return f"expected text{got}"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return f"expected a section of keys (a YAML mapping){got}"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        bound = next(iter(error["ctx"].values()))
+        bound = f"{bound:g}" if isinstance(bound, float) else bound
+        words = {"greater_than": "greater than", "greater_than_equal": "at least",
+                 "less_than": "less than", "less_than_equal": "at most"}[kind]
+        return f"expected a value {words} {bound}{got}"
+    if kind == "value_error":
+        message = str(error["ctx"]["error"])
+        return f"{message}{got}" if message.startswith("expected") else message
+    return f"{error['msg']}{got}"
+
+
+def _problems(exc: ValidationError, model: type[BaseModel], source: str,
+              lines: dict[Path_, int], prefix: Path_ = ()) -> list[Problem]:
+    out = []
+    for error in exc.errors():
+        loc = prefix + tuple(error["loc"])
+        rel = tuple(error["loc"])
+        out.append(Problem(source, _line_for(lines, loc), _dotted(loc), _describe(error, model, rel)))
+    return out
+
+
+# --- collectors ---------------------------------------------------------------
+
+_COMMON = {"enabled": (bool | None, None), "interval": (Duration | None, None), "timeout": (Duration | None, None)}
+_entry_models: dict[str, type[BaseModel]] = {}
+
+
+def _entry_model(cls: type[Collector]) -> type[BaseModel]:
+    """The collector's own settings plus enabled/interval/timeout."""
+    if cls.name not in _entry_models:
+        _entry_models[cls.name] = create_model(f"{cls.name}_collector_config", __base__=cls.Settings, **_COMMON)
+    return _entry_models[cls.name]
+
+
+def _plan_collectors(raw: dict[str, Any], source: str, lines: dict[Path_, int]) -> tuple[list[CollectorPlan], list[Problem]]:
+    known = available()
+    plans, problems = [], []
+    for name in raw:
+        if name not in known:
+            hint = did_you_mean(name, known)
+            text = (f"unknown collector {name!r}; did you mean {hint!r}?" if hint else
+                    f"unknown collector {name!r}; known collectors: {', '.join(known)}")
+            problems.append(Problem(source, _line_for(lines, ("collectors", name)), f"collectors.{name}", text))
+    for name, cls in known.items():
+        entry = raw.get(name, {})
+        if entry is None:
+            entry = {}
+        if isinstance(entry, bool):
+            entry = {"enabled": entry}
+        model = _entry_model(cls)
+        try:
+            values = model.model_validate(entry)
+        except ValidationError as exc:
+            problems.extend(_problems(exc, model, source, lines, ("collectors", name)))
+            continue
+        data = values.model_dump(exclude=set(_COMMON))
+        interval = values.interval or cls.default_interval
+        timeout = values.timeout or min(cls.default_timeout, interval)
+        if timeout > interval:
+            problems.append(Problem(source, _line_for(lines, ("collectors", name, "timeout")),
+                                    f"collectors.{name}.timeout",
+                                    f"timeout ({timeout:g}s) must not exceed interval ({interval:g}s): "
+                                    "lower the timeout or raise the interval"))
+            continue
+        enabled = cls.default_enabled if values.enabled is None else values.enabled
+        plans.append(CollectorPlan(name, cls, enabled, interval, timeout, cls.Settings.model_validate(data)))
+    return plans, problems
+
+
+def _cross_checks(config: Config, source: str, lines: dict[Path_, int]) -> list[Problem]:
+    """Rules that span sections, reported at the key a person must edit."""
+    problems = []
+    for tenant_id in config.tenants:
+        if not TENANT_ID.match(tenant_id):
+            problems.append(Problem(source, _line_for(lines, ("tenants", tenant_id)), f"tenants.{tenant_id}",
+                                    f"tenant id {tenant_id!r} must be lower-case letters, digits, '-' or '_' "
+                                    "(e.g. 'crema', 'comune-di-capannori')"))
+    tenant = config.agent.tenant
+    if config.tenants and tenant not in config.tenants:
+        hint = did_you_mean(tenant, config.tenants)
+        text = (f"tenant {tenant!r} is not defined under tenants; did you mean {hint!r}?" if hint else
+                f"tenant {tenant!r} is not defined under tenants; defined: {', '.join(sorted(config.tenants))}")
+        problems.append(Problem(source, _line_for(lines, ("agent", "tenant")), "agent.tenant", text))
+    elif not config.tenants and tenant != DEFAULT_TENANT:
+        problems.append(Problem(source, _line_for(lines, ("agent", "tenant")), "agent.tenant",
+                                f"tenant {tenant!r} is not defined; add it under tenants: with a name"))
+    return problems
+
+
+# --- entry points ---------------------------------------------------------------
+
+def load_text(text: str, source: str = EMBEDDED) -> LoadedConfig:
+    """Validate ``text``; raise ConfigError listing every problem."""
+    data, lines = _compose(text, source)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([Problem(source, 1, "", "the file must be a mapping of sections "
+                                   "(agent:, tenants:, collectors:, checks: ...)")])
+    problems: list[Problem] = []
+    try:
+        model = Config.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(_problems(exc, Config, source, lines))
+        model = None
+    raw_collectors = data.get("collectors") if isinstance(data.get("collectors"), dict) else {}
+    plans, collector_problems = _plan_collectors(raw_collectors or {}, source, lines)
+    problems.extend(collector_problems)
+    if model is not None:
+        problems.extend(_cross_checks(model, source, lines))
+    if problems:
+        problems.sort(key=lambda p: (p.line or 0, p.path))
+        raise ConfigError(problems)
+    assert model is not None
+    return LoadedConfig(model=model, source=source, collectors=plans)
+
+
+def load(path: str | os.PathLike[str] | None = None) -> LoadedConfig:
+    """Load ``path``; with None, the default location if it exists, else the embedded default."""
+    if path is None:
+        candidate = default_config_path()
+        if not candidate.exists():
+            return load_text("", EMBEDDED)
+        path = candidate
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([Problem(source, None, "", "file not found; check the path, or omit --config "
+                                   "to run on the embedded default")]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([Problem(source, None, "", f"not UTF-8 text (byte {exc.start}); save the file as UTF-8")]) from None
+    except OSError as exc:
+        raise ConfigError([Problem(source, None, "", f"cannot read: {exc.strerror}")]) from None
+    return load_text(text, source)
+
+
+__all__ = ["ConfigError", "CollectorPlan", "LoadedConfig", "Problem", "load", "load_text",
+           "default_config_path", "DURATION_HINT"]

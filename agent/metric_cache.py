@@ -1,0 +1,119 @@
+"""The metric cache: the only thing a scrape touches.
+
+Collectors publish here when they finish; the exposition text is rendered at
+that moment (in the collector's thread), plain and gzipped, so that serving
+``/metrics`` is a lock-free read of two byte strings. That keeps a scrape's
+cost flat however many collectors there are and however slow they are.
+"""
+
+from __future__ import annotations
+
+import gzip
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterable
+
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import generate_latest
+
+if TYPE_CHECKING:
+    from agent.collection import RunOutcome
+
+
+@dataclass(frozen=True)
+class Exposition:
+    plain: bytes
+    gzipped: bytes
+    rendered_at: float
+    series: int
+
+
+class _Families:
+    """Adapter: prometheus_client's renderer wants an object with collect()."""
+
+    def __init__(self, families: Iterable[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families
+
+
+def merge_families(groups: Iterable[Iterable[Metric]]) -> list[Metric]:
+    """One family per metric name, samples of every source appended in order.
+
+    Several collectors may emit the same family (e.g. the capability gauge);
+    the text format allows each name only once.
+    """
+    merged: dict[str, Metric] = {}
+    for families in groups:
+        for family in families:
+            existing = merged.get(family.name)
+            if existing is None:
+                copy = Metric(family.name, family.documentation, family.type, family.unit)
+                copy.samples = list(family.samples)
+                merged[family.name] = copy
+            else:
+                existing.samples.extend(family.samples)
+    return list(merged.values())
+
+
+class MetricCache:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._families: dict[str, list[Metric]] = {}
+        self._outcomes: dict[str, "RunOutcome"] = {}
+        self._exposition = Exposition(b"", gzip.compress(b""), time.time(), 0)
+
+    def update(self, source: str, families: list[Metric] | None, outcome: "RunOutcome | None" = None) -> None:
+        """Replace ``source``'s families (None drops them: a failed run shows no stale data)."""
+        with self._lock:
+            if families is None:
+                self._families.pop(source, None)
+            else:
+                self._families[source] = families
+            if outcome is not None:
+                self._outcomes[source] = outcome
+            self._render()
+
+    def _render(self) -> None:
+        groups = [self._families[name] for name in sorted(self._families)]
+        merged = merge_families(groups + [self._meta_families()])
+        plain = generate_latest(_Families(merged))  # type: ignore[arg-type]
+        series = sum(len(f.samples) for f in merged)
+        self._exposition = Exposition(plain, gzip.compress(plain, compresslevel=5), time.time(), series)
+
+    def _meta_families(self) -> list[Metric]:
+        success = GaugeMetricFamily("custode_collector_success",
+                                    "1 if the collector's last run succeeded, 0 if it failed or timed out.",
+                                    labels=["collector"])
+        duration = GaugeMetricFamily("custode_collector_duration_seconds",
+                                     "Wall time of the collector's last run.", labels=["collector"])
+        last_run = GaugeMetricFamily("custode_collector_last_run_timestamp_seconds",
+                                     "Unix time the collector's last run finished.", labels=["collector"])
+        for name in sorted(self._outcomes):
+            outcome = self._outcomes[name]
+            success.add_metric([name], 1.0 if outcome.success else 0.0)
+            duration.add_metric([name], outcome.duration)
+            last_run.add_metric([name], outcome.finished_at)
+        return [success, duration, last_run] if self._outcomes else []
+
+    # --- readers ------------------------------------------------------------------
+
+    @property
+    def exposition(self) -> Exposition:
+        return self._exposition  # an atomic reference read: no lock on the scrape path
+
+    def families(self, source: str) -> list[Metric] | None:
+        """The families a source last published, or None if it has none now."""
+        with self._lock:
+            families = self._families.get(source)
+            return list(families) if families is not None else None
+
+    def outcome(self, source: str) -> "RunOutcome | None":
+        with self._lock:
+            return self._outcomes.get(source)
+
+    def outcomes(self) -> dict[str, "RunOutcome"]:
+        with self._lock:
+            return dict(self._outcomes)

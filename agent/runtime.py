@@ -1,0 +1,183 @@
+"""The running agent: wires config, state, audit, collectors, checks and HTTP.
+
+One direction of flow: the scheduler runs collectors, which publish to the
+metric cache; the checks job reads the cache and feeds the incident model;
+the HTTP server only reads the cache. Each piece can be built alone in tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import signal
+import threading
+import time
+from datetime import datetime, timezone
+
+from prometheus_client.core import GaugeMetricFamily
+
+from agent import __version__
+from agent.audit import AuditLog
+from agent.checks import HostChecks, apply
+from agent.collection import CollectorRunner, RunOutcome
+from agent.config_loader import LoadedConfig
+from agent.http_server import make_server, serve_in_thread
+from agent.incidents import IncidentChange, Incidents
+from agent.metric_cache import MetricCache
+from agent.paths import audit_path, state_path
+from agent.state import State
+from collectors.base import Collector
+
+log = logging.getLogger(__name__)
+
+
+def build_runners(loaded: LoadedConfig, cache: MetricCache, extra: list[tuple[Collector, float, float]] = (),
+                  on_outcome=None) -> list[CollectorRunner]:
+    """Runners for every enabled collector (plus ``extra`` (collector, interval, timeout), for tests)."""
+    runners = []
+    for plan in loaded.enabled_collectors:
+        runner = CollectorRunner(plan.build(), plan.timeout, cache, on_outcome)
+        runner.interval = plan.interval  # type: ignore[attr-defined]
+        runners.append(runner)
+    for collector, interval, timeout in extra:
+        runner = CollectorRunner(collector, timeout, cache, on_outcome)
+        runner.interval = interval  # type: ignore[attr-defined]
+        runners.append(runner)
+    return runners
+
+
+class Agent:
+    def __init__(self, loaded: LoadedConfig, listen: str | None = None,
+                 extra_collectors: list[tuple[Collector, float, float]] = ()) -> None:
+        from agent.config import parse_listen
+
+        self.loaded = loaded
+        config = loaded.model
+        self.host, self.port = parse_listen(listen or config.agent.listen)
+        self.state = State(state_path(config))
+        self.audit = AuditLog(audit_path(config), actor="agent", on_append=self.state.set_audit_anchor)
+        self.incidents = Incidents(self.state, on_change=self._incident_changed)
+        self.cache = MetricCache()
+        self.runners = build_runners(loaded, self.cache, list(extra_collectors), self._collector_finished)
+        self.checks = HostChecks(config.checks, config.agent.tenant, config.agent.hostname)
+        self._scheduler = None
+        self._server = None
+        self._stopped = threading.Event()
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    def start(self) -> None:
+        from apscheduler.executors.pool import ThreadPoolExecutor
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        self._server = make_server(self.host, self.port, self.cache, self.ready, self.healthy)
+        self.port = self._server.server_address[1]
+        serve_in_thread(self._server)
+        self.audit.append("agent.started", self.loaded.model.agent.hostname,
+                          {"version": __version__, "config": self.loaded.source,
+                           "config_sha256": _config_digest(self.loaded.source),
+                           "collectors": [r.name for r in self.runners], "listen": f"{self.host}:{self.port}"})
+        scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(max_workers=len(self.runners) + 2)},
+            job_defaults={"coalesce": True, "max_instances": 1}, timezone=timezone.utc)
+        now = datetime.now(timezone.utc)
+        for runner in self.runners:
+            scheduler.add_job(runner.run, "interval", seconds=runner.interval, next_run_time=now,  # type: ignore[attr-defined]
+                              id=f"collector:{runner.name}", misfire_grace_time=max(1, int(runner.interval)))  # type: ignore[attr-defined]
+        interval = self.loaded.model.agent.check_interval
+        scheduler.add_job(self.run_checks, "interval", seconds=interval, id="checks",
+                          misfire_grace_time=max(1, int(interval)))
+        scheduler.start()
+        self._scheduler = scheduler
+        log.info("custode started", extra={"listen": f"{self.host}:{self.port}", "version": __version__,
+                                           "collectors": len(self.runners), "config": self.loaded.source})
+
+    def stop(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+            self.audit.append("agent.stopped", self.loaded.model.agent.hostname, {})
+        self.state.close()
+        self._stopped.set()
+
+    def run_forever(self) -> None:
+        """Run until SIGTERM/SIGINT (systemd stop, Ctrl-C)."""
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        self.start()
+        try:
+            while not stop.wait(1.0):
+                pass
+        finally:
+            log.info("custode stopping")
+            self.stop()
+
+    # --- jobs -----------------------------------------------------------------------
+
+    def run_checks(self) -> None:
+        try:
+            apply(self.incidents, self.checks.evaluate(self.cache))
+            self.cache.update("custode_incidents", [self._incident_gauge()])
+        except Exception:
+            log.exception("checks failed")
+
+    def _incident_gauge(self) -> GaugeMetricFamily:
+        family = GaugeMetricFamily("custode_incidents_open", "Open incidents by tenant and severity.",
+                                   labels=["tenant", "severity"])
+        counts: dict[tuple[str, str], int] = {}
+        for tenant in self.loaded.model.tenant_ids():
+            for severity in ("warning", "critical"):
+                counts[(tenant, severity)] = 0
+        for incident in self.incidents.open_incidents():
+            counts[(incident.tenant, incident.severity)] = counts.get((incident.tenant, incident.severity), 0) + 1
+        for (tenant, severity), count in sorted(counts.items()):
+            family.add_metric([tenant, severity], count)
+        return family
+
+    def _collector_finished(self, outcome: RunOutcome) -> None:
+        self.state.record_collector_run(outcome.collector, outcome.finished_at, outcome.success,
+                                        outcome.duration, outcome.error)
+
+    def _incident_changed(self, change: IncidentChange) -> None:
+        log.warning("incident " + change.kind, extra={"incident": change.key, "severity": change.severity,
+                                                      "summary": change.summary})
+        self.audit.append(f"incident.{change.kind}", change.key,
+                          {"incident_id": change.incident_id, "tenant": change.tenant,
+                           "severity": change.severity, "summary": change.summary})
+
+    # --- probes -----------------------------------------------------------------------
+
+    def ready(self) -> tuple[bool, str]:
+        outcomes = self.cache.outcomes()
+        waiting = [r.name for r in self.runners if r.name not in outcomes]
+        if waiting:
+            return False, "waiting for the first run of: " + ", ".join(waiting)
+        return True, "ready"
+
+    def healthy(self) -> tuple[bool, str]:
+        if self._scheduler is None or not self._scheduler.running:
+            return False, "scheduler is not running"
+        return True, "ok"
+
+
+def _config_digest(source: str) -> str | None:
+    try:
+        with open(source, "rb") as handle:
+            return hashlib.sha256(handle.read()).hexdigest()
+    except OSError:
+        return None
+
+
+def wait_until(predicate, timeout: float, step: float = 0.05) -> bool:
+    """Poll ``predicate`` until true or ``timeout`` seconds pass (used by tests and once)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return bool(predicate())

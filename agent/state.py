@@ -1,0 +1,188 @@
+"""The state database: SQLite in WAL mode, versioned schema, one writer lock.
+
+What must survive a restart (incidents, check states, collector health, the
+audit anchor) lives here. WAL plus one transaction per logical change means a
+``kill -9`` at any instant leaves either the change or nothing: SQLite's
+journal guarantees the file opens consistent. Migrations are append-only SQL
+scripts; ``PRAGMA user_version`` says which have run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Iterator
+
+MIGRATIONS: list[str] = [
+    # 1: incidents, their history, check states, collector health, audit anchor
+    """
+    CREATE TABLE incidents (
+        id            INTEGER PRIMARY KEY,
+        key           TEXT NOT NULL,
+        tenant        TEXT NOT NULL,
+        check_name    TEXT NOT NULL,
+        target        TEXT NOT NULL,
+        severity      TEXT NOT NULL CHECK (severity IN ('warning', 'critical')),
+        max_severity  TEXT NOT NULL CHECK (max_severity IN ('warning', 'critical')),
+        status        TEXT NOT NULL CHECK (status IN ('open', 'resolved')),
+        summary       TEXT NOT NULL,
+        details       TEXT NOT NULL DEFAULT '{}',
+        opened_at     REAL NOT NULL,
+        last_seen_at  REAL NOT NULL,
+        resolved_at   REAL,
+        occurrences   INTEGER NOT NULL DEFAULT 1,
+        CHECK ((status = 'resolved') = (resolved_at IS NOT NULL))
+    );
+    CREATE UNIQUE INDEX incidents_one_open_per_key ON incidents(key) WHERE status = 'open';
+    CREATE INDEX incidents_by_tenant ON incidents(tenant, status);
+
+    CREATE TABLE incident_events (
+        id           INTEGER PRIMARY KEY,
+        incident_id  INTEGER NOT NULL REFERENCES incidents(id),
+        at           REAL NOT NULL,
+        kind         TEXT NOT NULL CHECK (kind IN ('opened', 'repeated', 'severity_changed', 'resolved')),
+        severity     TEXT NOT NULL,
+        message      TEXT NOT NULL
+    );
+    CREATE INDEX incident_events_by_incident ON incident_events(incident_id, id);
+
+    CREATE TABLE check_states (
+        key            TEXT PRIMARY KEY,
+        tenant         TEXT NOT NULL,
+        check_name     TEXT NOT NULL,
+        target         TEXT NOT NULL,
+        severity       TEXT NOT NULL CHECK (severity IN ('ok', 'warning', 'critical')),
+        since          REAL NOT NULL,
+        pending        TEXT CHECK (pending IN ('warning', 'critical')),
+        pending_since  REAL,
+        summary        TEXT NOT NULL,
+        updated_at     REAL NOT NULL
+    );
+
+    CREATE TABLE collector_status (
+        name                  TEXT PRIMARY KEY,
+        last_run_at           REAL NOT NULL,
+        success               INTEGER NOT NULL,
+        duration_seconds      REAL NOT NULL,
+        error                 TEXT,
+        consecutive_failures  INTEGER NOT NULL DEFAULT 0,
+        last_success_at       REAL
+    );
+
+    CREATE TABLE audit_anchor (
+        id    INTEGER PRIMARY KEY CHECK (id = 1),
+        seq   INTEGER NOT NULL,
+        hash  TEXT NOT NULL
+    );
+    """,
+]
+
+
+class StateError(Exception):
+    """The state database cannot be used; the message says why and what to do."""
+
+
+class State:
+    """One connection shared by the agent's threads behind a lock.
+
+    SQLite serialises writers anyway; one connection with a lock avoids
+    'database is locked' between our own threads, while ``busy_timeout``
+    covers other processes (a CLI command reading while the agent writes).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StateError(f"cannot create the state directory {self.path.parent}: {exc.strerror}; "
+                                 "set agent.data_dir (or state.path) to a writable directory") from None
+        self._lock = threading.RLock()
+        try:
+            self._db = sqlite3.connect(str(path), timeout=10.0, isolation_level=None, check_same_thread=False)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA busy_timeout = 10000")
+            mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            self._db.execute("PRAGMA synchronous = NORMAL" if mode == "wal" else "PRAGMA synchronous = FULL")
+            self._db.execute("PRAGMA foreign_keys = ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StateError(f"state database {self.path} is unusable: {exc}; move it aside and restart "
+                             "(Custode recreates it; open incidents will be re-detected)") from None
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        with self.transaction() as db:
+            version = int(db.execute("PRAGMA user_version").fetchone()[0])
+            if version > len(MIGRATIONS):
+                raise StateError(f"state database {self.path} has schema version {version}, newer than this "
+                                 f"Custode knows ({len(MIGRATIONS)}); upgrade Custode or use another state.path")
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in _statements(script):
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number}")
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def query(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # --- small records that several modules share ---------------------------
+
+    def record_collector_run(self, name: str, at: float, success: bool, duration: float, error: str | None) -> None:
+        with self.transaction() as db:
+            db.execute(
+                """INSERT INTO collector_status (name, last_run_at, success, duration_seconds, error,
+                                                 consecutive_failures, last_success_at)
+                   VALUES (:name, :at, :ok, :duration, :error, CASE WHEN :ok THEN 0 ELSE 1 END,
+                           CASE WHEN :ok THEN :at END)
+                   ON CONFLICT(name) DO UPDATE SET
+                       last_run_at = :at, success = :ok, duration_seconds = :duration, error = :error,
+                       consecutive_failures = CASE WHEN :ok THEN 0 ELSE consecutive_failures + 1 END,
+                       last_success_at = CASE WHEN :ok THEN :at ELSE last_success_at END""",
+                {"name": name, "at": at, "ok": int(success), "duration": duration, "error": error})
+
+    def collector_statuses(self) -> list[sqlite3.Row]:
+        return self.query("SELECT * FROM collector_status ORDER BY name")
+
+    def set_audit_anchor(self, seq: int, digest: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT INTO audit_anchor (id, seq, hash) VALUES (1, ?, ?) "
+                       "ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash "
+                       "WHERE excluded.seq > audit_anchor.seq", (seq, digest))
+
+    def audit_anchor(self) -> tuple[int, str] | None:
+        rows = self.query("SELECT seq, hash FROM audit_anchor WHERE id = 1")
+        return (int(rows[0]["seq"]), str(rows[0]["hash"])) if rows else None
+
+    def integrity_problems(self) -> list[str]:
+        """Empty when SQLite's own checks and foreign keys are clean."""
+        result = [r[0] for r in self.query("PRAGMA integrity_check") if r[0] != "ok"]
+        result += [f"foreign key violation in {r[0]} row {r[1]}" for r in self.query("PRAGMA foreign_key_check")]
+        return result
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements (executescript would commit our transaction)."""
+    return [s.strip() for s in script.split(";") if s.strip()]

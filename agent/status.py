@@ -1,0 +1,74 @@
+"""``custode status``: what is wrong right now, in plain words.
+
+It reads the state database that the running agent keeps, so it works from
+any shell while the service runs, and says so when the agent seems stopped
+(no collector has run recently) rather than showing stale calm.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from agent.config_loader import LoadedConfig
+from agent.incidents import Incidents
+from agent.paths import state_path
+from agent.state import State
+from agent.table import human_age
+
+
+@dataclass
+class StatusReport:
+    text: str
+    problems: int
+
+
+def _when(ts: float) -> str:
+    return f"{datetime.fromtimestamp(ts):%Y-%m-%d %H:%M}"
+
+
+def build_status(loaded: LoadedConfig, now: float | None = None) -> StatusReport:
+    now = time.time() if now is None else now
+    path = state_path(loaded.model)
+    if not path.exists():
+        return StatusReport(f"No state yet at {path}: Custode has not run with this config. "
+                            "Start it with 'custode run' (or the systemd service).", 1)
+    state = State(path)
+    try:
+        incidents = Incidents(state).open_incidents()
+        pending = Incidents(state).pending()
+        collectors = state.collector_statuses()
+    finally:
+        state.close()
+
+    lines = []
+    if incidents:
+        lines.append(f"{len(incidents)} problem{'s' if len(incidents) != 1 else ''} right now:")
+        for incident in incidents:
+            lines.append(f"  {incident.severity.upper():8}  {incident.summary}")
+            lines.append(f"            since {_when(incident.opened_at)} ({human_age(now - incident.opened_at)}), "
+                         f"seen {incident.occurrences} times, tenant {incident.tenant}")
+    else:
+        lines.append("No open incidents: nothing is wrong right now.")
+    for row in pending:
+        lines.append(f"  watching  {row['summary']} (for {human_age(now - row['pending_since'])}, "
+                     f"not yet long enough to count)")
+
+    if collectors:
+        failing = [c for c in collectors if not c["success"]]
+        newest = max(c["last_run_at"] for c in collectors)
+        lines.append("")
+        lines.append(f"Collectors: {len(collectors) - len(failing)} of {len(collectors)} worked in their "
+                     f"last run; the latest run finished {human_age(now - newest)} ago.")
+        for c in failing:
+            since = (f"failing since {_when(c['last_success_at'])}" if c["last_success_at"]
+                     else "has never worked")
+            lines.append(f"  {c['name']}: {since} ({c['consecutive_failures']} runs): {c['error']}")
+        if now - newest > 600:
+            lines.append(f"Warning: no collector ran for {human_age(now - newest)}. Is the agent running? "
+                         "Check 'systemctl status custode'.")
+    else:
+        lines.append("")
+        lines.append("No collector has run yet with this state database.")
+    return StatusReport("\n".join(lines) + "\n", len(incidents))

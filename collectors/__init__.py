@@ -1,0 +1,1 @@
+"""Collectors: one module per concern, each registered in collectors.registry."""

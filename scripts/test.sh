@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Install everything the test suite needs on Debian 12 (packages + a venv), then run it.
+# Usage: bash scripts/test.sh [pytest arguments]      (needs root or sudo for apt-get)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+apt_install() {
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"
+}
+
+# Real components the tests start themselves, on loopback ports.
+PACKAGES="prometheus prometheus-node-exporter"
+missing=""
+for pkg in $PACKAGES; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing="$missing $pkg"
+done
+if [ -n "$missing" ]; then
+    echo "== installing Debian packages:$missing"
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    # shellcheck disable=SC2086
+    apt_install $missing
+fi
+
+if [ ! -x .venv/bin/python ]; then
+    echo "== creating .venv"
+    if ! python3 -m venv .venv 2>/dev/null; then
+        rm -rf .venv
+        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q
+        apt_install python3-venv
+        python3 -m venv .venv
+    fi
+fi
+echo "== installing custode and its test dependencies into .venv"
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+
+echo "== running the test suite"
+set +e
+.venv/bin/python -m pytest "$@"
+status=$?
+set -e
+if [ "$status" -eq 5 ]; then
+    echo "ERROR: pytest collected no tests; that is a failure, not a pass." >&2
+    exit 1
+fi
+exit "$status"

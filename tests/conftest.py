@@ -1,0 +1,50 @@
+"""Shared test helpers: free loopback ports, Debian binaries, isolated data dirs."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def require_binary(name: str, package: str) -> str:
+    """Path of a Debian-packaged program; a missing one fails loudly, never skips."""
+    path = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else None)
+    if path is None:
+        pytest.fail(f"{name} is not installed: run 'bash scripts/test.sh' (it installs Debian's {package})")
+    return path
+
+
+def http_get(url: str, timeout: float = 5.0, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+@pytest.fixture(autouse=True)
+def isolated_data_dir(tmp_path, monkeypatch):
+    """No test may touch the real per-user data dir or /etc/custode."""
+    data = tmp_path / "data"
+    monkeypatch.setenv("CUSTODE_DATA_DIR", str(data))
+    return data
+
+
+@pytest.fixture
+def write_config(tmp_path):
+    def write(text: str, name: str = "custode.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        return path
+    return write
