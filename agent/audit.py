@@ -30,7 +30,6 @@ re-check it with a few lines of code in any language.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import json
 import logging

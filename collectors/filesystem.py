@@ -140,7 +140,7 @@ class FilesystemCollector(Collector):
         # collection takes at most mount_timeout however many mounts hang.
         deadline = time.monotonic() + self.settings.mount_timeout
         for probe in probes.values():
-            probe.join(max(0.0, deadline - time.monotonic()))
+            probe.join(max(0.0, self.settings.mount_timeout))
             if probe.is_alive():
                 self._stuck[probe.mountpoint] = probe
 

@@ -112,11 +112,11 @@ class ServicesCollector(Collector):
         return [per_service, total] if names else [total]
 
     def _systemd_failed(self) -> list[str]:
+        if not systemd_booted():
+            raise CollectorUnavailable("systemd is not running (PID 1 is another init)")
         systemctl = shutil.which(self.settings.systemctl_path)
         if systemctl is None:
             raise CollectorUnavailable(f"{self.settings.systemctl_path!r} not found: no systemd")
-        if not systemd_booted():
-            raise CollectorUnavailable("systemd is not running (PID 1 is another init)")
         argv = [systemctl, "list-units", "--state=failed", "--all", "--no-legend", "--plain", "--no-pager"]
         result = run_command([*argv, "--output=json"], self.settings.timeout)
         if result.returncode != 0:  # a systemctl that rejects --output=json
