@@ -262,6 +262,14 @@ def _cross_checks(config: Config, source: str, lines: dict[Path_, int]) -> list[
             problems.append(Problem(source, _line_for(lines, ("tenants", tenant_id)), f"tenants.{tenant_id}",
                                     f"tenant id {tenant_id!r} must be lower-case letters, digits, '-' or '_' "
                                     "(e.g. 'crema', 'comune-di-capannori')"))
+    if config.tenants and "tenant" not in config.agent.model_fields_set:
+        if len(config.tenants) == 1:
+            config.agent.tenant = next(iter(config.tenants))  # the only tenant is obviously this host's
+        else:
+            problems.append(Problem(source, _line_for(lines, ("agent",)), "agent.tenant",
+                                    "not set: say which tenant this host belongs to, one of "
+                                    f"{', '.join(sorted(config.tenants))}"))
+            return problems
     tenant = config.agent.tenant
     if config.tenants and tenant not in config.tenants:
         hint = did_you_mean(tenant, config.tenants)
@@ -284,6 +292,8 @@ def load_text(text: str, source: str = EMBEDDED) -> LoadedConfig:
     if not isinstance(data, dict):
         raise ConfigError([Problem(source, 1, "", "the file must be a mapping of sections "
                                    "(agent:, tenants:, collectors:, checks: ...)")])
+    # A section whose keys are all commented out is YAML null: it means "defaults".
+    data = {key: value for key, value in data.items() if value is not None}
     problems: list[Problem] = []
     try:
         model = Config.model_validate(data)

@@ -73,10 +73,12 @@ class Agent:
         self._server = make_server(self.host, self.port, self.cache, self.ready, self.healthy)
         self.port = self._server.server_address[1]
         serve_in_thread(self._server)
-        self.audit.append("agent.started", self.loaded.model.agent.hostname,
-                          {"version": __version__, "config": self.loaded.source,
-                           "config_sha256": _config_digest(self.loaded.source),
-                           "collectors": [r.name for r in self.runners], "listen": f"{self.host}:{self.port}"})
+        hostname = self.loaded.model.agent.hostname
+        self._audit("config.loaded", self.loaded.source,
+                    {"sha256": _config_digest(self.loaded.source), "tenants": self.loaded.model.tenant_ids()})
+        self._audit("agent.started", hostname,
+                    {"version": __version__, "collectors": [r.name for r in self.runners],
+                     "listen": f"{self.host}:{self.port}"})
         scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=len(self.runners) + 2)},
             job_defaults={"coalesce": True, "max_instances": 1}, timezone=timezone.utc)
@@ -100,7 +102,7 @@ class Agent:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
-            self.audit.append("agent.stopped", self.loaded.model.agent.hostname, {})
+            self._audit("agent.stopped", self.loaded.model.agent.hostname, {})
         self.state.close()
         self._stopped.set()
 
@@ -146,9 +148,17 @@ class Agent:
     def _incident_changed(self, change: IncidentChange) -> None:
         log.warning("incident " + change.kind, extra={"incident": change.key, "severity": change.severity,
                                                       "summary": change.summary})
-        self.audit.append(f"incident.{change.kind}", change.key,
+        self._audit(f"incident.{change.kind}", change.key,
                           {"incident_id": change.incident_id, "tenant": change.tenant,
                            "severity": change.severity, "summary": change.summary})
+
+    def _audit(self, action: str, subject: str, details: dict) -> None:
+        """Append to the audit log; a damaged log is reported loudly but never stops monitoring."""
+        try:
+            self.audit.append(action, subject, details)
+        except Exception as exc:
+            log.error("cannot write the audit log; run 'custode audit verify' to find the damage",
+                      extra={"audit_log": str(self.audit.path), "error": str(exc), "action": action})
 
     # --- probes -----------------------------------------------------------------------
 

@@ -79,7 +79,7 @@ class CpuCollector(Collector):
                                    "Busy fraction (0..1) of all CPUs since the previous collection.", ratio))
         count = psutil.cpu_count(logical=True)
         if count:
-            families.append(scalar("custode_cpu_count", "Number of logical CPUs.", count))
+            families.append(scalar("custode_cpu_logical_processors", "Number of logical CPUs.", count))
         return nonempty(families)
 
     def _utilisation(self, per_cpu: list[Any]) -> float | None:

@@ -9,6 +9,7 @@ collection.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
@@ -23,6 +24,8 @@ from collectors._common import Regex, matches, nonempty
 from collectors.base import Collector, CollectorSettings, compile_pattern, gauge
 from collectors.registry import register
 
+log = logging.getLogger(__name__)
+
 # node_exporter's Linux defaults; the fs types additionally drop in-memory and
 # container-plumbing filesystems, whose "fullness" nobody acts on.
 DEFAULT_MOUNT_POINTS_EXCLUDE = r"^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)"
@@ -31,8 +34,10 @@ DEFAULT_FS_TYPES_EXCLUDE = (
     r"|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|ramfs|rpc_pipefs|securityfs|selinuxfs"
     r"|squashfs|erofs|sysfs|tmpfs|tracefs)$"
 )
-TIMEOUT_ERROR = "mountpoint timeout"  # node_exporter's device_error label for a stuck mount
-LABELS = ("device", "mountpoint", "fstype", "device_error")
+TIMEOUT_ERROR = "mountpoint timeout"
+# The label set the issue and node_exporter up to 1.8 use; newer node_exporter adds a
+# ``device_error`` label, but its value changes with the error and so splits series.
+LABELS = ("device", "fstype", "mountpoint")
 
 
 @dataclass(frozen=True)
@@ -140,7 +145,7 @@ class FilesystemCollector(Collector):
         # collection takes at most mount_timeout however many mounts hang.
         deadline = time.monotonic() + self.settings.mount_timeout
         for probe in probes.values():
-            probe.join(max(0.0, self.settings.mount_timeout))
+            probe.join(max(0.0, deadline - time.monotonic()))
             if probe.is_alive():
                 self._stuck[probe.mountpoint] = probe
 
@@ -162,7 +167,9 @@ class FilesystemCollector(Collector):
                 usage, error = None, TIMEOUT_ERROR
             else:
                 usage, error = probe.usage, "" if probe.usage is not None else (probe.error or "unknown error")
-            labels = [mount.device, mount.mountpoint, mount.fstype, error]
+            labels = [mount.device, mount.fstype, mount.mountpoint]
+            if error:
+                log.debug("filesystem not readable", extra={"mountpoint": mount.mountpoint, "error": error})
             families["device_error"].add_metric(labels, 1.0 if usage is None else 0.0)
             families["readonly"].add_metric(labels, 1.0 if "ro" in mount.options.split(",") else 0.0)
             if usage is None:

@@ -81,7 +81,8 @@ def _windows_start_is_deferred(name: str) -> bool:
 
 
 class ServicesSettings(CollectorSettings):
-    timeout: float = Field(5.0, gt=0, description="Seconds systemctl may take.")
+    # Not "timeout": that key is the runner's per-collection timeout in the config.
+    command_timeout: float = Field(5.0, gt=0, description="Seconds one systemctl call may take.")
     systemctl_path: str = "systemctl"
     exclude: Regex = Field(None, description="Service/unit names to ignore even when failed.")
 
@@ -118,9 +119,9 @@ class ServicesCollector(Collector):
         if systemctl is None:
             raise CollectorUnavailable(f"{self.settings.systemctl_path!r} not found: no systemd")
         argv = [systemctl, "list-units", "--state=failed", "--all", "--no-legend", "--plain", "--no-pager"]
-        result = run_command([*argv, "--output=json"], self.settings.timeout)
+        result = run_command([*argv, "--output=json"], self.settings.command_timeout)
         if result.returncode != 0:  # a systemctl that rejects --output=json
-            result = run_command(argv, self.settings.timeout)
+            result = run_command(argv, self.settings.command_timeout)
         if result.returncode != 0:
             if "not been booted with systemd" in result.stderr:
                 raise CollectorUnavailable("systemd is not running (PID 1 is another init)")

@@ -50,6 +50,8 @@ BROKEN = [
      "(e.g. 'crema', 'comune-di-capannori')"),
     ("agent:\n  tenant: crem\ntenants:\n  crema:\n    name: Comune di Crema\n",
      "c.yaml:2: agent.tenant: tenant 'crem' is not defined under tenants; did you mean 'crema'?"),
+    ("tenants:\n  crema:\n    name: Crema\n  cremona:\n    name: Cremona\n",
+     "c.yaml:1: agent.tenant: not set: say which tenant this host belongs to, one of crema, cremona"),
     ("agent:\n  tenant: crema\n",
      "c.yaml:2: agent.tenant: tenant 'crema' is not defined; add it under tenants: with a name"),
     ("agent:\n  listen: a\n  listen: b\n",
@@ -89,6 +91,10 @@ def test_embedded_default_enables_local_collectors() -> None:
     assert loaded.model.tenant_ids() == ["default"]
     for plan in loaded.collectors:
         assert 0 < plan.timeout <= plan.interval
+
+
+def test_single_tenant_is_the_hosts_tenant() -> None:
+    assert load_text("tenants:\n  crema:\n    name: Comune di Crema\n").model.agent.tenant == "crema"
 
 
 def test_collector_shorthand_and_overrides() -> None:
