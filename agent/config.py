@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import socket
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -79,46 +79,52 @@ class ThresholdCheck(Strict):
     for_: Duration | None = Field(default=None, alias="for")
 
 
-class FilesystemCheck(ThresholdCheck):
+class LevelCheck(ThresholdCheck):
+    """A check with a warning and a critical level; subclasses say which way is worse.
+
+    ``_levels`` names the (warning, critical) fields and ``_low_is_bad`` whether
+    lower values are worse (free space) or higher ones (CPU busy).
+    """
+
+    _levels: ClassVar[tuple[str, str]]
+    _low_is_bad: ClassVar[bool]
+    _why: ClassVar[str] = ""
+
+    @model_validator(mode="after")
+    def _order(self) -> "LevelCheck":
+        warning_key, critical_key = self._levels
+        warning, critical = getattr(self, warning_key), getattr(self, critical_key)
+        if (critical >= warning) if self._low_is_bad else (critical <= warning):
+            word = "lower" if self._low_is_bad else "higher"
+            raise ValueError(f"{critical_key} ({critical:g}) must be {word} than {warning_key} ({warning:g})"
+                             + (f": {self._why}" if self._why else ""))
+        return self
+
+
+class FilesystemCheck(LevelCheck):
+    _levels = ("warning_avail_percent", "critical_avail_percent")
+    _low_is_bad = True
+    _why = "less free space is worse"
     warning_avail_percent: float = Field(default=10.0, gt=0, lt=100)
     critical_avail_percent: float = Field(default=5.0, ge=0, lt=100)
     mount_points: str | None = Field(default=None, description="regex; only these mountpoints")
 
-    @model_validator(mode="after")
-    def _order(self) -> "FilesystemCheck":
-        if self.critical_avail_percent >= self.warning_avail_percent:
-            raise ValueError(
-                f"critical_avail_percent ({self.critical_avail_percent:g}) must be lower than "
-                f"warning_avail_percent ({self.warning_avail_percent:g}): less free space is worse")
-        return self
 
-
-class MemoryCheck(ThresholdCheck):
+class MemoryCheck(LevelCheck):
+    _levels = ("warning_available_percent", "critical_available_percent")
+    _low_is_bad = True
+    _why = "less free memory is worse"
     for_: Duration | None = Field(default=300.0, alias="for")
     warning_available_percent: float = Field(default=10.0, gt=0, lt=100)
     critical_available_percent: float = Field(default=5.0, ge=0, lt=100)
 
-    @model_validator(mode="after")
-    def _order(self) -> "MemoryCheck":
-        if self.critical_available_percent >= self.warning_available_percent:
-            raise ValueError(
-                f"critical_available_percent ({self.critical_available_percent:g}) must be lower than "
-                f"warning_available_percent ({self.warning_available_percent:g}): less free memory is worse")
-        return self
 
-
-class CpuCheck(ThresholdCheck):
+class CpuCheck(LevelCheck):
+    _levels = ("warning_percent", "critical_percent")
+    _low_is_bad = False
     for_: Duration | None = Field(default=900.0, alias="for")
     warning_percent: float = Field(default=90.0, gt=0, le=100)
     critical_percent: float = Field(default=98.0, gt=0, le=100)
-
-    @model_validator(mode="after")
-    def _order(self) -> "CpuCheck":
-        if self.critical_percent <= self.warning_percent:
-            raise ValueError(
-                f"critical_percent ({self.critical_percent:g}) must be higher than "
-                f"warning_percent ({self.warning_percent:g})")
-        return self
 
 
 class ServicesCheck(ThresholdCheck):
