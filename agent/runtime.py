@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import signal
+import sys
 import threading
 import time
 from datetime import datetime, timezone
@@ -63,6 +64,7 @@ class Agent:
         self._scheduler = None
         self._server = None
         self._stopped = threading.Event()
+        limit_malloc_arenas()
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -173,6 +175,23 @@ class Agent:
         if self._scheduler is None or not self._scheduler.running:
             return False, "scheduler is not running"
         return True, "ok"
+
+
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """Cap glibc's per-thread malloc arenas (like MALLOC_ARENA_MAX=2).
+
+    Each collector runs in its own short-lived thread; glibc gives busy threads
+    their own 64 MiB arenas, which costs a long-running agent megabytes of RSS
+    for no speed it needs. Harmless no-op elsewhere.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).mallopt(-8, arenas)  # -8 = M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
 
 
 def _config_digest(source: str) -> str | None:

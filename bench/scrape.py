@@ -342,14 +342,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Start Custode (default config) and prometheus-node-exporter on loopback and compare "
                     "series count, scrape latency, CPU per scrape and RSS in one interleaved run.")
-    parser.add_argument("--scrapes", type=int, default=1000, help=f"scrapes per exporter (min {MIN_SCRAPES}, default 1000)")
+    parser.add_argument("--scrapes", type=int, default=1000,
+                        help=f"scrapes per exporter (min {MIN_SCRAPES}, default 1000)")
     parser.add_argument("--interval", type=float, default=0.0, help="seconds to sleep between scrapes (default 0)")
     parser.add_argument("--warmup", type=int, default=20, help="untimed scrapes per exporter first (default 20)")
     parser.add_argument("--period", type=float, default=30.0,
                         help="Custode's background period in seconds; CPU windows are padded to multiples of it "
                              "(default 30: collectors every 15 s, checks every 30 s)")
     parser.add_argument("--startup-timeout", type=float, default=30.0, help="seconds to wait for both to be ready")
-    parser.add_argument("--node-exporter", default=NODE_EXPORTER, help=f"node_exporter binary (default {NODE_EXPORTER})")
+    parser.add_argument("--node-exporter", default=NODE_EXPORTER,
+                        help=f"node_exporter binary (default {NODE_EXPORTER})")
     parser.add_argument("--json", action="store_true", help="also print one JSON object with all figures")
     args = parser.parse_args(argv)
     if args.scrapes < MIN_SCRAPES:
@@ -375,6 +377,10 @@ def measure(custode: Target, node: Target, args: argparse.Namespace) -> dict[str
         # Alternate who goes first (ABBA) so neither always benefits from a warm cache.
         for target in (targets if i % 2 == 0 else targets[::-1]):
             target.scrape(record=True)
+            if target.errors > max(20, args.scrapes // 20):
+                # A dead or wedged exporter would otherwise cost a timeout per scrape.
+                raise BenchError(f"{target.name}: {target.errors} failed scrapes, giving up; "
+                                 f"its output:\n{target.log_tail()}")
             if args.interval:
                 time.sleep(args.interval)
     loop_seconds = time.monotonic() - window_start
@@ -537,7 +543,8 @@ def main(argv: list[str] | None = None) -> int:
         empty = workdir / "default.yaml"
         empty.write_text("")
         custode_argv += ["--config", str(empty)]
-    custode = Target("custode", custode_argv, custode_port, "/ready", env={**os.environ, "CUSTODE_DATA_DIR": str(workdir / "data")})
+    custode = Target("custode", custode_argv, custode_port, "/ready",
+                     env={**os.environ, "CUSTODE_DATA_DIR": str(workdir / "data")})
     node_port = free_port()
     node = Target("node_exporter", [args.node_exporter, f"--web.listen-address=127.0.0.1:{node_port}"], node_port,
                   "/metrics")
