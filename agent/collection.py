@@ -40,10 +40,11 @@ class CollectorRunner:
     """Runs one collector; at most one live thread per collector."""
 
     def __init__(self, collector: Collector, timeout: float, cache: MetricCache,
-                 on_outcome: Callable[[RunOutcome], None] | None = None) -> None:
+                 on_outcome: Callable[[RunOutcome], None] | None = None, interval: float | None = None) -> None:
         self.collector = collector
         self.name = collector.name
         self.timeout = timeout
+        self.interval = interval if interval is not None else collector.default_interval
         self.cache = cache
         self.on_outcome = on_outcome
         self.consecutive_failures = 0

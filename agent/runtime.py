@@ -35,16 +35,9 @@ log = logging.getLogger(__name__)
 def build_runners(loaded: LoadedConfig, cache: MetricCache, extra: list[tuple[Collector, float, float]] = (),
                   on_outcome=None) -> list[CollectorRunner]:
     """Runners for every enabled collector (plus ``extra`` (collector, interval, timeout), for tests)."""
-    runners = []
-    for plan in loaded.enabled_collectors:
-        runner = CollectorRunner(plan.build(), plan.timeout, cache, on_outcome)
-        runner.interval = plan.interval  # type: ignore[attr-defined]
-        runners.append(runner)
-    for collector, interval, timeout in extra:
-        runner = CollectorRunner(collector, timeout, cache, on_outcome)
-        runner.interval = interval  # type: ignore[attr-defined]
-        runners.append(runner)
-    return runners
+    planned = [(plan.build(), plan.interval, plan.timeout) for plan in loaded.enabled_collectors]
+    return [CollectorRunner(collector, timeout, cache, on_outcome, interval)
+            for collector, interval, timeout in planned + list(extra)]
 
 
 class Agent:
@@ -64,6 +57,7 @@ class Agent:
         self._scheduler = None
         self._server = None
         self._stopped = threading.Event()
+        self._stopping = False
         limit_malloc_arenas()
 
     # --- lifecycle ------------------------------------------------------------------
@@ -86,8 +80,8 @@ class Agent:
             job_defaults={"coalesce": True, "max_instances": 1}, timezone=timezone.utc)
         now = datetime.now(timezone.utc)
         for runner in self.runners:
-            scheduler.add_job(runner.run, "interval", seconds=runner.interval, next_run_time=now,  # type: ignore[attr-defined]
-                              id=f"collector:{runner.name}", misfire_grace_time=max(1, int(runner.interval)))  # type: ignore[attr-defined]
+            scheduler.add_job(runner.run, "interval", seconds=runner.interval, next_run_time=now,
+                              id=f"collector:{runner.name}", misfire_grace_time=max(1, int(runner.interval)))
         interval = self.loaded.model.agent.check_interval
         scheduler.add_job(self.run_checks, "interval", seconds=interval, id="checks",
                           misfire_grace_time=max(1, int(interval)))
@@ -97,6 +91,8 @@ class Agent:
                                            "collectors": len(self.runners), "config": self.loaded.source})
 
     def stop(self) -> None:
+        # Jobs still running (a collector inside its timeout) must not write to a closed DB.
+        self._stopping = True
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
@@ -124,6 +120,8 @@ class Agent:
     # --- jobs -----------------------------------------------------------------------
 
     def run_checks(self) -> None:
+        if self._stopping:
+            return
         try:
             apply(self.incidents, self.checks.evaluate(self.cache))
             self.cache.update("custode_incidents", [self._incident_gauge()])
@@ -144,6 +142,8 @@ class Agent:
         return family
 
     def _collector_finished(self, outcome: RunOutcome) -> None:
+        if self._stopping:
+            return
         self.state.record_collector_run(outcome.collector, outcome.finished_at, outcome.success,
                                         outcome.duration, outcome.error)
 
@@ -200,13 +200,3 @@ def _config_digest(source: str) -> str | None:
             return hashlib.sha256(handle.read()).hexdigest()
     except OSError:
         return None
-
-
-def wait_until(predicate, timeout: float, step: float = 0.05) -> bool:
-    """Poll ``predicate`` until true or ``timeout`` seconds pass (used by tests and once)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return bool(predicate())

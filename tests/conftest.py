@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import time
 import urllib.request
 from pathlib import Path
 
@@ -22,6 +23,16 @@ def require_binary(name: str, package: str) -> str:
     if path is None:
         pytest.fail(f"{name} is not installed: run 'bash scripts/test.sh' (it installs Debian's {package})")
     return path
+
+
+def wait_until(predicate, timeout: float, step: float = 0.05) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return bool(predicate())
 
 
 def http_get(url: str, timeout: float = 5.0, headers: dict[str, str] | None = None) -> tuple[int, bytes]:

@@ -10,9 +10,9 @@ import pytest
 from agent.collection import CollectorRunner
 from agent.config_loader import load_text
 from agent.metric_cache import MetricCache
-from agent.runtime import Agent, wait_until
+from agent.runtime import Agent
 from collectors.base import Collector, CollectorUnavailable, gauge
-from conftest import free_port, http_get
+from conftest import free_port, http_get, wait_until
 
 
 class Hanging(Collector):
