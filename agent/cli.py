@@ -174,6 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     from agent.config_loader import ConfigError
+    from agent.http_server import ListenError
     from agent.state import StateError
 
     try:
@@ -181,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"custode: invalid configuration\n{exc}", file=sys.stderr)
         return 1
-    except (StateError, OSError) as exc:
+    except (StateError, ListenError, OSError) as exc:
         print(f"custode: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

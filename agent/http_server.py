@@ -19,6 +19,10 @@ log = logging.getLogger(__name__)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
+class ListenError(RuntimeError):
+    """The address cannot be bound (in use, not local, no permission)."""
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -27,7 +31,7 @@ class _Server(ThreadingHTTPServer):
 
 def make_server(host: str, port: int, cache: MetricCache, ready: Callable[[], tuple[bool, str]],
                 healthy: Callable[[], tuple[bool, str]]) -> ThreadingHTTPServer:
-    """Bind (raising OSError with the address on failure) and return the server."""
+    """Bind (raising ListenError that names the address on failure) and return the server."""
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -77,8 +81,8 @@ def make_server(host: str, port: int, cache: MetricCache, ready: Callable[[], tu
     try:
         return server_cls((host, port), Handler)
     except OSError as exc:
-        raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}; "
-                                 "choose another address with --listen or agent.listen") from None
+        raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; "
+                          "choose another address with --listen or agent.listen") from None
 
 
 def serve_in_thread(server: ThreadingHTTPServer) -> threading.Thread:

@@ -110,3 +110,16 @@ def test_invalid_config_exit_code_and_message(tmp_path) -> None:
     result = custode("once", "--config", str(path))
     assert result.returncode == 1
     assert f"{path}:3: collectors.cpu.interval: expected a duration" in result.stderr
+
+
+def test_port_in_use_is_a_clear_error(tmp_path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = custode("run", "--listen", f"127.0.0.1:{port}", env={"CUSTODE_DATA_DIR": str(tmp_path)})
+    assert result.returncode == 1
+    assert f"custode: cannot listen on 127.0.0.1:{port}: Address already in use; choose another address" \
+        in result.stderr
