@@ -40,10 +40,10 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 if os.name == "nt":  # pragma: no cover - exercised on Windows only
     import msvcrt
@@ -550,28 +550,9 @@ _SINCE_FORMS = ("2026-11-23 (midnight, Italian time), 2026-11-23T10:00 (Italian 
                 "2026-11-23T10:00:00+01:00 (explicit offset; Z for UTC)")
 
 
-def _last_sunday(year: int, month: int) -> date:
-    last = date(year, month + 1, 1) - timedelta(days=1)
-    return last - timedelta(days=(last.weekday() + 1) % 7)
-
-
-def _rome_fallback(local: datetime) -> datetime:
-    """Italian wall time to an aware datetime by the EU rule (CET, CEST from the
-    last Sunday of March 02:00 to the last Sunday of October 03:00).
-
-    Used only where the system has no time zone database (stock Windows
-    without the tzdata package): the agent must stay stdlib-only."""
-    start = datetime.combine(_last_sunday(local.year, 3), datetime.min.time()).replace(hour=2)
-    end = datetime.combine(_last_sunday(local.year, 10), datetime.min.time()).replace(hour=3)
-    hours = 2 if start <= local < end else 1
-    return local.replace(tzinfo=timezone(timedelta(hours=hours)))
-
-
 def _rome(local: datetime) -> datetime:
-    try:
-        return local.replace(tzinfo=ZoneInfo("Europe/Rome"))
-    except ZoneInfoNotFoundError:  # pragma: no cover - depends on the system
-        return _rome_fallback(local)
+    # Windows has no system tz database; the tzdata package (a dependency there) provides it.
+    return local.replace(tzinfo=ZoneInfo("Europe/Rome"))
 
 
 def parse_since(text: str) -> datetime:

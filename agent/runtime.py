@@ -12,7 +12,6 @@ import logging
 import signal
 import sys
 import threading
-import time
 from datetime import datetime, timezone
 
 from prometheus_client.core import GaugeMetricFamily

@@ -17,9 +17,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -539,15 +538,3 @@ def test_parse_since_rejects_with_the_accepted_forms(text: str) -> None:
     assert repr(text) in message
     for form in ("2026-11-23 ", "2026-11-23T10:00 ", "2026-11-23T10:00:00+01:00"):
         assert form in message
-
-
-@pytest.mark.parametrize("local", [
-    datetime(2026, 1, 15, 12), datetime(2026, 3, 29, 1, 59), datetime(2026, 3, 29, 3, 0),
-    datetime(2026, 7, 1), datetime(2026, 10, 25, 1, 0), datetime(2026, 10, 25, 3, 0),
-    datetime(2027, 3, 28, 12), datetime(2030, 12, 31, 23, 59),
-])
-def test_rome_fallback_matches_tzdata(local: datetime) -> None:
-    """Windows without tzdata uses the EU rule; it must agree with the real zone."""
-    expected = local.replace(tzinfo=ZoneInfo("Europe/Rome")).utcoffset()
-    assert audit._rome_fallback(local).utcoffset() == expected
-    assert expected in (timedelta(hours=1), timedelta(hours=2))
