@@ -114,7 +114,7 @@ def cmd_service(args: argparse.Namespace) -> int:
         return 2
     from agent.winservice import handle
 
-    return handle(args.action, args.config)
+    return handle(args.action)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -162,7 +162,8 @@ def _parser() -> argparse.ArgumentParser:
                                 "or with an offset")
             p.add_argument("--until", metavar="DATE", help="up to (excluding) this time, same forms")
 
-    service = command("service", cmd_service, "Windows only: install, remove, start or stop the Custode service.")
+    service = command("service", cmd_service, "Windows only: install, remove, start or stop the Custode service "
+                      "(it reads custode.yaml in the ProgramData\\Custode folder).", config=False)
     service.add_argument("action", choices=["install", "remove", "start", "stop"])
     return parser
 

@@ -1,9 +1,11 @@
 """The Windows service: ``custode service install|remove|start|stop``.
 
-pywin32's service framework is imported only here and only on Windows, so
-the Linux agent never loads it. The service runs the same ``Agent`` as
-``custode run``; the config path given at install time is stored in the
-service's registry parameters by passing it as a service argument.
+pywin32's service framework is imported only here and only on Windows, so the
+Linux agent never loads it. The service class must live at module level:
+pywin32 registers it by its dotted name and its service host imports it from
+there. The service runs the same ``Agent`` as ``custode run`` and reads the
+config from the standard place, %ProgramData%\\Custode\\custode.yaml (or the
+embedded default when that file does not exist).
 """
 
 from __future__ import annotations
@@ -13,12 +15,10 @@ import threading
 
 SERVICE_NAME = "Custode"
 DISPLAY_NAME = "Custode monitoring agent"
-DESCRIPTION = "Collects host metrics, checks backups and updates, exposes /metrics (Custode)."
+DESCRIPTION = "Collects host metrics, judges them, opens incidents and serves /metrics (Custode)."
 
-
-def _service_class():  # pragma: no cover - needs Windows
+if sys.platform == "win32":  # pragma: no cover - needs Windows
     import servicemanager
-    import win32event
     import win32service
     import win32serviceutil
 
@@ -29,14 +29,11 @@ def _service_class():  # pragma: no cover - needs Windows
 
         def __init__(self, args):
             super().__init__(args)
-            self._stop_event = win32event.CreateEvent(None, 0, 0, None)
-            self._stopped = threading.Event()
-            self._config = args[1] if len(args) > 1 else None
+            self._stop_requested = threading.Event()
 
-        def SvcStop(self):  # noqa: N802 - pywin32 naming
+        def SvcStop(self):  # noqa: N802 - pywin32's naming
             self.ReportServiceStatus(win32service.SERVICE_STOP_PENDING)
-            self._stopped.set()
-            win32event.SetEvent(self._stop_event)
+            self._stop_requested.set()
 
         def SvcDoRun(self):  # noqa: N802
             from agent import logs
@@ -44,26 +41,17 @@ def _service_class():  # pragma: no cover - needs Windows
             from agent.runtime import Agent
 
             servicemanager.LogInfoMsg(f"{SERVICE_NAME} starting")
-            loaded = load(self._config)
+            loaded = load(None)
             logs.setup(loaded.model.logging.level, "json")
             agent = Agent(loaded)
             agent.start()
-            self._stopped.wait()
+            self._stop_requested.wait()
             agent.stop()
             servicemanager.LogInfoMsg(f"{SERVICE_NAME} stopped")
 
-    return CustodeService
 
-
-def handle(action: str, config: str | None) -> int:  # pragma: no cover - needs Windows
-    """Install/remove/start/stop through pywin32's own command-line handler."""
-    import win32serviceutil
-
-    cls = _service_class()
-    argv = [sys.argv[0], action]
-    if action == "install":
-        argv = [sys.argv[0], "--startup", "auto", "install"]
-    if config and action in ("install", "start"):
-        cls._exe_args_ = f'"{config}"'
-    win32serviceutil.HandleCommandLine(cls, argv=argv)
+def handle(action: str) -> int:  # pragma: no cover - needs Windows
+    """Install (automatic start), remove, start or stop through pywin32's own handler."""
+    argv = [sys.argv[0], "--startup", "auto", "install"] if action == "install" else [sys.argv[0], action]
+    win32serviceutil.HandleCommandLine(CustodeService, argv=argv)
     return 0
