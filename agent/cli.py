@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 
 from agent import __version__
 
-EPILOG = ("Config: --config PATH, else /etc/custode/custode.yaml (Windows: %%ProgramData%%\\Custode\\custode.yaml) "
+EPILOG = ("Config: --config PATH, else /etc/custode/custode.yaml (Windows: %ProgramData%\\Custode\\custode.yaml) "
           "if it exists, else the embedded default. Docs: README.md.")
 
 
