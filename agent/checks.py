@@ -12,11 +12,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from prometheus_client.core import Metric
-
 from agent.config import ChecksSection
 from agent.incidents import CheckResult, IncidentChange, Incidents, Severity
-from agent.metric_cache import MetricCache
+from agent.metric_cache import MetricCache, by_label, samples
+from agent.table import human_bytes
 
 
 @dataclass
@@ -27,25 +26,6 @@ class Evaluation:
     results: list[CheckResult] = field(default_factory=list)
     hold_for: float | None = None
     complete: bool = True
-
-
-def _samples(families: Iterable[Metric] | None, name: str) -> list[tuple[dict[str, str], float]]:
-    out = []
-    for family in families or ():
-        for sample in family.samples:
-            if sample.name == name:
-                out.append((sample.labels, sample.value))
-    return out
-
-
-def _gib(value: float) -> str:
-    return f"{value / 2**30:.1f} GiB"
-
-
-def _level(value: float, warning: float, critical: float, *, low_is_bad: bool) -> Severity:
-    if low_is_bad:
-        return "critical" if value < critical else "warning" if value < warning else "ok"
-    return "critical" if value >= critical else "warning" if value >= warning else "ok"
 
 
 class HostChecks:
@@ -82,24 +62,23 @@ class HostChecks:
             return None
         cfg = self.config.filesystem
         only = re.compile(cfg.mount_points) if cfg.mount_points else None
-        size = {labels["mountpoint"]: v for labels, v in _samples(families, "node_filesystem_size_bytes")}
+        size = by_label(families, "node_filesystem_size_bytes", "mountpoint")
         evaluation = Evaluation("filesystem", hold_for=cfg.for_)
-        for labels, avail in _samples(families, "node_filesystem_avail_bytes"):
+        for labels, avail in samples(families, "node_filesystem_avail_bytes"):
             mount = labels["mountpoint"]
             total = size.get(mount, 0.0)
             if total <= 0 or (only and not only.search(mount)):
                 continue
             percent = 100.0 * avail / total
-            severity = _level(percent, cfg.warning_avail_percent, cfg.critical_avail_percent, low_is_bad=True)
-            limit = cfg.critical_avail_percent if severity == "critical" else cfg.warning_avail_percent
+            severity = cfg.severity_of(percent)
             summary = (f"filesystem {mount} on {self.host} has {percent:.1f}% free "
-                       f"({_gib(avail)} of {_gib(total)})")
+                       f"({human_bytes(avail)} of {human_bytes(total)})")
             if severity != "ok":
-                summary += f", below the {severity} threshold of {limit:g}%"
+                summary += f", below the {severity} threshold of {cfg.limit_for(severity):g}%"
             evaluation.results.append(self._result("filesystem", mount, severity, summary, mountpoint=mount,
                                                    avail_bytes=avail, size_bytes=total,
                                                    avail_percent=round(percent, 2)))
-        for labels, error in _samples(families, "node_filesystem_device_error"):
+        for labels, error in samples(families, "node_filesystem_device_error"):
             if error >= 1 and labels["mountpoint"] not in size:
                 mount = labels["mountpoint"]
                 evaluation.results.append(self._result(
@@ -109,25 +88,25 @@ class HostChecks:
 
     def _memory(self, cache: MetricCache) -> Evaluation | None:
         families = cache.families("memory")
-        total = _samples(families, "node_memory_MemTotal_bytes")
-        avail = _samples(families, "node_memory_MemAvailable_bytes")
+        total = samples(families, "node_memory_MemTotal_bytes")
+        avail = samples(families, "node_memory_MemAvailable_bytes")
         if not total or not avail or total[0][1] <= 0:
             return None
         cfg = self.config.memory
         percent = 100.0 * avail[0][1] / total[0][1]
-        severity = _level(percent, cfg.warning_available_percent, cfg.critical_available_percent, low_is_bad=True)
+        severity = cfg.severity_of(percent)
         summary = (f"memory on {self.host}: {percent:.1f}% available "
-                   f"({_gib(avail[0][1])} of {_gib(total[0][1])})")
+                   f"({human_bytes(avail[0][1])} of {human_bytes(total[0][1])})")
         result = self._result("memory", "memory", severity, summary, available_percent=round(percent, 2))
         return Evaluation("memory", [result], hold_for=cfg.for_)
 
     def _cpu(self, cache: MetricCache) -> Evaluation | None:
-        busy = _samples(cache.families("cpu"), "custode_cpu_utilisation_ratio")
+        busy = samples(cache.families("cpu"), "custode_cpu_utilisation_ratio")
         if not busy:
             return None
         cfg = self.config.cpu
         percent = 100.0 * busy[0][1]
-        severity = _level(percent, cfg.warning_percent, cfg.critical_percent, low_is_bad=False)
+        severity = cfg.severity_of(percent)
         summary = f"CPU on {self.host} is {percent:.0f}% busy"
         result = self._result("cpu", "cpu", severity, summary, busy_percent=round(percent, 1))
         return Evaluation("cpu", [result], hold_for=cfg.for_)
@@ -139,7 +118,7 @@ class HostChecks:
         cfg = self.config.services
         ignore = re.compile(cfg.ignore) if cfg.ignore else None
         evaluation = Evaluation("services", hold_for=cfg.for_)
-        for labels, failed in _samples(families, "custode_service_failed"):
+        for labels, failed in samples(families, "custode_service_failed"):
             name = labels.get("name", "?")
             if failed < 1 or (ignore and ignore.search(name)):
                 continue

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from agent.durations import Duration
+from collectors.base import Regex
 
 DEFAULT_PORT = 10191
 DEFAULT_LISTEN = f"0.0.0.0:{DEFAULT_PORT}"
@@ -90,6 +91,17 @@ class LevelCheck(ThresholdCheck):
     _low_is_bad: ClassVar[bool]
     _why: ClassVar[str] = ""
 
+    def severity_of(self, value: float) -> Literal["ok", "warning", "critical"]:
+        """Judge ``value`` against this check's levels, in the direction declared above."""
+        warning, critical = (getattr(self, key) for key in self._levels)
+        if self._low_is_bad:
+            return "critical" if value < critical else "warning" if value < warning else "ok"
+        return "critical" if value >= critical else "warning" if value >= warning else "ok"
+
+    def limit_for(self, severity: str) -> float:
+        """The threshold a non-OK severity was judged against (for messages)."""
+        return getattr(self, self._levels[1] if severity == "critical" else self._levels[0])
+
     @model_validator(mode="after")
     def _order(self) -> "LevelCheck":
         warning_key, critical_key = self._levels
@@ -107,7 +119,7 @@ class FilesystemCheck(LevelCheck):
     _why = "less free space is worse"
     warning_avail_percent: float = Field(default=10.0, gt=0, lt=100)
     critical_avail_percent: float = Field(default=5.0, ge=0, lt=100)
-    mount_points: str | None = Field(default=None, description="regex; only these mountpoints")
+    mount_points: Regex = Field(default=None, description="regex; only these mountpoints")
 
 
 class MemoryCheck(LevelCheck):
@@ -129,7 +141,7 @@ class CpuCheck(LevelCheck):
 
 class ServicesCheck(ThresholdCheck):
     severity: Literal["warning", "critical"] = "critical"
-    ignore: str | None = Field(default=None, description="regex of unit/service names to ignore")
+    ignore: Regex = Field(default=None, description="regex of unit/service names to ignore")
 
 
 class CollectorHealthCheck(ThresholdCheck):

@@ -8,6 +8,7 @@ numbers), then validated, then each pydantic error is rewritten.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from dataclasses import dataclass, field
@@ -74,6 +75,7 @@ class LoadedConfig:
     model: Config
     source: str
     collectors: list[CollectorPlan] = field(default_factory=list)
+    sha256: str = ""  # of the text as loaded, for the audit log: which config was running
 
     @property
     def enabled_collectors(self) -> list[CollectorPlan]:
@@ -309,7 +311,8 @@ def load_text(text: str, source: str = EMBEDDED) -> LoadedConfig:
         problems.sort(key=lambda p: (p.line or 0, p.path))
         raise ConfigError(problems)
     assert model is not None
-    return LoadedConfig(model=model, source=source, collectors=plans)
+    return LoadedConfig(model=model, source=source, collectors=plans,
+                        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest())
 
 
 def load(path: str | os.PathLike[str] | None = None) -> LoadedConfig:

@@ -39,6 +39,16 @@ class _Families:
         return self._families
 
 
+def samples(families: Iterable[Metric] | None, name: str) -> list[tuple[dict[str, str], float]]:
+    """(labels, value) of every sample called ``name``: how checks and reports read facts."""
+    return [(s.labels, s.value) for family in families or () for s in family.samples if s.name == name]
+
+
+def by_label(families: Iterable[Metric] | None, name: str, label: str) -> dict[str, float]:
+    """Samples of ``name`` keyed by one label's value (e.g. sizes by mountpoint)."""
+    return {labels[label]: value for labels, value in samples(families, name)}
+
+
 def merge_families(groups: Iterable[Iterable[Metric]]) -> list[Metric]:
     """One family per metric name, samples of every source appended in order.
 

@@ -16,7 +16,7 @@ from prometheus_client.core import Metric
 from agent import __version__
 from agent.collection import CollectorRunner, RunOutcome
 from agent.config_loader import LoadedConfig
-from agent.metric_cache import MetricCache
+from agent.metric_cache import MetricCache, by_label, samples
 from agent.runtime import build_runners
 from agent.table import human_age, human_bytes, table
 
@@ -33,18 +33,14 @@ def collect_once(loaded: LoadedConfig) -> tuple[MetricCache, list[CollectorRunne
     return cache, runners
 
 
-def _values(families: list[Metric] | None, name: str) -> list[tuple[dict[str, str], float]]:
-    return [(s.labels, s.value) for f in families or () for s in f.samples if s.name == name]
-
-
 def _one(families: list[Metric] | None, name: str) -> float | None:
-    found = _values(families, name)
+    found = samples(families, name)
     return found[0][1] if found else None
 
 
 def _cpu_line(cache: MetricCache) -> str:
     cpu = cache.families("cpu")
-    cores = len({labels["cpu"] for labels, _ in _values(cpu, "node_cpu_seconds_total")})
+    cores = len({labels["cpu"] for labels, _ in samples(cpu, "node_cpu_seconds_total")})
     busy = _one(cpu, "custode_cpu_utilisation_ratio")
     parts = [f"{cores} logical CPUs" if cores else "no data"]
     if busy is not None:
@@ -78,14 +74,13 @@ def _uptime_line(cache: MetricCache) -> str:
 
 def _filesystems(cache: MetricCache) -> str:
     fs = cache.families("filesystem")
-    size = {l["mountpoint"]: v for l, v in _values(fs, "node_filesystem_size_bytes")}
-    avail = {l["mountpoint"]: v for l, v in _values(fs, "node_filesystem_avail_bytes")}
-    free = {l["mountpoint"]: v for l, v in _values(fs, "node_filesystem_free_bytes")}
-    errors = {l["mountpoint"] for l, v in _values(fs, "node_filesystem_device_error") if v}
+    size = by_label(fs, "node_filesystem_size_bytes", "mountpoint")
+    avail = by_label(fs, "node_filesystem_avail_bytes", "mountpoint")
+    free = by_label(fs, "node_filesystem_free_bytes", "mountpoint")
     rows = []
-    for labels, _ in _values(fs, "node_filesystem_device_error"):
+    for labels, error in samples(fs, "node_filesystem_device_error"):  # one sample per mount
         mount = labels["mountpoint"]
-        if mount in errors and mount not in size:
+        if error and mount not in size:
             rows.append([mount, labels["device"], labels["fstype"], "-", "-", "-", "not answering"])
             continue
         total = size.get(mount, 0.0)

@@ -7,7 +7,6 @@ the HTTP server only reads the cache. Each piece can be built alone in tests.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import signal
 import sys
@@ -70,7 +69,7 @@ class Agent:
         serve_in_thread(self._server)
         hostname = self.loaded.model.agent.hostname
         self._audit("config.loaded", self.loaded.source,
-                    {"sha256": _config_digest(self.loaded.source), "tenants": self.loaded.model.tenant_ids()})
+                    {"sha256": self.loaded.sha256, "tenants": self.loaded.model.tenant_ids()})
         self._audit("agent.started", hostname,
                     {"version": __version__, "collectors": [r.name for r in self.runners],
                      "listen": f"{self.host}:{self.port}"})
@@ -191,11 +190,3 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
         ctypes.CDLL(None).mallopt(-8, arenas)  # -8 = M_ARENA_MAX
     except (OSError, AttributeError):
         pass
-
-
-def _config_digest(source: str) -> str | None:
-    try:
-        with open(source, "rb") as handle:
-            return hashlib.sha256(handle.read()).hexdigest()
-    except OSError:
-        return None

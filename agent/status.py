@@ -36,8 +36,8 @@ def build_status(loaded: LoadedConfig, now: float | None = None) -> StatusReport
                             "Start it with 'custode run' (or the systemd service).", 1)
     state = State(path)
     try:
-        incidents = Incidents(state).open_incidents()
-        pending = Incidents(state).pending()
+        model = Incidents(state)
+        incidents, pending = model.open_incidents(), model.pending()
         collectors = state.collector_statuses()
     finally:
         state.close()

@@ -10,26 +10,11 @@ import os
 import re
 import subprocess
 import sys
-from typing import Annotated, Iterable, Sequence
+from typing import Iterable, Sequence
 
 from prometheus_client.core import GaugeMetricFamily, Metric
-from pydantic import AfterValidator
 
 from collectors.base import gauge
-
-
-def _valid_regex(pattern: str | None) -> str | None:
-    # Fails at config load with the regex error, not at the first collect.
-    if pattern:
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from exc
-    return pattern
-
-
-Regex = Annotated[str | None, AfterValidator(_valid_regex)]
-"""Settings field type for an optional regular expression (checked on load)."""
 
 
 def matches(pattern: re.Pattern[str] | None, value: str) -> bool:

@@ -12,10 +12,24 @@ adding a module with a ``@register`` class and touches no core code.
 from __future__ import annotations
 
 import re
-from typing import ClassVar, Iterable
+from typing import Annotated, ClassVar, Iterable
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict
+
+
+def _valid_regex(pattern: str | None) -> str | None:
+    # Fails at config load with the regex error, not at the first use.
+    if pattern:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from exc
+    return pattern
+
+
+Regex = Annotated[str | None, AfterValidator(_valid_regex)]
+"""Config field type for an optional regular expression, checked when the config loads."""
 
 
 class CollectorSettings(BaseModel):

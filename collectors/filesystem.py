@@ -20,8 +20,8 @@ import psutil
 from prometheus_client.core import Metric
 from pydantic import Field
 
-from collectors._common import Regex, matches, nonempty
-from collectors.base import Collector, CollectorSettings, compile_pattern, gauge
+from collectors._common import matches, nonempty
+from collectors.base import Collector, CollectorSettings, Regex, compile_pattern, gauge
 from collectors.registry import register
 
 log = logging.getLogger(__name__)

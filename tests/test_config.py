@@ -43,6 +43,9 @@ BROKEN = [
      "c.yaml:3: checks.memory.for: expected a duration such as 30s, 5m, 1h30m or 2d; got 'soon'"),
     ("checks:\n  filesystem:\n    warning_avail_percent: 150\n",
      "c.yaml:3: checks.filesystem.warning_avail_percent: expected a value less than 100; got 150"),
+    ("checks:\n  services:\n    ignore: '(apt-daily'\n",
+     "c.yaml:3: checks.services.ignore: invalid regular expression '(apt-daily': "
+     "missing ), unterminated subpattern at position 0"),
     ("tenants:\n  crema:\n    nome: Comune di Crema\n",
      "c.yaml:2: tenants.crema.name: required key 'name' is missing; add it"),
     ("tenants:\n  Crema!:\n    name: Crema\n",

@@ -11,21 +11,19 @@ import urllib.parse
 
 import pytest
 
-from conftest import free_port, http_get, require_binary
+from conftest import free_port, http_get, require_binary, wait_until
 
 pytestmark = pytest.mark.integration
 
 
 def _wait_http(url: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def answers() -> bool:
         try:
-            if http_get(url, timeout=1)[0] == 200:
-                return
+            return http_get(url, timeout=1)[0] == 200
         except OSError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{url} did not answer within {timeout}s")
+            return False
+
+    assert wait_until(answers, timeout, step=0.2), f"{url} did not answer within {timeout}s"
 
 
 def _stop(proc: subprocess.Popen) -> None:
