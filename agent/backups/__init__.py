@@ -1,0 +1,1 @@
+"""Backup-report e-mails: parsing, expected jobs, their state, metrics and incidents."""

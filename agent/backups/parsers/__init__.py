@@ -1,0 +1,128 @@
+"""Turn a message into a backup report, or say why it is none.
+
+Order of judgement: mail that is certainly not a report (auto-replies, bounces,
+read receipts) is set aside first, even when it quotes a report's subject;
+then the operator's own rules (config) win over the built-in product parsers;
+then each product parser looks for its product's signature. A message that
+none recognises is ``not_a_report``: guessing from loose keywords is how a
+newsletter about "backup failed" becomes a false alarm.
+
+A product parser is a module here with ``SOFTWARE`` (its product name) and
+``parse(message) -> BackupReport | None``; None means "not my product". A
+parser that raises is logged and skipped, never allowed to stop the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import re
+from types import ModuleType
+from typing import Iterable, Protocol
+
+from agent.backups.report import BackupReport, Classification
+from agent.mail.message import MailMessage
+
+log = logging.getLogger(__name__)
+
+# Specific products before generic ones: Veeam's agents and M365 before B&R,
+# Windows Server Backup (plain script output) last.
+PARSER_MODULES: tuple[str, ...] = (
+    "veeam_m365", "veeam_agent", "veeam_br",
+    "acronis", "synology_active_backup", "synology_hyper_backup", "qnap_hbs",
+    "iperius", "uranium", "cobian",
+    "bacula", "duplicati", "urbackup",
+    "wbadmin",
+)
+
+
+class Rule(Protocol):
+    name: str
+
+    def apply(self, message: MailMessage) -> Classification | None: ...
+
+
+_AUTO_REPLY_SUBJECT = re.compile(
+    r"^\s*(?:automatic reply|auto(?:matic)? ?reply|autoreply|auto-reply|risposta automatica|auto|"
+    r"out of (?:the )?office|fuori (?:sede|ufficio)|assente|assenza|abwesenheitsnotiz|automatische antwort|"
+    r"réponse automatique|respuesta automática)\b\s*[:\-]?", re.IGNORECASE)
+_BOUNCE_SUBJECT = re.compile(
+    r"^\s*(?:undeliverable|undelivered mail|delivery status notification|mail delivery (?:failed|failure|system)|"
+    r"returned mail|non recapitabile|mancato recapito|messaggio non recapitato|impossibile recapitare|"
+    r"delivery has failed|failure notice|unzustellbar)", re.IGNORECASE)
+_RECEIPT_SUBJECT = re.compile(r"^\s*(?:read|letto|gelesen|lu|ricevuta di (?:lettura|ritorno)|read receipt)\s*:",
+                              re.IGNORECASE)
+
+
+def not_a_report_reason(message: MailMessage) -> str | None:
+    """Why a message is certainly not a backup report, or None."""
+    auto = message.header("auto-submitted").lower()
+    if auto.startswith("auto-replied") or message.header("x-autoreply") or message.header("x-autorespond") \
+            or _AUTO_REPLY_SUBJECT.match(message.subject):
+        return "automatic reply (out of office)"
+    content_type = message.header("content-type").lower()
+    if "report-type=delivery-status" in content_type or "report-type=\"delivery-status\"" in content_type \
+            or message.sender.startswith(("mailer-daemon@", "postmaster@")) or _BOUNCE_SUBJECT.match(message.subject):
+        return "delivery status notification (bounce)"
+    if "disposition-notification" in content_type or _RECEIPT_SUBJECT.match(message.subject):
+        return "read receipt"
+    return None
+
+
+def is_bulk(message: MailMessage) -> bool:
+    """Newsletters and mailing-list mail: only a product's own signature may make them a report."""
+    return bool(message.header("list-unsubscribe") or message.header("list-id")
+                or message.header("precedence").lower() in ("bulk", "list", "junk"))
+
+
+_loaded: list[ModuleType] | None = None
+
+
+def parsers() -> list[ModuleType]:
+    """The product parser modules, imported once, in judgement order."""
+    global _loaded
+    if _loaded is None:
+        modules = []
+        for name in PARSER_MODULES:
+            try:
+                modules.append(importlib.import_module(f"{__name__}.{name}"))
+            except ModuleNotFoundError as exc:
+                if exc.name != f"{__name__}.{name}":
+                    raise
+        _loaded = modules
+    return _loaded
+
+
+def parse_product(message: MailMessage) -> tuple[BackupReport, str] | None:
+    """The first product parser's report on ``message`` (or on the message it forwards)."""
+    for candidate in (message, message.inner):
+        if candidate is None:
+            continue
+        for module in parsers():
+            try:
+                report = module.parse(candidate)
+            except Exception:  # a parser bug must not stop classification
+                log.exception("backup report parser failed", extra={"parser": module.__name__,
+                                                                    "message_id": candidate.message_id})
+                continue
+            if report is not None:
+                return report, module.__name__.rsplit(".", 1)[-1]
+    return None
+
+
+def classify(message: MailMessage, rules: Iterable[Rule] = ()) -> Classification:
+    """The verdict on one message. Never raises on message content."""
+    reason = not_a_report_reason(message)
+    if reason:
+        return Classification("not_a_report", reason=reason)
+    for rule in rules:
+        verdict = rule.apply(message)
+        if verdict is not None:
+            return verdict
+    found = parse_product(message)
+    if found is not None:
+        report, parser = found
+        return Classification("report", report, parser=parser)
+    if is_bulk(message):
+        return Classification("not_a_report", reason="bulk or mailing-list mail that no product parser recognised")
+    return Classification("not_a_report", reason="no parser or rule recognised it as a backup report")

@@ -1,0 +1,277 @@
+"""One e-mail, normalised for parsers, from whatever bytes a mailbox holds.
+
+Mailboxes contain broken MIME, wrong or unknown charsets, HTML-only bodies,
+huge attachments and RFC 2047 headers in any encoding. :func:`parse_message`
+never raises on content: it decodes what it can, replaces what it cannot and
+caps what it keeps, so one hostile message can never stop the poller.
+"""
+
+from __future__ import annotations
+
+import email
+import email.message
+import email.policy
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.header import decode_header, make_header
+from email.utils import getaddresses, parsedate_to_datetime
+
+from agent.mail.html import Table, html_to_text, normalise_lines
+
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # a source passes at most this much of a message
+MAX_TEXT_CHARS = 256 * 1024  # text kept per body
+MAX_PARTS = 200  # MIME parts walked per message
+MAX_DEPTH = 3  # nested message/rfc822 (forward of a forward of a report)
+MAX_TEXT_ATTACHMENT = 512 * 1024  # text attachments (logs) read when smaller than this
+
+_FORWARD_PREFIX = re.compile(
+    r"^\s*(?:(?:fwd?|fw|tr|wg|i|r|re|rif|aw|sv|vs|rv|inoltro|inoltra|antw|odp|enc)\s*(?:\[\d+\])?\s*:\s*"
+    r"|\[(?:external|esterno|ext|spam\??|suspected spam)\]\s*)+",
+    re.IGNORECASE)
+_FORWARD_ONLY = re.compile(r"^\s*(?:(?:fwd?|fw|tr|wg|i|inoltro|inoltra|enc|rv)\s*:)", re.IGNORECASE)
+_FORWARD_MARKERS = re.compile(
+    r"-{2,}\s*(?:forwarded message|original message|messaggio inoltrato|messaggio originale|"
+    r"weitergeleitete nachricht|ursprüngliche nachricht|message transféré|mensaje reenviado)\s*-{2,}"
+    r"|^\s*(?:begin forwarded message|inizio messaggio inoltrato)\s*:",
+    re.IGNORECASE | re.MULTILINE)
+_QUOTED_FROM = re.compile(r"^\s*\*?(?:from|da|von|de|mittente)\s*:\*?\s*(?P<value>.+)$", re.IGNORECASE | re.MULTILINE)
+_CHARSET_FALLBACKS = ("utf-8", "cp1252", "latin-1")
+
+
+@dataclass
+class MailMessage:
+    """What parsers see of a message. Every field is already decoded text."""
+
+    subject: str = ""
+    sender: str = ""  # address, lower case
+    sender_name: str = ""
+    to: list[str] = field(default_factory=list)
+    date: datetime | None = None  # aware; None when missing or unparseable
+    message_id: str | None = None
+    text: str = ""  # the plain body, or the HTML body rendered as text
+    html: str = ""  # the HTML body, when there is one (capped)
+    tables: list[Table] = field(default_factory=list)
+    attachments: list[str] = field(default_factory=list)
+    attachment_text: str = ""  # small text/log attachments, concatenated
+    headers: dict[str, str] = field(default_factory=dict)  # lower-case name -> first value, decoded
+    inner: "MailMessage | None" = None  # a message forwarded as an attachment
+    size: int = 0
+    truncated: bool = False
+    content_hash: str = ""
+    defects: list[str] = field(default_factory=list)
+
+    @property
+    def clean_subject(self) -> str:
+        """The subject without Fwd:/I:/R:/[EXTERNAL] prefixes, as the software wrote it."""
+        return _FORWARD_PREFIX.sub("", self.subject).strip()
+
+    @property
+    def forwarded(self) -> bool:
+        return bool(_FORWARD_ONLY.match(self.subject) or _FORWARD_MARKERS.search(self.text) or self.inner)
+
+    @property
+    def original_sender(self) -> str:
+        """For an inline forward, the From: line of the forwarded block; else the sender."""
+        marker = _FORWARD_MARKERS.search(self.text)
+        if marker:
+            quoted = _QUOTED_FROM.search(self.text, marker.end())
+            if quoted:
+                addresses = getaddresses([quoted.group("value")])
+                if addresses and addresses[0][1]:
+                    return addresses[0][1].lower()
+                return quoted.group("value").strip().lower()
+        return self.sender
+
+    def header(self, name: str) -> str:
+        return self.headers.get(name.lower(), "")
+
+    @property
+    def all_text(self) -> str:
+        """Subject, body and text attachments: what keyword rules search."""
+        return "\n".join(part for part in (self.clean_subject, self.text, self.attachment_text) if part)
+
+
+def decode_header_value(value: object) -> str:
+    """RFC 2047 decoding that survives unknown charsets and malformed encoded words."""
+    if value is None:
+        return ""
+    raw = str(value)
+    try:
+        decoded = str(make_header(decode_header(raw)))
+    except Exception:
+        try:
+            pieces = []
+            for chunk, charset in decode_header(raw):
+                pieces.append(decode_bytes(chunk, charset) if isinstance(chunk, bytes) else chunk)
+            decoded = "".join(pieces)
+        except Exception:
+            decoded = raw
+    return re.sub(r"\s+", " ", decoded).strip()
+
+
+def decode_bytes(data: bytes, charset: str | None) -> str:
+    """Declared charset first, then the charsets Italian mail really uses; never raises."""
+    candidates = [charset.strip().strip('"').lower()] if charset else []
+    if candidates and candidates[0] in ("unknown-8bit", "x-unknown", "us-ascii", "ascii", "default", "_autodetect_all"):
+        candidates = []
+    for name in (*candidates, *_CHARSET_FALLBACKS):
+        try:
+            return data.decode(name)
+        except (LookupError, UnicodeDecodeError, ValueError):
+            continue
+    return data.decode("latin-1", errors="replace")
+
+
+def _payload_text(part: email.message.Message) -> str:
+    try:
+        payload = part.get_payload(decode=True)
+    except Exception:
+        payload = None
+    if payload is None:
+        raw = part.get_payload()
+        return raw if isinstance(raw, str) else ""
+    if not isinstance(payload, bytes):
+        return str(payload)
+    try:
+        charset = part.get_content_charset()
+    except Exception:
+        charset = None
+    return decode_bytes(payload, charset)
+
+
+def _is_attachment(part: email.message.Message) -> bool:
+    try:
+        disposition = (part.get("Content-Disposition") or "").lower()
+    except Exception:
+        disposition = ""
+    return disposition.startswith("attachment") or bool(part.get_param("name") if _safe(part) else None)
+
+
+def _safe(part: email.message.Message) -> bool:
+    try:
+        part.get_params()
+        return True
+    except Exception:
+        return False
+
+
+def _filename(part: email.message.Message) -> str:
+    try:
+        return decode_header_value(part.get_filename() or "")
+    except Exception:
+        return ""
+
+
+def parse_message(raw: bytes, *, truncated: bool = False, _depth: int = 0) -> MailMessage:
+    """Normalise raw message bytes; never raises on bad content."""
+    message = MailMessage(size=len(raw), truncated=truncated or len(raw) > MAX_MESSAGE_BYTES,
+                          content_hash=hashlib.sha256(raw).hexdigest())
+    raw = raw[:MAX_MESSAGE_BYTES]
+    try:
+        parsed = email.message_from_bytes(raw, policy=email.policy.compat32)
+    except Exception as exc:  # the stdlib parser is lenient; this is belt and braces
+        message.defects.append(f"unparseable message: {exc}")
+        message.text = normalise_lines(decode_bytes(raw[:MAX_TEXT_CHARS], None))
+        return message
+    _read_headers(parsed, message)
+    _read_body(parsed, message, _depth)
+    return message
+
+
+def _read_headers(parsed: email.message.Message, message: MailMessage) -> None:
+    for name, value in parsed.items()[:200]:
+        key = name.lower()
+        if key not in message.headers:
+            message.headers[key] = decode_header_value(value)
+    message.subject = message.headers.get("subject", "")
+    try:
+        addresses = getaddresses([message.headers.get("from", "")])
+        if addresses:
+            message.sender_name, address = addresses[0]
+            message.sender = address.lower()
+        message.to = [a.lower() for _, a in getaddresses([message.headers.get("to", "")]) if a]
+    except Exception:
+        message.defects.append("unreadable From/To header")
+    message.message_id = (message.headers.get("message-id") or "").strip() or None
+    date = message.headers.get("date")
+    if date:
+        try:
+            parsed_date = parsedate_to_datetime(date)
+            message.date = parsed_date if parsed_date.tzinfo else parsed_date.replace(tzinfo=timezone.utc)
+        except Exception:
+            message.defects.append(f"unreadable Date header: {date[:80]}")
+
+
+def _read_body(parsed: email.message.Message, message: MailMessage, depth: int) -> None:
+    plain: str | None = None
+    html: str | None = None
+    attachment_texts: list[str] = []
+    try:
+        parts = parsed.walk()
+        for index, part in enumerate(parts):
+            if index >= MAX_PARTS:
+                message.defects.append(f"more than {MAX_PARTS} MIME parts; the rest were not read")
+                break
+            try:
+                content_type = part.get_content_type()
+            except Exception:
+                content_type = "text/plain"
+            if part.is_multipart():
+                continue
+            if content_type == "message/rfc822" or (content_type == "application/octet-stream"
+                                                    and _filename(part).lower().endswith(".eml")):
+                _read_inner(part, message, depth)
+                continue
+            name = _filename(part)
+            attached = _is_attachment(part)
+            if name:
+                message.attachments.append(name)
+            if not content_type.startswith("text/"):
+                continue
+            if attached:
+                if len(attachment_texts) < 5:
+                    text = _payload_text(part)
+                    if len(text) <= MAX_TEXT_ATTACHMENT:
+                        attachment_texts.append(_as_text(text, content_type)[0])
+                continue
+            if content_type == "text/html" and html is None:
+                html = _payload_text(part)[:MAX_TEXT_CHARS * 4]
+            elif content_type != "text/html" and plain is None:
+                plain = _payload_text(part)[:MAX_TEXT_CHARS]
+    except Exception as exc:
+        message.defects.append(f"broken MIME structure: {exc}")
+    if html is not None:
+        message.html = html
+        html_text, message.tables = html_to_text(html, MAX_TEXT_CHARS)
+    else:
+        html_text = ""
+    if plain is not None and plain.strip():
+        message.text = normalise_lines(plain)
+        if html_text and len(html_text) > 2 * len(message.text) and not message.tables:
+            message.text = html_text  # a stub "view this mail in HTML" text part
+    else:
+        message.text = html_text
+    message.attachment_text = "\n".join(attachment_texts)[:MAX_TEXT_CHARS]
+
+
+def _read_inner(part: email.message.Message, message: MailMessage, depth: int) -> None:
+    if message.inner is not None or depth >= MAX_DEPTH:
+        return
+    try:
+        payload = part.get_payload()
+        if isinstance(payload, list) and payload:
+            inner_bytes = payload[0].as_bytes() if isinstance(payload[0], email.message.Message) else b""
+        else:
+            inner_bytes = part.get_payload(decode=True) or b""
+        if inner_bytes:
+            message.inner = parse_message(inner_bytes, _depth=depth + 1)
+    except Exception as exc:
+        message.defects.append(f"unreadable forwarded message: {exc}")
+
+
+def _as_text(text: str, content_type: str) -> tuple[str, list[Table]]:
+    if content_type == "text/html":
+        return html_to_text(text, MAX_TEXT_CHARS)
+    return normalise_lines(text), []
