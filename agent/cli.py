@@ -106,6 +106,22 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backups(args: argparse.Namespace) -> int:
+    import time
+
+    from agent.backups import cli as backups_cli
+
+    handler = {"status": backups_cli.cmd_status, "unexpected": backups_cli.cmd_unexpected,
+               "poll": backups_cli.cmd_poll}[args.backups_command]
+    return handler(args, _load(args), time.time())
+
+
+def cmd_mail_classify(args: argparse.Namespace) -> int:
+    from agent.backups.cli import cmd_classify
+
+    return cmd_classify(args)
+
+
 def cmd_service(args: argparse.Namespace) -> int:
     if sys.platform != "win32":
         print("custode service manages the Windows service. On Linux install "
@@ -161,6 +177,31 @@ def _parser() -> argparse.ArgumentParser:
                            help="from this time: 2026-11-23 (midnight Europe/Rome), 2026-11-23T10:00, "
                                 "or with an offset")
             p.add_argument("--until", metavar="DATE", help="up to (excluding) this time, same forms")
+
+    backups = sub.add_parser("backups", help="Backup reports: the morning table, unexpected jobs, a poll now.")
+    backups_sub = backups.add_subparsers(dest="backups_command", metavar="SUBCOMMAND", required=True)
+    for name, text in (("status", "Each expected job: last report, state (ok, warning, failed, late, missing), "
+                                  "since when. Exit 1 if any failed or is missing."),
+                       ("unexpected", "Reports of jobs that no expected job matches (new jobs nobody configured)."),
+                       ("poll", "Read the mailboxes now, store new reports, update states and incidents.")):
+        p = backups_sub.add_parser(name, help=text, description=text, epilog=EPILOG)
+        p.add_argument("--config", "-c", metavar="PATH", help="config file (YAML)")
+        p.set_defaults(handler=cmd_backups)
+        if name != "poll":
+            p.add_argument("--json", action="store_true", help="one JSON object per line")
+        if name == "status":
+            p.add_argument("--tenant", metavar="TENANT", help="only this tenant's jobs")
+
+    mail = sub.add_parser("mail", help="Work with e-mail files.")
+    mail_sub = mail.add_subparsers(dest="mail_command", metavar="SUBCOMMAND", required=True)
+    classify = mail_sub.add_parser(
+        "classify", help="Classify .eml files, Maildirs or mbox files as backup reports; JSON lines.",
+        description="Print one JSON object per message: file, software, job, status "
+                    "(success, warning, failure or not_a_report), and what else the report states. "
+                    "Needs no config; --config adds its backups.rules.")
+    classify.add_argument("paths", nargs="+", metavar="PATH", help=".eml file, Maildir, mbox file or folder")
+    classify.add_argument("--config", "-c", metavar="PATH", help="config whose backups.rules to apply too")
+    classify.set_defaults(handler=cmd_mail_classify)
 
     service = command("service", cmd_service, "Windows only: install, remove, start or stop the Custode service "
                       "(it reads custode.yaml in the ProgramData\\Custode folder).", config=False)

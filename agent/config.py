@@ -12,21 +12,17 @@ import socket
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from agent.backups.config import BackupsSection
 from agent.durations import Duration
+from agent.schema import Strict
 from collectors.base import Regex
 
 DEFAULT_PORT = 10191
 DEFAULT_LISTEN = f"0.0.0.0:{DEFAULT_PORT}"
 DEFAULT_TENANT = "default"
 TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-
-
-class Strict(BaseModel):
-    """Base of every config section: unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -167,6 +163,7 @@ class Config(Strict):
     tenants: dict[str, Tenant] = Field(default_factory=dict)
     collectors: dict[str, Any] = Field(default_factory=dict)
     checks: ChecksSection = Field(default_factory=ChecksSection)
+    backups: BackupsSection = Field(default_factory=BackupsSection)
 
     def tenant_ids(self) -> list[str]:
         """Defined tenants, or the implicit default tenant of a single-comune install."""

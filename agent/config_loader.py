@@ -144,23 +144,36 @@ def _line_for(lines: dict[Path_, int], path: Path_) -> int | None:
 
 # --- pydantic errors in plain words ------------------------------------------
 
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The config models an annotation can hold (through Optional, lists, dicts, unions, Annotated)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    inner = (annotation.__origin__,) if hasattr(annotation, "__metadata__") else getattr(annotation, "__args__", ())
+    for arg in inner or ():
+        found.extend(m for m in _models_in(arg) if m not in found)
+    return found
+
+
 def _fields_of(model: type[BaseModel], path: Path_) -> list[str]:
-    """The keys accepted at ``path`` inside ``model`` (for suggestions)."""
-    current: Any = model
+    """The keys accepted at ``path`` inside ``model`` (for suggestions); a union offers all its members' keys."""
+    current: list[type[BaseModel]] = [model]
     for part in path:
-        if not (isinstance(current, type) and issubclass(current, BaseModel)):
-            return []
-        info = current.model_fields.get(str(part)) or next(
-            (f for f in current.model_fields.values() if f.alias == part), None)
-        if info is None:
-            return []
-        current = info.annotation
-        args = getattr(current, "__args__", None)
-        if args and not (isinstance(current, type) and issubclass(current, BaseModel)):
-            current = next((a for a in args if isinstance(a, type) and issubclass(a, BaseModel)), args[-1])
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return [f.alias or name for name, f in current.model_fields.items()]
-    return []
+        if isinstance(part, int):
+            continue
+        following: list[type[BaseModel]] = []
+        for candidate in current:
+            info = candidate.model_fields.get(str(part)) or next(
+                (f for f in candidate.model_fields.values() if f.alias == part), None)
+            if info is not None:
+                following.extend(_models_in(info.annotation))
+        if following:
+            current = following
+        # else: a dict key (a tenant id) between a dict field and its value models
+    names: list[str] = []
+    for candidate in current:
+        names.extend(f.alias or name for name, f in candidate.model_fields.items() if (f.alias or name) not in names)
+    return names
 
 
 def _describe(error: dict[str, Any], model: type[BaseModel], loc: Path_) -> str:
@@ -198,12 +211,23 @@ def _describe(error: dict[str, Any], model: type[BaseModel], loc: Path_) -> str:
     return f"{error['msg']}{got}"
 
 
+def _without_union_tags(loc: Path_, lines: dict[Path_, int]) -> Path_:
+    """Drop the union-member names pydantic puts in error paths ("mailboxes[0].imap.host")."""
+    kept: Path_ = ()
+    for index, part in enumerate(loc):
+        following = loc[index + 1] if index + 1 < len(loc) else None
+        if kept + (part,) not in lines and following is not None and kept + (following,) in lines:
+            continue
+        kept += (part,)
+    return kept
+
+
 def _problems(exc: ValidationError, model: type[BaseModel], source: str,
               lines: dict[Path_, int], prefix: Path_ = ()) -> list[Problem]:
     out = []
     for error in exc.errors():
-        loc = prefix + tuple(error["loc"])
-        rel = tuple(error["loc"])
+        loc = _without_union_tags(prefix + tuple(error["loc"]), lines)
+        rel = loc[len(prefix):]
         out.append(Problem(source, _line_for(lines, loc), _dotted(loc), _describe(error, model, rel)))
     return out
 
@@ -272,6 +296,7 @@ def _cross_checks(config: Config, source: str, lines: dict[Path_, int]) -> list[
                                     "not set: say which tenant this host belongs to, one of "
                                     f"{', '.join(sorted(config.tenants))}"))
             return problems
+    problems.extend(_unknown_tenant_references(config, source, lines))
     tenant = config.agent.tenant
     if config.tenants and tenant not in config.tenants:
         hint = did_you_mean(tenant, config.tenants)
@@ -281,6 +306,23 @@ def _cross_checks(config: Config, source: str, lines: dict[Path_, int]) -> list[
     elif not config.tenants and tenant != DEFAULT_TENANT:
         problems.append(Problem(source, _line_for(lines, ("agent", "tenant")), "agent.tenant",
                                 f"tenant {tenant!r} is not defined; add it under tenants: with a name"))
+    return problems
+
+
+def _unknown_tenant_references(config: Config, source: str, lines: dict[Path_, int]) -> list[Problem]:
+    """Feature sections name tenants; each name must be defined (or be the implicit default)."""
+    known = config.tenant_ids()
+    references: list[tuple[Path_, str]] = [(("backups", "expected", t), t) for t in config.backups.expected]
+    references += [(("backups", "mailboxes", i, "tenant"), m.tenant)
+                   for i, m in enumerate(config.backups.mailboxes) if m.tenant]
+    problems = []
+    for path, tenant in references:
+        if tenant in known:
+            continue
+        hint = did_you_mean(tenant, known)
+        text = (f"tenant {tenant!r} is not defined under tenants; " +
+                (f"did you mean {hint!r}?" if hint else f"defined: {', '.join(known)}"))
+        problems.append(Problem(source, _line_for(lines, path), _dotted(path), text))
     return problems
 
 

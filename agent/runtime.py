@@ -52,6 +52,7 @@ class Agent:
         self.cache = MetricCache()
         self.runners = build_runners(loaded, self.cache, list(extra_collectors), self._collector_finished)
         self.checks = HostChecks(config.checks, config.agent.tenant, config.agent.hostname)
+        self.backups = build_backup_monitor(config.backups, self.state, self.incidents, self.cache)
         self._scheduler = None
         self._server = None
         self._stopped = threading.Event()
@@ -74,7 +75,7 @@ class Agent:
                     {"version": __version__, "collectors": [r.name for r in self.runners],
                      "listen": f"{self.host}:{self.port}"})
         scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(max_workers=len(self.runners) + 2)},
+            executors={"default": ThreadPoolExecutor(max_workers=len(self.runners) + 4)},
             job_defaults={"coalesce": True, "max_instances": 1}, timezone=timezone.utc)
         now = datetime.now(timezone.utc)
         for runner in self.runners:
@@ -83,6 +84,11 @@ class Agent:
         interval = self.loaded.model.agent.check_interval
         scheduler.add_job(self.run_checks, "interval", seconds=interval, id="checks",
                           misfire_grace_time=max(1, int(interval)))
+        if self.backups is not None:
+            poll = self.loaded.model.backups.poll_interval
+            scheduler.add_job(self.poll_backups, "interval", seconds=poll, next_run_time=now, id="backups",
+                              misfire_grace_time=max(1, int(poll)))
+            scheduler.add_job(self.backups.prune, "interval", hours=24, id="backups-prune")
         scheduler.start()
         self._scheduler = scheduler
         log.info("custode started", extra={"listen": f"{self.host}:{self.port}", "version": __version__,
@@ -125,6 +131,14 @@ class Agent:
             self.cache.update("custode_incidents", [self._incident_gauge()])
         except Exception:
             log.exception("checks failed")
+
+    def poll_backups(self) -> None:
+        if self._stopping or self.backups is None:
+            return
+        try:
+            self.backups.poll()
+        except Exception:
+            log.exception("backup mail poll failed")
 
     def _incident_gauge(self) -> GaugeMetricFamily:
         family = GaugeMetricFamily("custode_incidents_open", "Open incidents by tenant and severity.",
@@ -173,6 +187,15 @@ class Agent:
         if self._scheduler is None or not self._scheduler.running:
             return False, "scheduler is not running"
         return True, "ok"
+
+
+def build_backup_monitor(section, state: State, incidents: Incidents, cache: MetricCache):
+    """The backup-mail job, when the config has mailboxes or expected jobs (else None)."""
+    if not section.enabled or not (section.mailboxes or section.expected):
+        return None
+    from agent.backups.service import BackupMonitor
+
+    return BackupMonitor(section, state, incidents, publish=lambda families: cache.update("backups", families))
 
 
 def limit_malloc_arenas(arenas: int = 2) -> None:

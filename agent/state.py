@@ -77,6 +77,66 @@ MIGRATIONS: list[str] = [
         hash  TEXT NOT NULL
     );
     """,
+    # 2: backup-report mail: per-folder cursors, every processed message, the reports, job states
+    """
+    CREATE TABLE mail_cursors (
+        mailbox      TEXT NOT NULL,
+        folder       TEXT NOT NULL,
+        uidvalidity  INTEGER NOT NULL,
+        last_uid     INTEGER NOT NULL,
+        updated_at   REAL NOT NULL,
+        PRIMARY KEY (mailbox, folder)
+    );
+
+    CREATE TABLE mail_messages (
+        id            INTEGER PRIMARY KEY,
+        mailbox       TEXT NOT NULL,
+        folder        TEXT NOT NULL,
+        uid           INTEGER,
+        source_key    TEXT,
+        message_id    TEXT,
+        content_hash  TEXT NOT NULL,
+        sender        TEXT NOT NULL,
+        subject       TEXT NOT NULL,
+        sent_at       REAL,
+        received_at   REAL NOT NULL,
+        kind          TEXT NOT NULL CHECK (kind IN ('report', 'not_a_report', 'error')),
+        parser        TEXT,
+        reason        TEXT NOT NULL DEFAULT '',
+        processed_at  REAL NOT NULL
+    );
+    CREATE UNIQUE INDEX mail_messages_by_hash ON mail_messages(content_hash);
+    CREATE INDEX mail_messages_by_message_id ON mail_messages(message_id);
+    CREATE INDEX mail_messages_by_source_key ON mail_messages(mailbox, source_key);
+    CREATE INDEX mail_messages_by_time ON mail_messages(processed_at);
+
+    CREATE TABLE backup_reports (
+        id           INTEGER PRIMARY KEY,
+        message      INTEGER NOT NULL UNIQUE REFERENCES mail_messages(id) ON DELETE CASCADE,
+        mailbox      TEXT NOT NULL,
+        software     TEXT NOT NULL,
+        job          TEXT,
+        host         TEXT,
+        sender       TEXT NOT NULL,
+        status       TEXT NOT NULL CHECK (status IN ('success', 'warning', 'failure')),
+        reported_at  REAL NOT NULL,
+        started_at   REAL,
+        finished_at  REAL,
+        size_bytes   INTEGER,
+        error        TEXT,
+        details      TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX backup_reports_by_time ON backup_reports(reported_at);
+
+    CREATE TABLE backup_job_states (
+        tenant      TEXT NOT NULL,
+        job         TEXT NOT NULL,
+        state       TEXT NOT NULL CHECK (state IN ('ok', 'warning', 'failed', 'late', 'missing')),
+        since       REAL NOT NULL,
+        updated_at  REAL NOT NULL,
+        PRIMARY KEY (tenant, job)
+    );
+    """,
 ]
 
 

@@ -1,0 +1,162 @@
+"""The backup-mail job: poll the mailboxes, classify, store, judge the expected jobs, raise incidents.
+
+Runs on the agent's scheduler. Each mailbox is independent: one that is down
+is reported (``custode_backup_mailbox_up 0``) while the others are read, and
+its cursor stays where it was, so nothing is skipped when it comes back. The
+job evaluation runs after every poll, mail or not, because "missing" is a
+matter of the clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from agent.backups.config import BackupsSection, Priority
+from agent.backups.jobs import Evaluation, JobStatus, evaluate, lookback
+from agent.backups.metrics import MailboxHealth, backup_families
+from agent.backups.parsers import classify
+from agent.backups.rules import compile_rules
+from agent.backups.store import Cursor, MailStore, ProcessedMail
+from agent.incidents import CheckResult, Incidents
+from agent.mail.message import parse_message
+from agent.mail.sources import MailSource, MailSourceError, RawMail, build_source
+from agent.state import State
+
+log = logging.getLogger(__name__)
+
+CHECK = "backup"
+_SEVERITY: dict[Priority, str] = {"high": "critical", "normal": "warning", "none": "ok"}
+
+
+@dataclass
+class PollSummary:
+    new: int = 0
+    duplicates: int = 0
+    reports: int = 0
+    errors: dict[str, str] = field(default_factory=dict)  # mailbox -> why it could not be read
+
+
+class BackupMonitor:
+    def __init__(self, section: BackupsSection, state: State, incidents: Incidents | None = None,
+                 publish: Callable[[list], None] | None = None, audit: Callable[[str, str, dict], None] | None = None,
+                 clock: Callable[[], float] = time.time, sources: list[MailSource] | None = None) -> None:
+        self.section = section
+        self.store = MailStore(state)
+        self.incidents = incidents
+        self.publish = publish
+        self.audit = audit
+        self.clock = clock
+        self.rules = compile_rules(section.rules)
+        self.sources = sources if sources is not None else [build_source(m) for m in section.mailboxes]
+        self.tenant_of_mailbox = {m.name: m.tenant for m in section.mailboxes}
+        self.health: dict[str, MailboxHealth] = {}
+
+    # --- polling -------------------------------------------------------------------
+
+    def poll(self) -> PollSummary:
+        summary = PollSummary()
+        for source in self.sources:
+            started = time.monotonic()
+            previous = self.health.get(source.name)
+            try:
+                self._poll_source(source, summary)
+            except MailSourceError as exc:
+                summary.errors[source.name] = str(exc)
+                log.error("cannot read mailbox", extra={"mailbox": source.name, "error": str(exc)})
+                self.health[source.name] = MailboxHealth(False, previous.last_success_at if previous else None,
+                                                         time.monotonic() - started, str(exc))
+                continue
+            self.health[source.name] = MailboxHealth(True, self.clock(), time.monotonic() - started)
+        self.evaluate()
+        return summary
+
+    def _poll_source(self, source: MailSource, summary: PollSummary) -> None:
+        def cursor(folder: str) -> tuple[int, int] | None:
+            saved = self.store.cursor(source.name, folder)
+            return (saved.uidvalidity, saved.last_uid) if saved else None
+
+        for batch in source.batches(lambda: self.store.known_keys(source.name), cursor):
+            processed = [self._classify(source.name, mail) for mail in batch.mails]
+            position = Cursor(*batch.cursor) if batch.cursor else None
+            fresh, duplicates = self.store.record(source.name, processed, position, self.clock())
+            summary.new += len(fresh)
+            summary.duplicates += duplicates
+            stored_reports = [m for m in fresh if m.verdict is not None and m.verdict.kind == "report"]
+            summary.reports += len(stored_reports)
+            if batch.after_store is not None:
+                batch.after_store([m.uid for m in processed
+                                   if m.uid is not None and m.verdict is not None and m.verdict.kind == "report"])
+
+    def _classify(self, mailbox: str, mail: RawMail) -> ProcessedMail:
+        message = parse_message(mail.raw, truncated=mail.truncated)
+        try:
+            verdict = classify(message, self.rules)
+            error = ""
+        except Exception as exc:  # kept as an 'error' row: visible, counted, never silently dropped
+            log.exception("cannot classify a message", extra={"mailbox": mailbox, "uid": mail.uid,
+                                                              "message_id": message.message_id})
+            verdict, error = None, f"classification failed: {exc}"
+        return ProcessedMail(mailbox, mail.folder, mail.uid, mail.key, message, mail.received_at, verdict, error)
+
+    # --- evaluation ------------------------------------------------------------------
+
+    def evaluate(self, now: float | None = None) -> Evaluation:
+        now = self.clock() if now is None else now
+        evaluation = evaluate(self.section, self.store.reports_since(now - lookback(self.section)), now)
+        stored = self.store.job_states()
+        rows = []
+        for job in evaluation.jobs:
+            previous = stored.get((job.tenant, job.job.name))
+            if previous is not None and previous["state"] == job.state:
+                job.since = min(job.since, previous["since"])
+            rows.append((job.tenant, job.job.name, job.state, job.since))
+            self._incident(job, previous["state"] if previous is not None else None, now)
+        self.store.save_job_states(rows, now)
+        if self.incidents is not None:
+            for tenant in self.section.expected:
+                self.incidents.reconcile(tenant, CHECK, [j.name for j in self.section.expected[tenant]], now=now)
+        if self.publish is not None:
+            self.publish(backup_families(evaluation, self.health, self.store.message_counts(),
+                                         self.tenant_of_mailbox))
+        return evaluation
+
+    def _incident(self, job: JobStatus, previous_state: str | None, now: float) -> None:
+        if self.incidents is None or job.state == "late":
+            return  # late is not yet a failure, and must not resolve last night's failure either
+        priorities = self.section.priorities(job.job)
+        severity = {"failed": _SEVERITY[priorities.failed], "missing": _SEVERITY[priorities.missing],
+                    "warning": _SEVERITY[priorities.warning]}.get(job.state, "ok")
+        self.incidents.observe(CheckResult(job.tenant, CHECK, job.job.name, severity,  # type: ignore[arg-type]
+                                           describe(job), _details(job)),
+                               occurrence=severity != "ok" and previous_state != job.state, now=now)
+
+    def prune(self) -> int:
+        return self.store.prune(self.clock() - self.section.retention)
+
+
+def describe(job: JobStatus) -> str:
+    """One line for incidents and logs: what is wrong with which backup, since when."""
+    from agent.backups.jobs import utc
+
+    name = f"backup {job.job.name!r}"
+    if job.state == "missing":
+        return (f"{name}: no report for the run due {utc(job.due):%Y-%m-%d %H:%M} UTC "
+                f"(deadline {utc(job.deadline):%Y-%m-%d %H:%M} UTC passed)")
+    report = job.last_report
+    if job.state in ("failed", "warning") and report is not None:
+        what = "failed" if job.state == "failed" else "completed with warnings"
+        error = f": {report.error.splitlines()[0][:200]}" if report.error else ""
+        return f"{name} {what} ({report.software}, report of {utc(report.reported_at):%Y-%m-%d %H:%M} UTC){error}"
+    return f"{name}: {job.state}"
+
+
+def _details(job: JobStatus) -> dict:
+    report = job.last_report
+    return {"state": job.state, "due": job.due, "deadline": job.deadline, "schedule": job.job.schedule,
+            "software": job.software, "last_success_at": job.last_success_at,
+            "report": None if report is None else {"id": report.id, "subject": report.subject,
+                                                   "status": report.status, "at": report.reported_at,
+                                                   "host": report.host, "error": report.error}}
