@@ -101,7 +101,7 @@ def judge(tenant: str, job: ExpectedJob, reports: list[StoredReport], now: float
         latest = in_run[-1]
         return JobStatus(state=_FROM_STATUS[latest.status], since=latest.reported_at,
                          run_key=f"report:{latest.id}", **base)  # type: ignore[arg-type]
-    if now < deadline:
+    if now <= deadline:
         return JobStatus(state="late", since=due, run_key=f"due:{int(due)}", **base)  # type: ignore[arg-type]
     return JobStatus(state="missing", since=deadline, run_key=f"due:{int(due)}", **base)  # type: ignore[arg-type]
 

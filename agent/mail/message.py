@@ -209,8 +209,7 @@ def _read_body(parsed: email.message.Message, message: MailMessage, depth: int) 
     html: str | None = None
     attachment_texts: list[str] = []
     try:
-        parts = parsed.walk()
-        for index, part in enumerate(parts):
+        for index, part in enumerate(_walk(parsed)):
             if index >= MAX_PARTS:
                 message.defects.append(f"more than {MAX_PARTS} MIME parts; the rest were not read")
                 break
@@ -218,8 +217,6 @@ def _read_body(parsed: email.message.Message, message: MailMessage, depth: int) 
                 content_type = part.get_content_type()
             except Exception:
                 content_type = "text/plain"
-            if part.is_multipart():
-                continue
             if content_type == "message/rfc822" or (content_type == "application/octet-stream"
                                                     and _filename(part).lower().endswith(".eml")):
                 _read_inner(part, message, depth)
@@ -254,6 +251,22 @@ def _read_body(parsed: email.message.Message, message: MailMessage, depth: int) 
     else:
         message.text = html_text
     message.attachment_text = "\n".join(attachment_texts)[:MAX_TEXT_CHARS]
+
+
+def _walk(root: email.message.Message):
+    """Parts in order, not descending into forwarded messages (they are parsed on their own)."""
+    stack = [root]
+    while stack:
+        part = stack.pop()
+        try:
+            content_type = part.get_content_type()
+        except Exception:
+            content_type = "text/plain"
+        payload = part.get_payload()
+        if isinstance(payload, list) and content_type != "message/rfc822":
+            stack.extend(reversed([p for p in payload if isinstance(p, email.message.Message)]))
+            continue
+        yield part
 
 
 def _read_inner(part: email.message.Message, message: MailMessage, depth: int) -> None:

@@ -1,0 +1,38 @@
+"""Build RFC 5322 messages for tests (the real email package, so they are real mail)."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+
+_counter = itertools.count(1)
+
+
+def make_mail(subject: str, body: str = "", *, sender: str = "backup@comune.example.it",
+              date: datetime | None = None, message_id: str | None = None, html: str | None = None,
+              to: str = "monitor@provider.example.it", headers: dict[str, str] | None = None) -> bytes:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = subject
+    if date is not None:
+        message["Date"] = format_datetime(date)
+    message["Message-ID"] = message_id or make_msgid(f"t{next(_counter)}", "test.example")
+    for name, value in (headers or {}).items():
+        message[name] = value
+    message.set_content(body or subject)
+    if html is not None:
+        message.add_alternative(html, subtype="html")
+    return message.as_bytes()
+
+
+def script_report(job: str, outcome: str, when: datetime, **kwargs) -> bytes:
+    """A report in the shape of the test rule in ``SCRIPT_RULE`` (a site's own backup script)."""
+    return make_mail(f"Backup {job}: {outcome}", f"Job {job} finished: {outcome}\n", date=when,
+                     sender="nas-script@comune.example.it", **kwargs)
+
+
+SCRIPT_RULE = {"name": "nas-script", "software": "NAS script", "sender": "^nas-script@",
+               "subject": r"^Backup \w+:", "job": r"^Backup (?P<job>\w+):"}
