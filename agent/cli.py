@@ -58,7 +58,10 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     loaded = load(args.path or args.config)
     enabled = ", ".join(p.name for p in loaded.enabled_collectors)
     tenants = ", ".join(loaded.model.tenant_ids())
-    print(f"{loaded.source}: OK. Tenants: {tenants}. Collectors enabled: {enabled}.")
+    backups = loaded.model.backups
+    jobs = sum(len(j) for j in backups.expected.values())
+    print(f"{loaded.source}: OK. Tenants: {tenants}. Collectors enabled: {enabled}. "
+          f"Backup mail: {len(backups.mailboxes)} mailboxes, {len(backups.rules)} rules, {jobs} expected jobs.")
     return 0
 
 
