@@ -24,6 +24,12 @@ def test_rfc2047_subject_and_sender_in_any_charset() -> None:
     assert message.sender == "backup@comune.cantu.co.it"
 
 
+def test_raw_8bit_headers_are_decoded_not_mangled() -> None:
+    message = parse_message("Subject: Backup però ok\r\nFrom: Città <a@b.it>\r\n\r\nx".encode("utf-8"))
+    assert (message.subject, message.sender_name) == ("Backup però ok", "Città")
+    assert parse_message("Subject: Backup però ok\r\n\r\nx".encode("latin-1")).subject == "Backup però ok"
+
+
 def test_unknown_and_wrong_charsets_fall_back() -> None:
     raw = ("Subject: x\r\nContent-Type: text/plain; charset=klingon-8\r\n\r\nriuscito al 100%: però".encode("cp1252"))
     assert "però" in parse_message(raw).text
@@ -132,7 +138,11 @@ _header = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=4096))
 def test_fuzz_random_bytes_never_crash(raw: bytes) -> None:
-    classify(parse_message(raw))
+    message = parse_message(raw)
+    classify(message)
+    # everything kept must be storable (SQLite) and printable (JSON): no surrogate escapes
+    for text in (message.subject, message.sender, message.text, message.sender_name):
+        text.encode("utf-8")
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -148,4 +158,5 @@ def test_fuzz_mime_structure_never_crash(subject: str, content_type: str, charse
     raw = head.encode("utf-8", "replace") + body + f"\r\n--{boundary}\r\n".encode("utf-8", "replace") + body
     message = parse_message(raw)
     classify(message)
-    assert isinstance(message.text, str)
+    for text in (message.subject, message.text, message.attachment_text):
+        text.encode("utf-8")

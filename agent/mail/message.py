@@ -15,7 +15,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from email.header import decode_header, make_header
+from email.header import Header, decode_header, make_header
 from email.utils import getaddresses, parsedate_to_datetime
 
 from agent.mail.html import Table, html_to_text, normalise_lines
@@ -37,6 +37,7 @@ _FORWARD_MARKERS = re.compile(
     r"|^\s*(?:begin forwarded message|inizio messaggio inoltrato)\s*:",
     re.IGNORECASE | re.MULTILINE)
 _QUOTED_FROM = re.compile(r"^\s*\*?(?:from|da|von|de|mittente)\s*:\*?\s*(?P<value>.+)$", re.IGNORECASE | re.MULTILINE)
+_SURROGATES = re.compile("[\udc80-\udcff]")
 _CHARSET_FALLBACKS = ("utf-8", "cp1252", "latin-1")
 
 
@@ -97,7 +98,17 @@ def decode_header_value(value: object) -> str:
     """RFC 2047 decoding that survives unknown charsets and malformed encoded words."""
     if value is None:
         return ""
+    if isinstance(value, Header):  # raw 8-bit bytes in a header: compat32 wraps them as unknown-8bit
+        try:
+            value = "".join(decode_bytes(chunk, charset) if isinstance(chunk, bytes) else chunk
+                            for chunk, charset in decode_header(value))
+        except Exception:
+            value = str(value)
     raw = str(value)
+    if _SURROGATES.search(raw):  # bytes smuggled in as surrogate escapes
+        raw = decode_bytes(raw.encode("utf-8", "surrogateescape"), None)
+    if "=?" not in raw:  # the common case: plain ASCII or raw 8-bit, nothing to decode
+        return " ".join(raw.split())
     try:
         decoded = str(make_header(decode_header(raw)))
     except Exception:
@@ -131,7 +142,9 @@ def _payload_text(part: email.message.Message) -> str:
         payload = None
     if payload is None:
         raw = part.get_payload()
-        return raw if isinstance(raw, str) else ""
+        if not isinstance(raw, str):
+            return ""
+        return decode_bytes(raw.encode("utf-8", "surrogateescape"), None) if _SURROGATES.search(raw) else raw
     if not isinstance(payload, bytes):
         return str(payload)
     try:
