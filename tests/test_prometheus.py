@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import mailbox
 import os
 import subprocess
 import sys
 import time
 import urllib.parse
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from conftest import free_port, http_get, require_binary, wait_until
+from mailfactory import SCRIPT_RULE, script_report
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +42,12 @@ def _stop(proc: subprocess.Popen) -> None:
 def custode(tmp_path):
     port = free_port()
     config = tmp_path / "custode.yaml"
-    config.write_text("agent:\n  hostname: itest\ncollectors:\n  cpu:\n    interval: 2s\n    timeout: 1s\n")
+    maildir = mailbox.Maildir(tmp_path / "Maildir", create=True)
+    maildir.add(script_report("nightly", "failed", datetime.now(timezone.utc) - timedelta(minutes=5)))
+    config.write_text("agent:\n  hostname: itest\ncollectors:\n  cpu:\n    interval: 2s\n    timeout: 1s\n"
+                      f"backups:\n  poll_interval: 2s\n  mailboxes: [{{type: maildir, name: local, "
+                      f"path: '{tmp_path / 'Maildir'}'}}]\n  rules: [{json.dumps(SCRIPT_RULE)}]\n"
+                      "  expected:\n    default: [{name: nightly, schedule: '0 * * * *', grace: 6h}]\n")
     env = {**os.environ, "CUSTODE_DATA_DIR": str(tmp_path / "data")}
     proc = subprocess.Popen([sys.executable, "-m", "agent", "run", "--config", str(config),
                              "--listen", f"127.0.0.1:{port}"], env=env,
@@ -87,6 +95,12 @@ def test_prometheus_scrapes_custode(custode, tmp_path) -> None:
         assert [float(r["value"][1]) for r in up] == [1.0]
         memory = _query(prom_port, "node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes")
         assert memory and 0 < float(memory[0]["value"][1]) <= 1
+        # the backup panel's query: which jobs are failed or missing, per tenant
+        failing = []
+        while time.monotonic() < deadline and not failing:
+            failing = _query(prom_port, 'sum by (tenant, backup_job) (custode_backup_state{state=~"failed|missing"})')
+            time.sleep(0.5)
+        assert [(r["metric"]["backup_job"], float(r["value"][1])) for r in failing] == [("nightly", 1.0)]
     finally:
         _stop(proc)
 
@@ -107,8 +121,11 @@ def test_promtool_accepts_the_exposition(custode, tmp_path) -> None:
     """
     port, _ = custode
     promtool = require_binary("promtool", "prometheus")
+    assert wait_until(lambda: b"custode_backup_state{" in http_get(f"http://127.0.0.1:{port}/metrics")[1], 15)
     status, exposition = http_get(f"http://127.0.0.1:{port}/metrics")
     assert status == 200
+    assert b'custode_backup_reports_total{backup_job="nightly",software="NAS script",status="failure",tenant="default"} 1.0' \
+        in exposition
     code, flagged, text = _lint(promtool, exposition)
     assert code in (0, 3), f"promtool could not parse the exposition (exit {code}): {text}"
     assert not {name for name in flagged if name.startswith("custode_")}, text

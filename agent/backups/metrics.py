@@ -9,7 +9,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from agent.backups.jobs import JOB_STATES, Evaluation
 from agent.backups.report import STATUSES
 
-JOB_LABELS = ["tenant", "job", "software"]
+JOB_LABELS = ["tenant", "backup_job", "software"]  # "job" is Prometheus' own target label
 
 
 @dataclass
