@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from email.header import Header, decode_header, make_header
 from email.utils import getaddresses, parsedate_to_datetime
 
-from agent.mail.html import Table, html_to_text, normalise_lines
+from agent.mail.html import Table, html_tables, html_text, normalise_lines
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # a source passes at most this much of a message
 MAX_TEXT_CHARS = 256 * 1024  # text kept per body
@@ -53,7 +53,6 @@ class MailMessage:
     message_id: str | None = None
     text: str = ""  # the plain body, or the HTML body rendered as text
     html: str = ""  # the HTML body, when there is one (capped)
-    tables: list[Table] = field(default_factory=list)
     attachments: list[str] = field(default_factory=list)
     attachment_text: str = ""  # small text/log attachments, concatenated
     headers: dict[str, str] = field(default_factory=dict)  # lower-case name -> first value, decoded
@@ -62,6 +61,15 @@ class MailMessage:
     truncated: bool = False
     content_hash: str = ""
     defects: list[str] = field(default_factory=list)
+
+    @property
+    def tables(self) -> list[Table]:
+        """The HTML body's tables (rows of cell texts), parsed on first use: most parsers never ask."""
+        cached = self.__dict__.get("_tables")
+        if cached is None:
+            cached = html_tables(self.html, MAX_TEXT_CHARS) if self.html else []
+            self.__dict__["_tables"] = cached
+        return cached
 
     @property
     def clean_subject(self) -> str:
@@ -244,7 +252,7 @@ def _read_body(parsed: email.message.Message, message: MailMessage, depth: int) 
                 if len(attachment_texts) < 5:
                     text = _payload_text(part)
                     if len(text) <= MAX_TEXT_ATTACHMENT:
-                        attachment_texts.append(_as_text(text, content_type)[0])
+                        attachment_texts.append(_as_text(text, content_type))
                 continue
             if content_type == "text/html" and html is None:
                 html = _payload_text(part)[:MAX_TEXT_CHARS * 4]
@@ -252,17 +260,16 @@ def _read_body(parsed: email.message.Message, message: MailMessage, depth: int) 
                 plain = _payload_text(part)[:MAX_TEXT_CHARS]
     except Exception as exc:
         message.defects.append(f"broken MIME structure: {exc}")
+    rendered = ""
     if html is not None:
         message.html = html
-        html_text, message.tables = html_to_text(html, MAX_TEXT_CHARS)
-    else:
-        html_text = ""
+        rendered = html_text(html, MAX_TEXT_CHARS)
     if plain is not None and plain.strip():
         message.text = normalise_lines(plain)
-        if html_text and len(html_text) > 2 * len(message.text) and not message.tables:
-            message.text = html_text  # a stub "view this mail in HTML" text part
+        if rendered and len(rendered) > 2 * len(message.text) and "<table" not in html.lower():  # type: ignore[union-attr]
+            message.text = rendered  # a stub "view this mail in HTML" text part
     else:
-        message.text = html_text
+        message.text = rendered
     message.attachment_text = "\n".join(attachment_texts)[:MAX_TEXT_CHARS]
 
 
@@ -297,7 +304,5 @@ def _read_inner(part: email.message.Message, message: MailMessage, depth: int) -
         message.defects.append(f"unreadable forwarded message: {exc}")
 
 
-def _as_text(text: str, content_type: str) -> tuple[str, list[Table]]:
-    if content_type == "text/html":
-        return html_to_text(text, MAX_TEXT_CHARS)
-    return normalise_lines(text), []
+def _as_text(text: str, content_type: str) -> str:
+    return html_text(text, MAX_TEXT_CHARS) if content_type == "text/html" else normalise_lines(text)

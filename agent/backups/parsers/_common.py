@@ -9,7 +9,7 @@ where naive keyword filters go wrong.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
 from agent.backups.report import Status
@@ -155,37 +155,102 @@ _DATE_FORMATS = (
 )
 
 
+_IT_MONTH = re.compile(r"\b(" + "|".join(sorted(_IT_MONTHS, key=len, reverse=True)) + r")\b", re.IGNORECASE)
+_FILLER = re.compile(r"\b(?:alle|ore|at|um)\b", re.IGNORECASE)
+_ORDINAL = re.compile(r"(\d)(?:st|nd|rd|th)\b")
+_OFFSET = re.compile(r"\s*(?:Z|[+-]\d{2}:?\d{2}|UTC|GMT)$")
+_FRACTION = re.compile(r"(\d+:\d+:\d+)\.\d+")
+_EMBEDDED = re.compile(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{2,4}[ T]\d{1,2}:\d{2}(?::\d{2})?(?:\s*[AP]M)?", re.IGNORECASE)
+
+
+_EN_MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september",
+              "october", "november", "december")
+_MONTH_NUMBER = {name: index + 1 for index, name in enumerate(_EN_MONTHS)}
+_MONTH_NUMBER.update({name[:3]: index + 1 for index, name in enumerate(_EN_MONTHS)})
+_MONTH_NUMBER.update({"sept": 9})
+_MONTH_NUMBER.update({italian: _MONTH_NUMBER[english.lower()] for italian, english in _IT_MONTHS.items()})
+_CLOCK = (r"(?:(?:[ T]|,\s*)(?:(?:alle|ore|at)\s+)?(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:\.\d+)?)?"
+          r"\s*(?P<p>[AaPp]\.?[Mm]\.?)?)?\s*(?P<tz>Z|[+-]\d{2}:?\d{2}|UTC|GMT)?\s*")
+_NAMED = re.compile(
+    r"\s*(?:[^\W\d_]+,?\s+)?"
+    r"(?:(?P<d>\d{1,2})(?:st|nd|rd|th)?[\s-]+(?P<mon>[^\W\d_]{3,9})\.?,?[\s-]+(?P<y>\d{4})"
+    r"|(?P<mon2>[^\W\d_]{3,9})\.?\s+(?P<d2>\d{1,2})(?:st|nd|rd|th)?,?\s+(?P<y2>\d{4}))" + _CLOCK)
+
+
+_NUMERIC = re.compile(
+    r"\s*(?:[^\W\d_]+,?\s+)?"
+    r"(?:(?P<y>\d{4})[-/.](?P<ym>\d{1,2})[-/.](?P<yd>\d{1,2})|(?P<a>\d{1,2})(?P<sep>[-/.])(?P<b>\d{1,2})(?P=sep)(?P<ay>\d{4}))"
+    + _CLOCK)
+
+
+def _zone(token: str | None, default: ZoneInfo) -> tzinfo:
+    if not token:
+        return default
+    if token in ("Z", "UTC", "GMT"):
+        return timezone.utc
+    digits = token[1:].replace(":", "")
+    offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+    return timezone(offset if token[0] == "+" else -offset)
+
+
+def _numeric_datetime(text: str, tz: ZoneInfo) -> datetime | None | bool:
+    """Fast path for all-numeric dates (most reports); False when the text is not of that shape."""
+    match = _NUMERIC.fullmatch(text)
+    named = None if match else _NAMED.fullmatch(text)
+    if named:
+        month = _MONTH_NUMBER.get((named["mon"] or named["mon2"]).lower())
+        if month is None:
+            return False
+        match = named
+    if not match:
+        return False
+    hour, minute, second = int(match["H"] or 0), int(match["M"] or 0), int(match["S"] or 0)
+    if match["p"]:
+        if not 1 <= hour <= 12:
+            return None
+        hour = hour % 12 + (12 if match["p"].lower().startswith("p") else 0)
+    if named:
+        orders = [(int(named["y"] or named["y2"]), month, int(named["d"] or named["d2"]))]
+    elif match["y"]:
+        orders = [(int(match["y"]), int(match["ym"]), int(match["yd"]))]
+    else:
+        first, second_part, year = int(match["a"]), int(match["b"]), int(match["ay"])
+        day_first, month_first = (year, second_part, first), (year, first, second_part)
+        # Italian servers write day/month; a 12-hour clock means a US server (month/day)
+        orders = [month_first, day_first] if match["p"] and match["sep"] == "/" else [day_first, month_first]
+    for year, month, day in orders:
+        try:
+            return datetime(year, month, day, hour, minute, second, tzinfo=_zone(match["tz"], tz))
+        except ValueError:
+            continue
+    return None
+
+
 def parse_datetime(text: str | None, tz: ZoneInfo = ROME) -> datetime | None:
     """A report's date/time in the common layouts (Italian month names too); local time is Europe/Rome."""
     if not text:
         return None
+    fast = _numeric_datetime(text, tz)
+    if fast is not False:
+        return fast  # type: ignore[return-value]
     cleaned = _IT_DAYS.sub(" ", text)
-    for italian, english in _IT_MONTHS.items():
-        cleaned = re.sub(rf"\b{italian}\b", english, cleaned, flags=re.IGNORECASE)
-    cleaned = re.sub(r"\b(?:alle|ore|at|um)\b", " ", cleaned, flags=re.IGNORECASE)
-    cleaned = re.sub(r"(\d)(?:st|nd|rd|th)\b", r"\1", cleaned)
-    cleaned = re.sub(r"[,]", " ", cleaned)
-    cleaned = re.sub(r"\s+", " ", cleaned).strip()
-    offset = re.search(r"\s*(?:Z|[+-]\d{2}:?\d{2}|UTC|GMT)$", cleaned)
-    aware_tz = None
+    cleaned = _IT_MONTH.sub(lambda m: _IT_MONTHS[m.group(1).lower()], cleaned)
+    cleaned = _FILLER.sub(" ", cleaned)
+    cleaned = _ORDINAL.sub(r"\1", cleaned)
+    cleaned = " ".join(cleaned.replace(",", " ").split())
+    offset = _OFFSET.search(cleaned)
+    aware_tz: tzinfo | None = None
     if offset:
-        token = offset.group(0).strip()
+        aware_tz = _zone(offset.group(0).strip(), tz)
         cleaned = cleaned[: offset.start()].strip()
-        if token in ("Z", "UTC", "GMT"):
-            aware_tz = ZoneInfo("UTC")
-        else:
-            sign = 1 if token[0] == "+" else -1
-            digits = token[1:].replace(":", "")
-            from datetime import timezone as _tz
-            aware_tz = _tz(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))  # type: ignore[assignment]
-    cleaned = re.sub(r"(\d+:\d+:\d+)\.\d+", r"\1", cleaned)
+    cleaned = _FRACTION.sub(r"\1", cleaned)
     for fmt in _DATE_FORMATS:
         try:
             value = datetime.strptime(cleaned, fmt)
         except ValueError:
             continue
         return value.replace(tzinfo=aware_tz or tz)
-    match = re.search(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{2,4}[ T]\d{1,2}:\d{2}(?::\d{2})?(?:\s*[AP]M)?", cleaned, re.IGNORECASE)
+    match = _EMBEDDED.search(cleaned)
     if match and match.group(0) != cleaned:
         return parse_datetime(match.group(0), tz)
     return None
