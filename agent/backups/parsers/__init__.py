@@ -20,6 +20,7 @@ import re
 from types import ModuleType
 from typing import Iterable, Protocol
 
+from agent.backups.parsers._common import is_bulk
 from agent.backups.report import BackupReport, Classification
 from agent.mail.message import MailMessage
 
@@ -67,12 +68,6 @@ def not_a_report_reason(message: MailMessage) -> str | None:
     if "disposition-notification" in content_type or _RECEIPT_SUBJECT.match(message.subject):
         return "read receipt"
     return None
-
-
-def is_bulk(message: MailMessage) -> bool:
-    """Newsletters and mailing-list mail: only a product's own signature may make them a report."""
-    return bool(message.header("list-unsubscribe") or message.header("list-id")
-                or message.header("precedence").lower() in ("bulk", "list", "junk"))
 
 
 _loaded: list[ModuleType] | None = None

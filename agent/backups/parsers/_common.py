@@ -169,7 +169,7 @@ _MONTH_NUMBER = {name: index + 1 for index, name in enumerate(_EN_MONTHS)}
 _MONTH_NUMBER.update({name[:3]: index + 1 for index, name in enumerate(_EN_MONTHS)})
 _MONTH_NUMBER.update({"sept": 9})
 _MONTH_NUMBER.update({italian: _MONTH_NUMBER[english.lower()] for italian, english in _IT_MONTHS.items()})
-_CLOCK = (r"(?:(?:[ T]|,\s*)(?:(?:alle|ore|at)\s+)?(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:\.\d+)?)?"
+_CLOCK = (r"(?:(?:[ T]|,\s*)(?:(?:alle|ore|at)\s+)?(?P<H>\d{1,2})[:.](?P<M>\d{2})(?:[:.](?P<S>\d{2})(?:\.\d+)?)?"
           r"\s*(?P<p>[AaPp]\.?[Mm]\.?)?)?\s*(?P<tz>Z|[+-]\d{2}:?\d{2}|UTC|GMT)?\s*")
 _NAMED = re.compile(
     r"\s*(?:[^\W\d_]+,?\s+)?"
@@ -275,3 +275,68 @@ def error_text(text: str, limit: int = 3) -> str | None:
 def mentions(text: str, *needles: str) -> bool:
     lowered = text.lower()
     return any(needle.lower() in lowered for needle in needles)
+
+
+REPLY = re.compile(r"^\s*(?:re|r|rif|aw|sv|antw|odp|ref|vs)\s*(?:\[\d+\])?\s*:", re.IGNORECASE)
+"""A reply's subject prefix (Re:, R:, Rif:, AW:, SV:...): a person talking about a report, not a new one."""
+
+QUOTE_MARKS = re.compile(r"^[ \t]*>[> \t]*", re.MULTILINE)
+"""The ``>`` marks of a report forwarded "as quote"."""
+
+
+def is_reply(subject: str) -> bool:
+    return bool(REPLY.match(subject))
+
+
+def head_tail(text: str, size: int = 6000) -> str:
+    """The beginning and the end of a long text: where signatures are, without scanning file lists."""
+    return text if len(text) <= 2 * size else f"{text[:size]}\n{text[-size:]}"
+
+
+def low_top(message) -> str:  # noqa: ANN001 - MailMessage; no import cycle for a cache helper
+    """The first 10,000 body characters in lower case, computed once per message for signature tests."""
+    cached = message.__dict__.get("_low_top_10k")
+    if cached is None:
+        cached = message.text[:10_000].lower()
+        message.__dict__["_low_top_10k"] = cached
+    return cached
+
+
+def is_bulk(message) -> bool:  # noqa: ANN001
+    """Newsletters and mailing-list mail: only a product's own signature may make them a report."""
+    return bool(message.header("list-unsubscribe") or message.header("list-id")
+                or message.header("precedence").lower() in ("bulk", "list", "junk"))
+
+
+_FIELD = re.compile(r"^\s*([^:|\t]{1,40}?)\s*(?::|\||\t)\s*(.*?)\s*$")
+
+
+def read_fields(lines: list[str], known: set[str] | frozenset[str], only_known: bool = False) -> dict[str, str]:
+    """``Label: value``, ``Label | value`` and a known label alone on a line followed by its value.
+
+    Labels are lower-cased; the first value of a label wins. ``only_known``
+    keeps only the labels in ``known`` (for bodies full of other colons).
+    """
+    fields: dict[str, str] = {}
+    for index, line in enumerate(lines):
+        match = _FIELD.match(line)
+        if match and (not only_known or match.group(1).strip().lower() in known):
+            value = match.group(2).strip(" |")
+            if value:
+                fields.setdefault(match.group(1).strip().lower(), value)
+                continue
+        label = line.strip().rstrip(":").strip().lower()
+        if label in known and index + 1 < len(lines):
+            value = lines[index + 1].strip(" |")
+            if value and value.rstrip(":").strip().lower() not in known:
+                fields.setdefault(label, value)
+    return fields
+
+
+def first_field(fields: dict[str, str], labels) -> str | None:  # noqa: ANN001 - any iterable of labels
+    """The value of the first of ``labels`` present (labels are synonyms, most specific first)."""
+    for label in labels:
+        value = fields.get(label)
+        if value:
+            return value
+    return None

@@ -25,6 +25,8 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from agent.backups.parsers._common import first_field, read_fields
+from agent.backups.parsers._common import REPLY as _REPLY, low_top as _low_top
 from agent.backups.parsers._common import error_text, parse_datetime, parse_size, status_in
 from agent.backups.report import BackupReport, Status
 from agent.mail.message import MailMessage
@@ -50,7 +52,6 @@ _KEYS = {
 
 _RECAP_SUBJECT = re.compile(r"^\s*(?:daily status report|daily recap|report di stato giornaliero|riepilogo giornaliero|"
                             r"rapporto (?:di stato )?giornaliero)", re.IGNORECASE)
-_REPLY = re.compile(r"^\s*(?:re|r|rif|aw|sv|antw|odp)\s*(?:\[\d+\])?\s*:", re.IGNORECASE)
 
 _PRODUCT = re.compile(
     r"\b(?P<name>Acronis\s+Cyber\s+Protect(?:\s+Cloud|\s+Home\s+Office)?(?:\s+1[56])?"
@@ -67,7 +68,7 @@ _HEADLINE = re.compile(
 
 _LABELS = {
     "plan": ("plan name", "plan", "backup plan", "protection plan", "nome piano", "nome del piano", "piano",
-             "piano di protezione", "piano di backup", "task", "task name", "backup task", "backup"),
+             "piano di protezione", "piano di backup", "task", "task name", "backup task"),
     "machine": ("device", "device name", "machine", "machine name", "computer", "computer name", "workload",
                 "resource", "dispositivo", "nome dispositivo", "macchina", "nome macchina", "carico di lavoro",
                 "risorsa", "host", "hostname"),
@@ -87,9 +88,9 @@ _LABELS = {
 _ALL_LABELS = {label for labels in _LABELS.values() for label in labels}
 _NOISE = re.compile(r"^(?:show details|mostra dettagli|view in web console|visualizza nella console web|"
                     r"manage data protection|gestisci la protezione dei dati|view details|\.)$", re.IGNORECASE)
-_DATE_LINE = re.compile(r"\b(?:\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{4}[/-]\d{1,2}[/-]\d{1,2}|"
-                        r"[A-Za-z]{3,9}\.?\s+\d{1,2},?\s+\d{4}|\d{1,2}\s+[A-Za-z]{3,9}\.?\s+\d{4})"
-                        r"[ ,T]+(?:alle\s+|at\s+)?\d{1,2}[:.]\d{2}", re.IGNORECASE)
+_WHEN = re.compile(r"(?:\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{4}[/-]\d{1,2}[/-]\d{1,2}|"
+                   r"[A-Za-z]{3,9}\.?\s+\d{1,2},?\s+\d{4}|\d{1,2}\s+[A-Za-z]{3,9}\.?\s+\d{4})"
+                   r"[ ,T]+(?:alle\s+|at\s+)?\d{1,2}[:.]\d{2}(?:[:.]\d{2})?(?:\s*[AP]M\b)?", re.IGNORECASE)
 
 
 def parse(message: MailMessage) -> BackupReport | None:
@@ -109,34 +110,34 @@ def parse(message: MailMessage) -> BackupReport | None:
             structured = None
     head = message.text[:_SCAN]
     if not structured:
-        if not _cheap_acronis(message, subject, head):
+        if not _cheap_acronis(message, subject, _low_top(message)):
             return None
         if message.header("list-unsubscribe") or message.header("list-id"):
             return None  # a newsletter, even Acronis's own
     lines = head.splitlines()
     fields = _fields(lines)
     headline = _HEADLINE.search(subject) or _HEADLINE.search(head)
-    if status is None:
-        if headline is None:
-            return None
+    if status is None and headline is not None:
         status = _status_words(headline.group("status"))
-        if status is None:
-            return None
+    if status is None and _get(fields, "status") and _PRODUCT.search(subject + "\n" + head[:2000]):
+        status = _status_words(_get(fields, "status") or "")
+    if status is None:
+        return None
     plan = parts.get("plan") or _get(fields, "plan")
     machine = parts.get("resource") or parts.get("machine") or _get(fields, "machine")
     if not structured:
-        plan = plan or _quoted_after(subject + "\n" + head, r"(?:plan|piano|task|attività)")
+        plan = plan or _quoted_after(subject + "\n" + head, r"(?:plan|piano|task|attività|backup)")
         if not plan and not machine:
             return None  # a headline without the run's facts is prose, not a notification
     plan = _clean_name(plan)
     machine = _clean_name(machine)
     if machine is None and headline is not None:
-        machine = _device_after_headline(lines, headline)
+        machine = _device_after_headline(lines)
 
     report = BackupReport(software=_software(message, head, structured is not None), job=plan or machine,
                           status=status, host=machine)
-    report.started_at = parse_datetime(_get(fields, "started"))
-    report.finished_at = parse_datetime(_get(fields, "finished"))
+    report.started_at = _when(_get(fields, "started"))
+    report.finished_at = _when(_get(fields, "finished"))
     if report.finished_at is None and report.started_at is None:
         report.finished_at = _headline_date(lines)
     report.size_bytes = parse_size(_get(fields, "size"))
@@ -156,9 +157,11 @@ def parse(message: MailMessage) -> BackupReport | None:
     return report
 
 
-def _cheap_acronis(message: MailMessage, subject: str, head: str) -> bool:
-    return ("acronis" in message.sender or "acronis" in message.sender_name.lower() or "acronis" in subject.lower()
-            or "acronis" in message.original_sender or _PRODUCT.search(head) is not None)
+def _cheap_acronis(message: MailMessage, subject: str, low_top: str) -> bool:
+    if "acronis" in message.sender or "acronis" in message.sender_name.lower() or "acronis" in subject.lower():
+        return True
+    return ("acronis" in low_top or "cyber protect home office" in low_top) and \
+        (_PRODUCT.search(low_top) is not None or "acronis" in message.original_sender)
 
 
 def _status_words(text: str) -> Status | None:
@@ -183,30 +186,11 @@ def _software(message: MailMessage, head: str, structured: bool) -> str:
 
 
 def _fields(lines: list[str]) -> dict[str, str]:
-    """``Label: value``, ``Label | value`` and a label alone on a line followed by its value."""
-    fields: dict[str, str] = {}
-    for index, line in enumerate(lines):
-        match = re.match(r"^\s*([^:|\t]{1,40}?)\s*(?::|\||\t)\s*(.*?)\s*$", line)
-        if match:
-            label = match.group(1).strip().lower()
-            value = match.group(2).strip(" |")
-            if value:
-                fields.setdefault(label, value)
-                continue
-        label = line.strip().rstrip(":").strip().lower()
-        if label in _ALL_LABELS and index + 1 < len(lines):
-            value = lines[index + 1].strip(" |")
-            if value and value.rstrip(":").strip().lower() not in _ALL_LABELS:
-                fields.setdefault(label, value)
-    return fields
+    return read_fields(lines, _ALL_LABELS)
 
 
 def _get(fields: dict[str, str], kind: str) -> str | None:
-    for label in _LABELS[kind]:
-        value = fields.get(label)
-        if value:
-            return value
-    return None
+    return first_field(fields, _LABELS[kind])
 
 
 def _clean_name(value: str | None) -> str | None:
@@ -219,7 +203,8 @@ def _clean_name(value: str | None) -> str | None:
 
 
 def _quoted_after(text: str, keyword: str) -> str | None:
-    match = re.search(keyword + r"\s+(?:name\s+)?[\"'“‘«](?P<name>[^\"'”’»\n]{1,120})[\"'”’»]", text, re.IGNORECASE)
+    match = re.search(r"\b" + keyword + r"\s*:?\s*(?:name\s*:?\s*)?"
+                      r"[\"'“‘«](?P<name>[^\"'”’»\n]{1,120})[\"'”’»]", text, re.IGNORECASE)
     return match.group("name") if match else None
 
 
@@ -230,13 +215,13 @@ def _headline_index(lines: list[str]) -> int | None:
     return None
 
 
-def _device_after_headline(lines: list[str], headline: re.Match[str]) -> str | None:
+def _device_after_headline(lines: list[str]) -> str | None:
     """Cloud mails put the device alone on the line after "Backup failed"."""
     index = _headline_index(lines)
     if index is None or index + 1 >= len(lines):
         return None
     candidate = lines[index + 1].strip()
-    if (candidate and len(candidate) <= 80 and " " not in candidate and not _DATE_LINE.search(candidate)
+    if (candidate and len(candidate) <= 80 and " " not in candidate and not _WHEN.search(candidate)
             and candidate.rstrip(":").lower() not in _ALL_LABELS and ":" not in candidate):
         return candidate
     return None
@@ -252,9 +237,9 @@ def _error_after_headline(lines: list[str], machine: str | None, plan: str | Non
         label = re.split(r"[:|]", stripped, maxsplit=1)[0].strip().lower()
         if label in _ALL_LABELS:
             break
-        if not stripped or stripped in (machine, plan) or _NOISE.match(stripped) or _DATE_LINE.fullmatch(stripped):
+        if not stripped or stripped in (machine, plan) or _NOISE.match(stripped) or _WHEN.fullmatch(stripped):
             continue
-        if _DATE_LINE.search(stripped) and len(stripped) < 40:
+        if _WHEN.search(stripped) and len(stripped) < 40:
             continue
         found.append(stripped)
     return "\n".join(found)[:2000] or None
@@ -265,11 +250,12 @@ def _headline_date(lines: list[str]) -> datetime | None:
     if index is None:
         return None
     for line in lines[index: index + 4]:
-        match = _DATE_LINE.search(line)
+        match = _WHEN.search(line)
         if match:
-            tail = line[match.start():]
-            when = parse_datetime(re.sub(r"^(.*?(?:[AP]M|\d{1,2}:\d{2}(?::\d{2})?)).*$", r"\1", tail,
-                                         flags=re.IGNORECASE))
+            when = _when(match.group(0))
             if when:
                 return when
     return None
+
+
+_when = parse_datetime  # numeric and month-name layouts, Italian and English

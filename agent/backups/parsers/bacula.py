@@ -27,17 +27,19 @@ from __future__ import annotations
 
 import re
 
+from agent.backups.parsers._common import REPLY as _REPLY, QUOTE_MARKS as _QUOTE_MARKS
 from agent.backups.parsers._common import parse_datetime, status_in
 from agent.backups.report import BackupReport, Status
 from agent.mail.message import MailMessage
 
 SOFTWARE = "Bacula"
 
-_TERMINATION = re.compile(r"^(?P<quote>>[> ]*)?Termination\s*:\s*\|?\s*(?P<value>.*?)\s*\|?\s*$", re.MULTILINE)
+_TERMINATION = re.compile(r"^\s*(?P<quote>>[> ]*)?Termination\s*:\s*\|?\s*(?P<value>.*?)\s*\|?\s*$", re.MULTILINE)
 _SUMMARY_LABELS = ("JobId", "Job", "Backup Level", "Client", "FileSet", "Start time", "End time",
                    "FD termination status", "SD termination status", "Build OS", "Elapsed time",
                    "Scheduled time", "SD Bytes Written", "Volume name(s)", "Non-fatal FD errors",
-                   "Prev Backup JobId", "New Backup JobId", "Replace", "Files Expected", "Files Restored")
+                   "Prev Backup JobId", "New Backup JobId", "Current JobId", "Current Job", "Restore Client",
+                   "Files Expected", "Files Restored", "Bytes Restored", "Verify Level", "Read Pool", "Write Pool")
 _FIELD = re.compile(r"^\s*(?P<label>[A-Za-z][A-Za-z /()'.-]{0,40}?)\s*:\s*\|?\s*(?P<value>.*?)\s*\|?\s*$")
 # "Bacula bacula-dir 9.6.7 (10Dec20):" -- the first line of the summary block
 _HEADER = re.compile(r"\b(?P<product>Bacula|Bareos)\s+[\w.@-]+\s+[\w.~+-]+\s*\([^)]*\)\s*:\s*$", re.IGNORECASE)
@@ -49,7 +51,6 @@ _SUBJECT = re.compile(
 _JOBLOG = re.compile(r"\bJobId \d+:")
 _START_JOB = re.compile(r"\bStart \w+ JobId \d+, Job=(?P<job>\S+)")
 _LOG_PROBLEM = re.compile(r"(?:\bJobId \d+:\s*)(?P<msg>(?:Fatal error|Error|Warning)\s*:.*)$", re.IGNORECASE)
-_REPLY = re.compile(r"^\s*(?:re|r|rif|aw|sv|antw|odp|ref)\s*(?:\[\d+\])?\s*:", re.IGNORECASE)
 _JOB_TYPES = {"backup": "Backup", "restore": "Restore", "verify": "Verify", "copying": "Copy", "copy": "Copy",
               "migration": "Migration", "migrate": "Migration", "admin": "Admin", "archive": "Archive",
               "consolidate": "Consolidate"}
@@ -58,8 +59,7 @@ _JOB_TYPES = {"backup": "Backup", "restore": "Restore", "verify": "Verify", "cop
 def parse(message: MailMessage) -> BackupReport | None:
     """The Bacula/Bareos job report in ``message``, or None when it is not one."""
     text = message.text
-    if "Termination" not in text and not ("JobId" in text and message.clean_subject[:6].lower() in ("bacula",
-                                                                                                   "bareos")):
+    if "Termination" not in text and "JobId" not in text:
         return None
     try:
         return _parse(message)
@@ -79,7 +79,10 @@ def _parse(message: MailMessage) -> BackupReport | None:
             match = _TERMINATION.match(line)
             if match:
                 if match.group("quote"):
-                    return None  # a report quoted in a discussion, not a report
+                    if not message.forwarded:
+                        return None  # a report quoted in a discussion, not a report
+                    text = _unquote(text)  # forwarded "as quote": the report is below the ">" marks
+                    lines = text.splitlines()
                 term_index = index
                 break
     if term_index is None:
@@ -87,14 +90,16 @@ def _parse(message: MailMessage) -> BackupReport | None:
     block, header = _summary_block(lines, term_index)
     fields = _fields(block)
     known = sum(1 for label in _SUMMARY_LABELS if label.lower() in fields)
-    if known < 3 or not ("job" in fields or "jobid" in fields):
+    if known < 3 or not any(label in fields for label in ("job", "jobid", "current job", "current jobid")):
         return None
     termination = _TERMINATION.match(lines[term_index]).group("value")  # type: ignore[union-attr]
     software = _software(message, header, text)
     status = _status(termination)
-    job_unique = fields.get("job") or _start_job(lines[:term_index])
+    if status == "success" and (_bytes(fields.get("non-fatal fd errors")) or _bytes(fields.get("sd errors"))):
+        status = "warning"  # errors counted under an "OK" termination
+    job_unique = fields.get("job") or fields.get("current job") or _start_job(lines[:term_index])
     job = _job_name(job_unique) if job_unique else None
-    host = _client(fields.get("client"))
+    host = _client(fields.get("client") or fields.get("restore client"))
     subject = _SUBJECT.match(message.clean_subject)
     if host is None and subject:
         host = subject.group("client")
@@ -109,17 +114,22 @@ def _parse(message: MailMessage) -> BackupReport | None:
     job_type = _job_type(termination) or (_JOB_TYPES.get(subject.group("type").lower()) if subject else None)
     if job_type:
         details["job_type"] = job_type
-    for key, label in (("job_id", "jobid"), ("job_unique", "job"), ("level", "backup level"),
+    for key, label in (("job_id", "jobid"), ("job_unique", "job"), ("job_unique", "current job"),
+                       ("level", "backup level"), ("previous_job", "prev backup job"),
                        ("fileset", "fileset"), ("pool", "pool"), ("storage", "storage"),
                        ("volumes", "volume name(s)"), ("files", "sd files written"),
                        ("fd_errors", "non-fatal fd errors"), ("sd_errors", "sd errors"),
                        ("fd_status", "fd termination status"), ("sd_status", "sd termination status"),
                        ("elapsed", "elapsed time")):
         value = fields.get(label)
-        if value:
+        if value and key not in details:
             details[key] = (_quoted(value) or value)[:200]
     report.details = details
     return report
+
+
+def _unquote(text: str) -> str:
+    return _QUOTE_MARKS.sub("", text)
 
 
 def _is_reply(message: MailMessage) -> bool:

@@ -21,8 +21,8 @@ import re
 
 from agent.backups.parsers._common import error_text, parse_size, status_in
 from agent.backups.parsers.synology_hyper_backup import (
-    HOST, NAME, REPLY, SCAN, clean_name, dsm_structure, fill_times, find_sentence, get, nas_host, outcome_status,
-    read_fields, sentence_name)
+    HOST, NAME, REPLY, SCAN, TOP, clean_name, dsm_structure, fill_times, find_sentence, get, low_top, nas_host,
+    outcome_status, read_fields, sentence_context, sentence_name)
 from agent.backups.report import BackupReport, ItemResult, Status, worst
 from agent.mail.message import MailMessage
 
@@ -69,6 +69,7 @@ _SENTENCES = (
     re.compile(r"(?P<kind>(?:il\s+)?backup)\s+(?P<prep>del|della|dello)\s+" + _DEVICE_WORD_IT + _DEVICE + r"\s+"
                + _OUTCOME_IT, re.IGNORECASE),
 )
+_KEYS = ("backup task", "attività di backup", "attivita di backup", "backup of", "backup del", "il backup")
 _PRODUCT = re.compile(r"active\s*backup\s+for\s+(?P<what>business|microsoft\s+365|office\s+365|google\s+workspace|"
                       r"g\s+suite)", re.IGNORECASE)
 _STATUS_LABELS = ("status", "result", "backup result", "stato", "risultato", "esito", "stato del backup")
@@ -79,15 +80,17 @@ _ITEM_STATUS = re.compile(r"^(?:status|result|stato|risultato|esito)$", re.IGNOR
 
 def parse(message: MailMessage) -> BackupReport | None:
     subject = message.clean_subject
-    head = message.text[:SCAN]
     if REPLY.match(message.subject):
         return None
-    product = _PRODUCT.search(subject) or _PRODUCT.search(head)
-    if product is None and not re.search(r"active\s*backup", subject + "\n" + head[:4000], re.IGNORECASE):
+    head = message.text[:SCAN]
+    if "active backup" not in subject.lower() and "active backup" not in low_top(message):
+        return None
+    product = _PRODUCT.search(subject) or _PRODUCT.search(head, 0, TOP)
+    if product is None:
         return None
     if message.header("list-unsubscribe") or message.header("list-id"):
         return None
-    sentence, where = find_sentence(subject, head, _SENTENCES)
+    sentence, where = find_sentence(subject, head, _SENTENCES, _KEYS)
     lines = head.splitlines()
     fields = read_fields(lines)
     status: Status | None = None
@@ -100,12 +103,12 @@ def parse(message: MailMessage) -> BackupReport | None:
         return None
     job = clean_name(get(fields, "task")) or (clean_name(sentence_name(sentence)) if sentence else None)
     if job is None and sentence is not None and where == "text":
-        other = find_sentence(subject, "", _SENTENCES)[0]
+        other = find_sentence(subject, "", _SENTENCES, _KEYS)[0]
         job = clean_name(sentence_name(other)) if other else None
     nas = nas_host(message, subject, head, fields, None)
     device = clean_name(get(fields, "device")) or _sentence_device(sentence, nas)
     if device is None and where == "text":
-        other = find_sentence(subject, "", _SENTENCES)[0]
+        other = find_sentence(subject, "", _SENTENCES, _KEYS)[0]
         device = _sentence_device(other, nas)
     items = _items(message)
     if job is None and device is None and not items:
@@ -117,8 +120,11 @@ def parse(message: MailMessage) -> BackupReport | None:
     fill_times(report, fields)
     report.transferred_bytes = parse_size(get(fields, "transferred"))
     report.size_bytes = parse_size(get(fields, "size"))
+    item_errors = "\n".join(f"{item.name}: {item.error}" for item in items if item.error)
     if status != "success":
-        report.error = get(fields, "error") or error_text(head) or (sentence.group(0).strip() if sentence else None)
+        report.error = get(fields, "error") or item_errors[:2000] \
+            or (sentence_context(head if where == "text" else subject, sentence) if sentence else None) \
+            or error_text(head) or (sentence.group(0).strip() if sentence else None)
     if nas and nas != device:
         report.details["nas"] = nas
     destination = get(fields, "destination")

@@ -20,30 +20,36 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from agent.backups.parsers._common import first_field, read_fields as _read_fields
+from agent.backups.parsers._common import low_top as _low_top
 from agent.backups.parsers._common import error_text, parse_datetime, parse_size
 from agent.backups.report import BackupReport, Status
 from agent.mail.message import MailMessage
 
 SOFTWARE = "Synology Hyper Backup"
 
-SCAN = 30_000
+SCAN = 30_000  # body characters read once the signature matched
+TOP = 10_000  # body characters the cheap signature test looks at
 REPLY = re.compile(r"^\s*(?:re|r|rif|aw|sv|antw|odp)\s*(?:\[\d+\])?\s*:", re.IGNORECASE)
-_CHEAP = re.compile(r"hyper\s*backup|backup task|attivit[àa]\s+di\s+backup|synology|diskstation|integrity check|"
-                    r"controllo (?:di )?integrit", re.IGNORECASE)
+KEYS = ("backup task", "attività di backup", "attivita di backup", "integrity check", "controllo di integrit",
+        "controllo integrit")
 
-NAME = r"(?:\[(?P<{0}b>[^\]\n]{{1,80}})\]|\"(?P<{0}q>[^\"\n]{{1,80}})\"|“(?P<{0}c>[^”\n]{{1,80}})”|«(?P<{0}g>[^»\n]{{1,80}})»|'(?P<{0}s>[^'\n]{{1,80}})')"
+# A quoted or bracketed task name; ``NAME.format("n")`` names the groups nb, nq, nc, ng, ns.
+NAME = (r"(?:\[(?P<{0}b>[^\]\n]{{1,80}})\]|\"(?P<{0}q>[^\"\n]{{1,80}})\"|“(?P<{0}c>[^”\n]{{1,80}})”"
+        r"|«(?P<{0}g>[^»\n]{{1,80}})»|'(?P<{0}s>[^'\n]{{1,80}})')")
 HOST = r"[\w][\w.-]{0,62}"
 
-_EN_OUTCOME = (r"(?P<outcome>partially\s+completed|completed\s+with\s+warnings?|completed\s+successfully|completed|complete|"
-               r"succeeded|finished(?:\s+with\s+warnings?)?|failed|been\s+cancell?ed|cancell?ed|been\s+suspended|"
-               r"suspended|been\s+interrupted|interrupted|been\s+partially\s+completed|been\s+completed|"
-               r"not\s+completed|did\s+not\s+complete)")
+_EN_OUTCOME = (r"(?P<outcome>partially\s+completed|completed\s+with\s+warnings?|completed\s+successfully|"
+               r"completed|complete|succeeded|finished(?:\s+with\s+warnings?)?|failed|unsuccessful|"
+               r"not\s+successful|been\s+cancell?ed|cancell?ed|been\s+suspended|suspended|been\s+interrupted|"
+               r"interrupted|been\s+partially\s+completed|been\s+completed|not\s+completed|did\s+not\s+complete)")
 _EN_VERB = r"(?:has\s+|have\s+|was\s+|is\s+now\s+|is\s+)?"
 _IT_OUTCOME = (r"(?P<outcome>(?:(?:è|e')\s+stat[ao]\s+)?parzialmente\s+completat[ao]|"
                r"(?:(?:è|e')\s+stat[ao]\s+)?completat[ao](?:\s+con\s+(?:successo|avvisi|errori))?|"
                r"non\s+(?:(?:è|e')\s+)?riuscit[ao]|non\s+(?:(?:è|e')\s+stat[ao]\s+)?completat[ao]|"
                r"(?:(?:è|e')\s+)?riuscit[ao]|(?:(?:è|e')\s+)?fallit[ao]|(?:(?:è|e')\s+stat[ao]\s+)?annullat[ao]|"
                r"(?:(?:è|e')\s+stat[ao]\s+)?interrott[ao]|(?:(?:è|e')\s+stat[ao]\s+)?sospes[ao]|"
+               r"non\s+(?:(?:è|e')\s+)?andat[ao]\s+a\s+buon\s+fine|"
                r"terminat[ao](?:\s+con\s+(?:successo|avvisi|errori))?)")
 
 _TASK_KIND = r"(?P<kind>data\s+backup\s+task|backup\s+task|(?:backup\s+)?integrity\s+check(?:\s+task)?)"
@@ -70,8 +76,7 @@ _IT_SENTENCES = (
 LABELS = {
     "task": ("task name", "backup task", "task", "nome attività", "attività", "attività di backup", "nome task",
              "job", "nome dell'attività"),
-    "host": ("hostname", "host name", "nas", "nas name", "server name", "nome host", "nome server", "nome nas",
-             "diskstation", "source", "origine"),
+    "host": ("hostname", "host name", "nas", "nas name", "server name", "nome host", "nome server", "nome nas"),
     "destination": ("destination", "backup destination", "target", "destinazione", "destinazione di backup",
                     "destinazione del backup"),
     "started": ("start time", "started", "started at", "backup start time", "ora di inizio", "ora inizio",
@@ -105,30 +110,31 @@ _NOT_HOST = {"synology", "dsm", "hyper backup", "hyperbackup", "nas", "notificat
 
 def parse(message: MailMessage) -> BackupReport | None:
     subject = message.clean_subject
-    head = message.text[:SCAN]
-    if REPLY.match(message.subject) or not (_CHEAP.search(subject) or _CHEAP.search(head)):
+    if REPLY.match(message.subject):
         return None
-    lowered = (subject + "\n" + head).lower()
-    if "active backup" in lowered or "hybrid backup sync" in lowered:
+    low_subject = subject.lower()
+    head = message.text[:SCAN]
+    low_top = _low_top(message)
+    if not any(key in low_subject or key in low_top for key in KEYS):
+        return None
+    lowered = low_subject + "\n" + low_top
+    if _ABB.search(lowered) or "hybrid backup sync" in lowered:
         return None  # Active Backup for Business and QNAP have their own parsers
     if message.header("list-unsubscribe") or message.header("list-id"):
         return None
-    sentence, where = find_sentence(subject, head, _EN_SENTENCES + _IT_SENTENCES)
-    if sentence is None:
+    sentence, where = find_sentence(subject, head, _EN_SENTENCES + _IT_SENTENCES, KEYS)
+    if sentence is None or not synology_context(message, subject, lowered, sentence):
         return None
     lines = head.splitlines()
     fields = read_fields(lines)
-    synology = "synology" in lowered or "diskstation" in lowered or "rackstation" in lowered \
-        or "synology" in message.sender_name.lower() or "hyper backup" in lowered or "hyperbackup" in lowered \
-        or "data backup task" in lowered or "backup dei dati" in lowered
-    if not synology or not dsm_structure(message, subject, head, fields, where):
+    if not dsm_structure(message, subject, head, fields, where):
         return None
     status = outcome_status(sentence.groupdict().get("outcome") or "completed")
     if status is None:
         return None
     job = clean_name(get(fields, "task")) or clean_name(sentence_name(sentence))
     if job is None and where == "text":
-        other = find_sentence(subject, "", _EN_SENTENCES + _IT_SENTENCES)[0]
+        other = find_sentence(subject, "", _EN_SENTENCES + _IT_SENTENCES, KEYS)[0]
         job = clean_name(sentence_name(other)) if other else None
     host = nas_host(message, subject, head, fields, sentence)
     if job is None and host is None:
@@ -138,7 +144,8 @@ def parse(message: MailMessage) -> BackupReport | None:
     report.size_bytes = parse_size(get(fields, "size"))
     report.transferred_bytes = parse_size(get(fields, "transferred"))
     if status != "success":
-        report.error = get(fields, "error") or error_text(head) or sentence.group(0).strip()
+        report.error = get(fields, "error") or sentence_context(head if where == "text" else subject, sentence) \
+            or error_text(head) or sentence.group(0).strip()
     destination = get(fields, "destination")
     if destination:
         report.details["destination"] = destination[:200]
@@ -148,17 +155,68 @@ def parse(message: MailMessage) -> BackupReport | None:
     return report
 
 
-def find_sentence(subject: str, text: str, patterns: tuple[re.Pattern[str], ...]) -> tuple[re.Match[str] | None, str]:
-    """The first task-outcome sentence, in the body first (it names the task), else in the subject."""
+_ABB = re.compile(r"active\s*backup\s+for\s+(?:business|microsoft|office|google|g\s*suite)", re.IGNORECASE)
+_OTHER_PRODUCT = re.compile(r"iperius|uranium|cobian|veeam|acronis|bacula|bareos|duplicati|urbackup|qnap|"
+                            r"hybrid backup sync|windows server backup|wbadmin", re.IGNORECASE)
+
+
+def synology_context(message: MailMessage, subject: str, lowered: str, sentence: re.Match[str]) -> bool:
+    """The mail comes from DSM: it says Synology/Hyper Backup, or has DSM's ``[HOST] ... on HOST`` shape."""
+    if any(mark in lowered for mark in ("synology", "diskstation", "rackstation", "hyper backup", "hyperbackup",
+                                        "data backup task", "backup dei dati")) \
+            or "synology" in message.sender_name.lower():
+        return True
+    if _OTHER_PRODUCT.search(lowered):
+        return False
+    prefix = _SUBJECT_PREFIX.match(subject)
+    host = sentence.groupdict().get("host")
+    return bool(prefix and host and prefix.group("host").lower() == host.lower())
+
+
+def keyword_spans(text: str, keys: tuple[str, ...], limit: int = TOP) -> list[tuple[int, int]]:
+    """Windows of ``text[:limit]`` around the occurrences of ``keys`` (lower case), cut at line ends."""
+    low = text[:limit].lower()
+    if len(low) != min(len(text), limit):  # a character whose lower case is longer: give up on offsets
+        return [(0, min(len(text), limit))]
+    spans: set[tuple[int, int]] = set()
+    for key in keys:
+        found = low.find(key)
+        while found != -1 and len(spans) < 24:
+            start = max(low.rfind("\n", 0, found) + 1, found - 200)
+            end = low.find("\n", found)
+            end = min(len(low) if end == -1 else end, found + 400)
+            spans.add((start, end))
+            found = low.find(key, found + len(key))
+    return sorted(spans)
+
+
+def find_sentence(subject: str, text: str, patterns: tuple[re.Pattern[str], ...],
+                  keys: tuple[str, ...] = KEYS) -> tuple[re.Match[str] | None, str]:
+    """The task-outcome sentence, in the body first (it names the task), else in the subject.
+
+    Only the body lines that contain a task keyword are searched. A sentence that
+    names the task wins over an earlier one that does not (the quoted "Subject:"
+    line of a forward, the generic title repeated in the body).
+    """
     for where, source in (("text", text), ("subject", subject)):
         if not source:
             continue
-        best: re.Match[str] | None = None
-        for pattern in patterns:
-            match = pattern.search(source)
-            if match and (best is None or match.start() < best.start()
-                          or (match.start() == best.start() and sentence_name(match) and not sentence_name(best))):
-                best = match
+        spans = keyword_spans(source, keys) if where == "text" else [(0, len(source))]
+        named: re.Match[str] | None = None
+        unnamed: re.Match[str] | None = None
+        for start, end in spans:
+            for pattern in patterns:
+                match = pattern.search(source, start, end)
+                if match is None:
+                    continue
+                if sentence_name(match):
+                    if named is None or match.start() < named.start():
+                        named = match
+                elif unnamed is None or match.start() < unnamed.start():
+                    unnamed = match
+            if named is not None:
+                break
+        best = named or unnamed
         if best is not None:
             return best, where
     return None, ""
@@ -173,12 +231,25 @@ def sentence_name(match: re.Match[str]) -> str | None:
     return None
 
 
+def sentence_context(source: str, match: re.Match[str]) -> str | None:
+    """The outcome sentence with the explanation that follows it on its line (and the next), when there is one."""
+    start = source.rfind("\n", 0, match.start()) + 1
+    lines = source[start:].split("\n", 2)
+    context = lines[0].strip()
+    if len(lines) > 1 and lines[1].strip() and not re.match(r"^\s*[^:|]{1,40}\s*(?::|\|)", lines[1]) \
+            and not _GREETING.match(lines[1]) and not _SIGN_OFF.match(lines[1]) and len(context) < 300:
+        context = context + " " + lines[1].strip()
+    if len(context) <= len(match.group(0).strip()) + 2:
+        return None
+    return context[:2000]
+
+
 def outcome_status(outcome: str) -> Status | None:
     text = re.sub(r"\s+", " ", outcome.lower())
     if re.search(r"partial|parzial|warning|avvis|suspend|sospes", text):
         return "warning"
     if re.search(r"fail|fallit|non (?:(?:è|e') )?riuscit|not completed|did not|non (?:(?:è|e') )?(?:stat[ao] )?"
-                 r"completat|cancel|annullat|interrupt|interrott|errori", text):
+                 r"completat|cancel|annullat|interrupt|interrott|errori|unsuccess|not success|buon fine", text):
         return "failure"
     if re.search(r"complet|succe|riuscit|finish|terminat", text):
         return "success"
@@ -186,29 +257,11 @@ def outcome_status(outcome: str) -> Status | None:
 
 
 def read_fields(lines: list[str]) -> dict[str, str]:
-    """``Label: value``, ``Label | value`` and a known label alone on a line followed by its value."""
-    fields: dict[str, str] = {}
-    for index, line in enumerate(lines):
-        match = re.match(r"^\s*([^:|\t]{1,40}?)\s*(?::|\||\t)\s*(.*?)\s*$", line)
-        if match:
-            value = match.group(2).strip(" |")
-            if value:
-                fields.setdefault(match.group(1).strip().lower(), value)
-                continue
-        label = line.strip().rstrip(":").strip().lower()
-        if label in ALL_LABELS and index + 1 < len(lines):
-            value = lines[index + 1].strip(" |")
-            if value and value.rstrip(":").strip().lower() not in ALL_LABELS:
-                fields.setdefault(label, value)
-    return fields
+    return _read_fields(lines, ALL_LABELS)
 
 
 def get(fields: dict[str, str], kind: str) -> str | None:
-    for label in LABELS[kind]:
-        value = fields.get(label)
-        if value:
-            return value
-    return None
+    return first_field(fields, LABELS[kind])
 
 
 def clean_name(value: str | None) -> str | None:
@@ -275,11 +328,16 @@ def parse_duration(text: str | None) -> timedelta | None:
 
 
 def fill_times(report: BackupReport, fields: dict[str, str]) -> None:
-    report.started_at = parse_datetime(get(fields, "started"))
-    report.finished_at = parse_datetime(get(fields, "finished"))
+    report.started_at = parse_when(get(fields, "started"))
+    report.finished_at = parse_when(get(fields, "finished"))
     duration = parse_duration(get(fields, "duration"))
     if duration is not None:
         report.details["duration_s"] = int(duration.total_seconds())
         if report.finished_at is None and report.started_at is not None:
             report.finished_at = report.started_at + duration
 
+
+parse_when = parse_datetime
+
+
+low_top = _low_top
