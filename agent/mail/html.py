@@ -206,5 +206,5 @@ def html_to_text(html: str, max_chars: int = 512 * 1024) -> tuple[str, list[Tabl
 
 def normalise_lines(text: str) -> str:
     """Collapse runs of spaces, strip lines, drop empty ones: parsers then match line by line."""
-    lines = (_SPACES.sub(" ", line).strip() for line in text.splitlines())
+    lines = (line.strip() for line in _SPACES.sub(" ", text).splitlines())
     return "\n".join(line for line in lines if line and line != "|")

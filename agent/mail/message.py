@@ -74,7 +74,11 @@ class MailMessage:
     @property
     def clean_subject(self) -> str:
         """The subject without Fwd:/I:/R:/[EXTERNAL] prefixes, as the software wrote it."""
-        return _FORWARD_PREFIX.sub("", self.subject).strip()
+        cached = self.__dict__.get("_clean_subject")
+        if cached is None or cached[0] != self.subject:
+            cached = (self.subject, _FORWARD_PREFIX.sub("", self.subject).strip())
+            self.__dict__["_clean_subject"] = cached
+        return cached[1]
 
     @property
     def forwarded(self) -> bool:
@@ -167,18 +171,14 @@ def _is_attachment(part: email.message.Message) -> bool:
         disposition = (part.get("Content-Disposition") or "").lower()
     except Exception:
         disposition = ""
-    return disposition.startswith("attachment") or bool(part.get_param("name") if _safe(part) else None)
-
-
-def _safe(part: email.message.Message) -> bool:
-    try:
-        part.get_params()
+    if disposition.startswith("attachment"):
         return True
-    except Exception:
-        return False
+    return bool(_NAME_PARAM.search(str(part.get("Content-Type") or "")))
 
 
 def _filename(part: email.message.Message) -> str:
+    if "name" not in str(part.get("Content-Disposition") or "") + str(part.get("Content-Type") or ""):
+        return ""
     try:
         return decode_header_value(part.get_filename() or "")
     except Exception:
@@ -208,11 +208,12 @@ def _read_headers(parsed: email.message.Message, message: MailMessage) -> None:
             message.headers[key] = decode_header_value(value)
     message.subject = message.headers.get("subject", "")
     try:
-        addresses = getaddresses([message.headers.get("from", "")])
-        if addresses:
-            message.sender_name, address = addresses[0]
-            message.sender = address.lower()
-        message.to = [a.lower() for _, a in getaddresses([message.headers.get("to", "")]) if a]
+        message.sender_name, message.sender = _address(message.headers.get("from", ""))
+        to = message.headers.get("to", "")
+        if '"' in to or "(" in to:
+            message.to = [a.lower() for _, a in getaddresses([to]) if a]
+        else:
+            message.to = [address for _, address in map(_address, to.split(",")) if address]
     except Exception:
         message.defects.append("unreadable From/To header")
     message.message_id = (message.headers.get("message-id") or "").strip() or None
@@ -223,6 +224,19 @@ def _read_headers(parsed: email.message.Message, message: MailMessage) -> None:
             message.date = parsed_date if parsed_date.tzinfo else parsed_date.replace(tzinfo=timezone.utc)
         except Exception:
             message.defects.append(f"unreadable Date header: {date[:80]}")
+
+
+_NAME_PARAM = re.compile(r"(?<![\w-])name\*?=", re.IGNORECASE)  # a named part is an attachment
+_SIMPLE_ADDRESS = re.compile(r'\s*(?:"?(?P<name>[^"<>,;@]*?)"?\s*<(?P<angle>[^<>@\s]+@[^<>\s]+)>|(?P<bare>[^<>"\s,;]+@[^<>"\s,;]+))\s*')
+
+
+def _address(value: str) -> tuple[str, str]:
+    """(display name, lower-case address) of a From header; the common shapes without the full RFC parser."""
+    simple = _SIMPLE_ADDRESS.fullmatch(value)
+    if simple:
+        return (simple["name"] or "").strip(), (simple["angle"] or simple["bare"]).lower()
+    addresses = getaddresses([value])
+    return (addresses[0][0], addresses[0][1].lower()) if addresses else ("", "")
 
 
 def _read_body(parsed: email.message.Message, message: MailMessage, depth: int) -> None:
