@@ -340,3 +340,11 @@ def first_field(fields: dict[str, str], labels) -> str | None:  # noqa: ANN001 -
         if value:
             return value
     return None
+
+
+def forwarded_text(message) -> str:  # noqa: ANN001 - MailMessage
+    """The body with the ``>`` marks of a report forwarded "as quote" removed (other mail unchanged)."""
+    text = message.text
+    if message.forwarded and "\n>" in text:
+        return QUOTE_MARKS.sub("", text)
+    return text

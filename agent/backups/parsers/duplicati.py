@@ -32,7 +32,7 @@ import json
 import re
 from datetime import datetime
 
-from agent.backups.parsers._common import REPLY as _REPLY, QUOTE_MARKS as _QUOTE_MARKS, is_bulk as _bulk
+from agent.backups.parsers._common import REPLY as _REPLY, forwarded_text, is_bulk as _bulk
 from agent.backups.parsers._common import ROME, error_text, parse_datetime, status_in
 from agent.backups.report import BackupReport, Status, worst
 from agent.mail.message import MailMessage
@@ -77,9 +77,7 @@ def parse(message: MailMessage) -> BackupReport | None:
 def _parse(message: MailMessage) -> BackupReport | None:
     if _REPLY.match(message.subject):
         return None
-    text = message.text
-    if message.forwarded and "\n>" in text:
-        text = _QUOTE_MARKS.sub("", text)  # forwarded "as quote"
+    text = forwarded_text(message)
     if _bulk(message) and not _SUBJECT_NAME.search(message.clean_subject):
         return None  # forum digests and newsletters quote results to discuss them
     if "ParsedResult" in text:

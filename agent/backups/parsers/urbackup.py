@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 
-from agent.backups.parsers._common import REPLY as _REPLY, QUOTE_MARKS as _QUOTE_MARKS, is_bulk as _bulk
+from agent.backups.parsers._common import REPLY as _REPLY, forwarded_text, is_bulk as _bulk
 from agent.backups.parsers._common import parse_datetime, parse_size, status_in
 from agent.backups.report import BackupReport, ItemResult, Status, worst
 from agent.mail.message import MailMessage
@@ -74,9 +74,7 @@ def parse(message: MailMessage) -> BackupReport | None:
 def _parse(message: MailMessage) -> BackupReport | None:
     if _REPLY.match(message.subject):
         return None
-    text = message.text
-    if message.forwarded and "\n>" in text:
-        text = _QUOTE_MARKS.sub("", text)  # forwarded "as quote"
+    text = forwarded_text(message)
     subject = message.clean_subject
     alert = _ALERT.search(subject)
     if alert:
