@@ -7,7 +7,7 @@ import json
 import sys
 from datetime import datetime
 
-from agent.backups.jobs import ROME, evaluate, lookback
+from agent.backups.jobs import ROME, carry_since, evaluate, lookback
 from agent.backups.store import MailStore
 from agent.table import human_age, table
 
@@ -43,10 +43,7 @@ def cmd_status(args: argparse.Namespace, loaded, now: float) -> int:
     finally:
         state.close()
     jobs = [j for j in result.jobs if not args.tenant or j.tenant == args.tenant]
-    for job in jobs:
-        previous = stored.get((job.tenant, job.job.name))
-        if previous is not None and previous["state"] == job.state:
-            job.since = min(job.since, previous["since"])
+    carry_since(jobs, stored)
     jobs.sort(key=lambda j: (_ORDER[j.state], j.tenant, j.job.name))
     if args.json:
         for job in jobs:

@@ -128,6 +128,14 @@ def evaluate(section: BackupsSection, reports: Iterable[StoredReport], now: floa
     return Evaluation(statuses, unexpected)
 
 
+def carry_since(jobs: list[JobStatus], stored: dict) -> None:
+    """A state that did not change keeps the start the state DB remembers (``backup_job_states``)."""
+    for job in jobs:
+        previous = stored.get((job.tenant, job.job.name))
+        if previous is not None and previous["state"] == job.state:
+            job.since = min(job.since, previous["since"])
+
+
 def lookback(section: BackupsSection) -> float:
     """How far back reports are read for an evaluation: the longest gap a schedule may have, and more."""
     longest_grace = max([section.grace_of(j) for jobs in section.expected.values() for j in jobs] or [0.0])

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from agent.backups.config import BackupsSection, Priority
-from agent.backups.jobs import Evaluation, JobStatus, evaluate, lookback
+from agent.backups.jobs import Evaluation, JobStatus, carry_since, evaluate, lookback
 from agent.backups.metrics import MailboxHealth, backup_families
 from agent.backups.parsers import classify
 from agent.backups.rules import compile_rules
@@ -107,14 +107,11 @@ class BackupMonitor:
         now = self.clock() if now is None else now
         evaluation = evaluate(self.section, self.store.reports_since(now - lookback(self.section)), now)
         stored = self.store.job_states()
-        rows = []
+        carry_since(evaluation.jobs, stored)
         for job in evaluation.jobs:
             previous = stored.get((job.tenant, job.job.name))
-            if previous is not None and previous["state"] == job.state:
-                job.since = min(job.since, previous["since"])
-            rows.append((job.tenant, job.job.name, job.state, job.since))
             self._incident(job, previous["state"] if previous is not None else None, now)
-        self.store.save_job_states(rows, now)
+        self.store.save_job_states([(j.tenant, j.job.name, j.state, j.since) for j in evaluation.jobs], now)
         if self.incidents is not None:
             for tenant in self.section.expected:
                 self.incidents.reconcile(tenant, CHECK, [j.name for j in self.section.expected[tenant]], now=now)

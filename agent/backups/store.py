@@ -163,9 +163,6 @@ class MailStore:
         rows = self.state.query("SELECT mailbox, kind, COUNT(*) AS n FROM mail_messages GROUP BY mailbox, kind")
         return {(row["mailbox"], row["kind"]): row["n"] for row in rows}
 
-    def failed_messages(self, limit: int = 50) -> list[sqlite3.Row]:
-        return self.state.query("SELECT * FROM mail_messages WHERE kind = 'error' ORDER BY id DESC LIMIT ?", (limit,))
-
     # --- job states ---------------------------------------------------------------
 
     def job_states(self) -> dict[tuple[str, str], sqlite3.Row]:

@@ -8,6 +8,8 @@ where naive keyword filters go wrong.
 
 from __future__ import annotations
 
+import functools
+import logging
 import re
 from datetime import datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
@@ -15,6 +17,7 @@ from zoneinfo import ZoneInfo
 from agent.backups.report import Status
 
 ROME = ZoneInfo("Europe/Rome")
+log = logging.getLogger("agent.backups.parsers")
 
 FAILURE_WORDS = (
     r"failed", r"failure", r"fail", r"errors?", r"error\(s\)", r"fatal", r"aborted", r"unsuccessful", r"not completed",
@@ -293,13 +296,18 @@ def head_tail(text: str, size: int = 6000) -> str:
     return text if len(text) <= 2 * size else f"{text[:size]}\n{text[-size:]}"
 
 
-def low_top(message) -> str:  # noqa: ANN001 - MailMessage; no import cycle for a cache helper
-    """The first 10,000 body characters in lower case, computed once per message for signature tests."""
-    cached = message.__dict__.get("_low_top_10k")
-    if cached is None:
-        cached = message.text[:10_000].lower()
-        message.__dict__["_low_top_10k"] = cached
-    return cached
+def per_message(message, key: str, compute):  # noqa: ANN001 - MailMessage, a callable
+    """``compute(message)`` once per message, kept on the message: several parsers share the work
+    (a lower-cased head, Veeam's layout) without module-level caches shared between threads."""
+    cache = message.__dict__.setdefault("_parser_cache", {})
+    if key not in cache:
+        cache[key] = compute(message)
+    return cache[key]
+
+
+def low_top(message) -> str:  # noqa: ANN001 - MailMessage
+    """The first 10,000 body characters in lower case, for signature tests."""
+    return per_message(message, "low_top", lambda m: m.text[:10_000].lower())
 
 
 def is_bulk(message) -> bool:  # noqa: ANN001
@@ -348,3 +356,22 @@ def forwarded_text(message) -> str:  # noqa: ANN001 - MailMessage
     if message.forwarded and "\n>" in text:
         return QUOTE_MARKS.sub("", text)
     return text
+
+
+def guarded(parse_function):  # noqa: ANN001, ANN201 - decorator
+    """A parser step that logs its own bug and answers "not my report" instead of raising.
+
+    The registry guards every parser too; this is for parsers whose ``parse`` is
+    also called directly (and tested to never raise on any input).
+    """
+
+    @functools.wraps(parse_function)
+    def wrapper(message):  # noqa: ANN001, ANN202
+        try:
+            return parse_function(message)
+        except Exception:
+            log.exception("backup report parser failed", extra={"parser": parse_function.__module__,
+                                                                "message_id": getattr(message, "message_id", None)})
+            return None
+
+    return wrapper

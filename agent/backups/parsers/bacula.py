@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 
+from agent.backups.parsers._common import guarded
 from agent.backups.parsers._common import REPLY as _REPLY, QUOTE_MARKS as _QUOTE_MARKS
 from agent.backups.parsers._common import parse_datetime, status_in
 from agent.backups.report import BackupReport, Status
@@ -61,12 +62,10 @@ def parse(message: MailMessage) -> BackupReport | None:
     text = message.text
     if "Termination" not in text and "JobId" not in text:
         return None
-    try:
-        return _parse(message)
-    except Exception:  # a report parser must never stop classification
-        return None
+    return _parse(message)
 
 
+@guarded
 def _parse(message: MailMessage) -> BackupReport | None:
     if _is_reply(message) or _from_product_list(message):
         return None

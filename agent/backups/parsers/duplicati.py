@@ -32,6 +32,7 @@ import json
 import re
 from datetime import datetime
 
+from agent.backups.parsers._common import guarded
 from agent.backups.parsers._common import REPLY as _REPLY, forwarded_text, is_bulk as _bulk
 from agent.backups.parsers._common import ROME, error_text, parse_datetime, status_in
 from agent.backups.report import BackupReport, Status, worst
@@ -68,12 +69,10 @@ def parse(message: MailMessage) -> BackupReport | None:
     # "duplicati" is also an Italian word ("file duplicati"): the product is spelt with a capital D
     if "ParsedResult" not in text and "Duplicati" not in text and "uplicati" not in message.subject:
         return None
-    try:
-        return _parse(message)
-    except Exception:  # a report parser must never stop classification
-        return None
+    return _parse(message)
 
 
+@guarded
 def _parse(message: MailMessage) -> BackupReport | None:
     if _REPLY.match(message.subject):
         return None

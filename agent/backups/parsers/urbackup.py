@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 
+from agent.backups.parsers._common import guarded
 from agent.backups.parsers._common import REPLY as _REPLY, forwarded_text, is_bulk as _bulk
 from agent.backups.parsers._common import parse_datetime, parse_size, status_in
 from agent.backups.report import BackupReport, ItemResult, Status, worst
@@ -65,12 +66,10 @@ def parse(message: MailMessage) -> BackupReport | None:
     if "rBackup" not in subject and "rbackup" not in subject.lower() and "rBackup" not in message.text \
             and "backup of \"" not in subject:
         return None
-    try:
-        return _parse(message)
-    except Exception:  # a report parser must never stop classification
-        return None
+    return _parse(message)
 
 
+@guarded
 def _parse(message: MailMessage) -> BackupReport | None:
     if _REPLY.match(message.subject):
         return None

@@ -33,6 +33,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from agent.backups.parsers._common import per_message
 from agent.backups.parsers._common import REPLY as _REPLY
 from agent.backups.parsers._common import ROME, neutralise_zero_counts, parse_datetime, parse_size, status_in
 from agent.backups.report import BackupReport, ItemResult, Status, worst
@@ -195,34 +196,22 @@ class Layout:
 _HEAD = 40000  # Veeam's markers sit in the first screens of a report, even behind a forwarding note
 
 
-_quick: tuple[MailMessage, bool] | None = None
-
-
 def quick_check(message: MailMessage) -> bool:
-    """Cheap test: could this be a Veeam-style report at all? Three substring scans of the head, done
-    once per message for both parsers that use it."""
-    global _quick
-    if _quick is not None and _quick[0] is message:
-        return _quick[1]
+    """Cheap test: could this be a Veeam-style report at all? Substring scans of the head, done
+    once per message for the three Veeam parsers."""
+    return per_message(message, "veeam_quick", _quick_check)
+
+
+def _quick_check(message: MailMessage) -> bool:
     head = message.text[:_HEAD]
     subject = message.subject
-    result = ("Dedupe" in head or " processed" in head or "eeam" in head
-              or "eeam" in subject or "EEAM" in subject or "eeam" in message.sender)
-    _quick = (message, result)
-    return result
-
-
-_cache: tuple[MailMessage, Layout] | None = None
+    return ("Dedupe" in head or " processed" in head or "eeam" in head
+            or "eeam" in subject or "EEAM" in subject or "eeam" in message.sender)
 
 
 def read_layout(message: MailMessage) -> Layout:
     """The Veeam layout of ``message`` (computed once per message for all three Veeam parsers)."""
-    global _cache
-    if _cache is not None and _cache[0] is message:
-        return _cache[1]
-    layout = _read_layout(message)
-    _cache = (message, layout)
-    return layout
+    return per_message(message, "veeam_layout", _read_layout)
 
 
 def _read_layout(message: MailMessage) -> Layout:
