@@ -15,14 +15,17 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 
 from agent.backups.config import BackupsSection
+from agent.calendar import CalendarSection, TenantCalendar
 from agent.durations import Duration
 from agent.schema import Strict
+from agent.updates.config import UpdatesSection
 from collectors.base import Regex
 
 DEFAULT_PORT = 10191
 DEFAULT_LISTEN = f"0.0.0.0:{DEFAULT_PORT}"
 DEFAULT_TENANT = "default"
 TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_ADDRESS = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -69,6 +72,19 @@ class Tenant(Strict):
 
     name: str
     labels: dict[str, str] = Field(default_factory=dict)
+    referents: list[str] = Field(default_factory=list,
+                                 description="e-mail addresses told of maintenance (start, expected end, outcome)")
+    language: Literal["it", "en"] = "it"
+    calendar: TenantCalendar = Field(default_factory=TenantCalendar,
+                                     description="patron day and closures on top of the provider's calendar")
+
+    @field_validator("referents")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        for address in value:
+            if not _ADDRESS.match(address):
+                raise ValueError(f"{address!r} is not an e-mail address")
+        return value
 
 
 class ThresholdCheck(Strict):
@@ -164,6 +180,8 @@ class Config(Strict):
     collectors: dict[str, Any] = Field(default_factory=dict)
     checks: ChecksSection = Field(default_factory=ChecksSection)
     backups: BackupsSection = Field(default_factory=BackupsSection)
+    calendar: CalendarSection = Field(default_factory=CalendarSection)
+    updates: UpdatesSection = Field(default_factory=UpdatesSection)
 
     def tenant_ids(self) -> list[str]:
         """Defined tenants, or the implicit default tenant of a single-comune install."""

@@ -315,15 +315,26 @@ def _unknown_tenant_references(config: Config, source: str, lines: dict[Path_, i
     references: list[tuple[Path_, str]] = [(("backups", "expected", t), t) for t in config.backups.expected]
     references += [(("backups", "mailboxes", i, "tenant"), m.tenant)
                    for i, m in enumerate(config.backups.mailboxes) if m.tenant]
-    problems = []
-    for path, tenant in references:
-        if tenant in known:
-            continue
-        hint = did_you_mean(tenant, known)
-        text = (f"tenant {tenant!r} is not defined under tenants; " +
-                (f"did you mean {hint!r}?" if hint else f"defined: {', '.join(known)}"))
-        problems.append(Problem(source, _line_for(lines, path), _dotted(path), text))
+    references += [(("updates", "windows", name, "tenant"), w.tenant)
+                   for name, w in config.updates.windows.items() if w.tenant]
+    references += [(("updates", "hosts", name, "tenant"), h.tenant)
+                   for name, h in config.updates.hosts.items() if h.tenant]
+    problems = [_undefined(source, lines, path, "tenant", tenant, "tenants", known)
+                for path, tenant in references if tenant not in known]
+    hosts = list(config.updates.hosts)
+    problems += [_undefined(source, lines, ("updates", "windows", name, "hosts", i), "host", host,
+                            "updates.hosts", hosts)
+                 for name, window in config.updates.windows.items()
+                 for i, host in enumerate(window.hosts) if host not in config.updates.hosts]
     return problems
+
+
+def _undefined(source: str, lines: dict[Path_, int], path: Path_, what: str, name: str, section: str,
+               known: list[str]) -> Problem:
+    hint = did_you_mean(name, known)
+    text = (f"{what} {name!r} is not defined under {section}; " +
+            (f"did you mean {hint!r}?" if hint else f"defined: {', '.join(known) or 'none'}"))
+    return Problem(source, _line_for(lines, path), _dotted(path), text)
 
 
 # --- entry points ---------------------------------------------------------------
@@ -357,6 +368,18 @@ def load_text(text: str, source: str = EMBEDDED) -> LoadedConfig:
                         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest())
 
 
+def _read(path: str | os.PathLike[str], not_found: str) -> str:
+    source = str(path)
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([Problem(source, None, "", not_found)]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([Problem(source, None, "", f"not UTF-8 text (byte {exc.start}); save the file as UTF-8")]) from None
+    except OSError as exc:
+        raise ConfigError([Problem(source, None, "", f"cannot read: {exc.strerror}")]) from None
+
+
 def load(path: str | os.PathLike[str] | None = None) -> LoadedConfig:
     """Load ``path``; with None, the default location if it exists, else the embedded default."""
     if path is None:
@@ -364,18 +387,21 @@ def load(path: str | os.PathLike[str] | None = None) -> LoadedConfig:
         if not candidate.exists():
             return load_text("", EMBEDDED)
         path = candidate
+    text = _read(path, "file not found; check the path, or omit --config to run on the embedded default")
+    return load_text(text, str(path))
+
+
+def load_model_file(path: str | os.PathLike[str], model: type[BaseModel], what: str) -> tuple[Any, dict[Path_, int]]:
+    """Another YAML file validated like the config (playbooks): the model and its key lines, or ConfigError."""
     source = str(path)
+    data, lines = _compose(_read(path, f"{what} not found; check the file name and the folder"), source)
+    if not isinstance(data, dict):
+        raise ConfigError([Problem(source, 1, "", f"a {what} must be a mapping (name:, steps:, …)")])
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError([Problem(source, None, "", "file not found; check the path, or omit --config "
-                                   "to run on the embedded default")]) from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError([Problem(source, None, "", f"not UTF-8 text (byte {exc.start}); save the file as UTF-8")]) from None
-    except OSError as exc:
-        raise ConfigError([Problem(source, None, "", f"cannot read: {exc.strerror}")]) from None
-    return load_text(text, source)
+        return model.model_validate(data), lines
+    except ValidationError as exc:
+        raise ConfigError(_problems(exc, model, source, lines)) from None
 
 
-__all__ = ["ConfigError", "CollectorPlan", "LoadedConfig", "Problem", "load", "load_text",
+__all__ = ["ConfigError", "CollectorPlan", "LoadedConfig", "Problem", "load", "load_text", "load_model_file",
            "default_config_path", "DURATION_HINT"]

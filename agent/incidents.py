@@ -163,6 +163,9 @@ class Incidents:
 
         incident = db.execute("SELECT * FROM incidents WHERE key = ? AND status = 'open'", (key,)).fetchone()
         details = json.dumps(result.details, sort_keys=True, default=str)
+        if effective != "ok" and self._silenced(db, result, now):
+            log.info("incident silenced", extra={"incident": key, "severity": effective})
+            return None
         if effective == "ok":
             if incident is None:
                 return None
@@ -186,6 +189,18 @@ class Incidents:
         if occurrence:
             return self._event(db, incident["id"], result, "repeated", effective, now)
         return None
+
+    @staticmethod
+    def _silenced(db: sqlite3.Connection, result: CheckResult, now: float) -> bool:
+        """A maintenance on the result's host is running: do not open or escalate (recovery still resolves).
+
+        Check targets start with ``HOST:`` (see :mod:`agent.checks`); a silence names the host.
+        """
+        row = db.execute(
+            """SELECT 1 FROM silences WHERE ended_at IS NULL AND ends_at > ?
+               AND (tenant IS NULL OR tenant = ?) AND substr(?, 1, length(host) + 1) = host || ':' LIMIT 1""",
+            (now, result.tenant, result.target)).fetchone()
+        return row is not None
 
     @staticmethod
     def _event(db: sqlite3.Connection, incident_id: int, result: CheckResult, kind: str, severity: str,

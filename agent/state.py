@@ -137,6 +137,65 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (tenant, job)
     );
     """,
+    # 3: update runs and their steps, the per-window run lock, incident silences
+    """
+    CREATE TABLE update_runs (
+        id           INTEGER PRIMARY KEY,
+        window       TEXT NOT NULL,
+        application  TEXT NOT NULL,
+        tenant       TEXT,
+        trigger      TEXT NOT NULL CHECK (trigger IN ('scheduled', 'manual', 'now')),
+        reason       TEXT,
+        playbook     TEXT NOT NULL,
+        window_start REAL NOT NULL,
+        window_end   REAL NOT NULL,
+        started_at   REAL NOT NULL,
+        ended_at     REAL,
+        status       TEXT NOT NULL CHECK (status IN ('running', 'succeeded', 'rolled_back', 'failed',
+                                                     'interrupted')),
+        summary      TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX update_runs_by_window ON update_runs(window, started_at);
+
+    CREATE TABLE update_steps (
+        id           INTEGER PRIMARY KEY,
+        run_id       INTEGER NOT NULL REFERENCES update_runs(id) ON DELETE CASCADE,
+        phase        TEXT NOT NULL CHECK (phase IN ('steps', 'rollback')),
+        position     INTEGER NOT NULL,
+        name         TEXT NOT NULL,
+        kind         TEXT NOT NULL,
+        host         TEXT,
+        started_at   REAL NOT NULL,
+        ended_at     REAL,
+        status       TEXT NOT NULL CHECK (status IN ('running', 'ok', 'failed', 'warning', 'interrupted')),
+        exit_code    INTEGER,
+        detail       TEXT NOT NULL DEFAULT '',
+        stdout       TEXT NOT NULL DEFAULT '',
+        stderr       TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX update_steps_by_run ON update_steps(run_id, id);
+
+    CREATE TABLE update_locks (
+        window       TEXT PRIMARY KEY,
+        run_id       INTEGER NOT NULL REFERENCES update_runs(id),
+        owner_host   TEXT NOT NULL,
+        owner_pid    INTEGER NOT NULL,
+        owner_started REAL NOT NULL,
+        taken_at     REAL NOT NULL
+    );
+
+    CREATE TABLE silences (
+        id           INTEGER PRIMARY KEY,
+        tenant       TEXT,
+        host         TEXT NOT NULL,
+        reason       TEXT NOT NULL,
+        run_id       INTEGER REFERENCES update_runs(id),
+        created_at   REAL NOT NULL,
+        ends_at      REAL NOT NULL,
+        ended_at     REAL
+    );
+    CREATE INDEX silences_active ON silences(ended_at, ends_at);
+    """,
 ]
 
 

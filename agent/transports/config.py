@@ -1,0 +1,74 @@
+"""How a host is reached: the config models shared by update windows and farm mode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from agent.durations import Duration
+from agent.schema import Strict
+from agent.secrets import SecretRef
+
+
+class SshOptions(Strict):
+    """SSH with paramiko. Host keys are always checked against ``known_hosts``; never auto-accepted."""
+
+    user: str = "root"
+    port: int = Field(default=22, ge=1, le=65535)
+    identity_file: Path | None = Field(default=None, description="private key; else the SSH agent")
+    passphrase: SecretRef | None = Field(default=None, description="of the identity file, if it has one")
+    password: SecretRef | None = Field(default=None, description="password auth, when keys are not allowed")
+    use_agent: bool = True
+    known_hosts: Path | None = Field(
+        default=None, description="known_hosts file to verify host keys; default ~/.ssh/known_hosts "
+                                  "of the user Custode runs as")
+    connect_timeout: Duration = 10.0
+
+
+class WinrmOptions(Strict):
+    """WinRM with pywinrm: HTTPS with a verified certificate unless this host's config says otherwise."""
+
+    user: str
+    password: SecretRef | None = Field(default=None, description="not needed for kerberos with a ticket")
+    scheme: Literal["https", "http"] = "https"
+    port: int | None = Field(default=None, ge=1, le=65535, description="default 5986 (https) or 5985 (http)")
+    path: str = "wsman"
+    auth: Literal["ntlm", "kerberos", "credssp", "basic"] = "ntlm"
+    tls_verify: bool = True
+    ca_file: Path | None = Field(default=None, description="CA bundle for a private CA")
+    connect_timeout: Duration = 10.0
+
+    @property
+    def endpoint_port(self) -> int:
+        return self.port or (5986 if self.scheme == "https" else 5985)
+
+    @model_validator(mode="after")
+    def _no_basic_in_clear(self) -> "WinrmOptions":
+        if self.auth == "basic" and self.scheme == "http":
+            raise ValueError("basic auth over http sends the password in clear; use scheme: https, "
+                             "or auth: ntlm/kerberos (which encrypt the messages)")
+        return self
+
+
+class HostConfig(Strict):
+    """A host Custode runs commands on: its address, how to reach it, and its variables."""
+
+    address: str = Field(default="localhost", description="DNS name or IP address")
+    transport: Literal["ssh", "winrm", "local"] = "ssh"
+    ssh: SshOptions | None = None
+    winrm: WinrmOptions | None = None
+    tenant: str | None = Field(default=None, description="the comune this host belongs to")
+    vars: dict[str, str] = Field(default_factory=dict, description="playbook variables for this host")
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _options_match_transport(self) -> "HostConfig":
+        if self.transport == "winrm" and self.winrm is None:
+            raise ValueError("transport winrm needs a 'winrm:' block with at least 'user' and 'password'")
+        if self.transport != "winrm" and self.winrm is not None:
+            raise ValueError(f"'winrm:' options given but transport is {self.transport}")
+        if self.transport != "ssh" and self.ssh is not None:
+            raise ValueError(f"'ssh:' options given but transport is {self.transport}")
+        return self

@@ -1,0 +1,1 @@
+"""Weekly vendor update windows and the playbooks run in them."""

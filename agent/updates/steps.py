@@ -1,0 +1,165 @@
+"""Running one playbook step on one host, and judging it.
+
+A step never raises: a failed command, a service that does not stop, a check
+that does not pass and an unreachable host are all a ``StepOutcome`` the runner
+records and acts on (roll back). Commands are written per shell, so one
+playbook can drive a Linux host over SSH and a Windows one over WinRM.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import socket
+import time
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+from agent.transports.base import CommandResult, Transport, TransportError
+from agent.updates.playbook import Probe, Step
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    status: Literal["ok", "failed", "warning"]
+    detail: str
+    exit_code: int | None = None
+    stdout: str = ""
+    stderr: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
+    @classmethod
+    def from_command(cls, result: CommandResult, expect: list[int], what: str) -> "StepOutcome":
+        passed = not result.timed_out and result.exit_code in expect
+        return cls("ok" if passed else "failed", f"{what}: {result.describe()}", result.exit_code,
+                   result.stdout, result.stderr)
+
+
+def _ps_quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def service_command(shell: str, name: str, action: str) -> str:
+    """Stop/start/restart a service: systemd where it runs, else the init script; Windows' service manager."""
+    if shell == "powershell":
+        verb = {"stop": "Stop-Service", "start": "Start-Service", "restart": "Restart-Service"}[action]
+        force = "" if action == "start" else " -Force"
+        return f"{verb} -Name {_ps_quote(name)}{force} -ErrorAction Stop"
+    unit = shlex.quote(name)
+    return (f"if [ -d /run/systemd/system ]; then systemctl {action} {unit}; "
+            f"else service {unit} {action}; fi")
+
+
+def service_state_command(shell: str, name: str) -> str:
+    """Exit 0 when the service runs, non-zero when it does not."""
+    if shell == "powershell":
+        return (f"$s = Get-Service -Name {_ps_quote(name)} -ErrorAction Stop; "
+                "if ($s.Status -eq 'Running') { exit 0 } else { exit 3 }")
+    unit = shlex.quote(name)
+    return (f"if [ -d /run/systemd/system ]; then systemctl is-active --quiet {unit}; "
+            f"else service {unit} status >/dev/null 2>&1; fi")
+
+
+def process_command(shell: str, name: str) -> str:
+    if shell == "powershell":
+        return (f"if (Get-Process -Name {_ps_quote(name)} -ErrorAction SilentlyContinue) "
+                "{ exit 0 } else { exit 1 }")
+    return f"pgrep -x -- {shlex.quote(name)} >/dev/null"
+
+
+def _split_host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"{text!r} is not HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+class StepExecutor:
+    """Runs the non-notify steps. Clock and sleep are injectable so waits are testable."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.clock = clock
+        self.sleep = sleep
+
+    def execute(self, step: Step, transport: Transport | None) -> StepOutcome:
+        try:
+            return self._execute(step, transport)
+        except TransportError as exc:
+            return StepOutcome("failed", f"cannot reach {exc.host}: {exc.cause}")
+
+    def _execute(self, step: Step, transport: Transport | None) -> StepOutcome:
+        deadline = self.clock() + step.timeout
+        if step.run is not None or step.backup is not None:
+            command = step.run or step.backup
+            assert command is not None and transport is not None
+            result = transport.run(command.command, step.timeout)
+            return StepOutcome.from_command(result, command.expect, "command")
+        if step.service is not None:
+            assert transport is not None
+            result = transport.run(service_command(transport.shell, step.service.name, step.service.action),
+                                   step.timeout)
+            if not result.ok:
+                return StepOutcome.from_command(result, [0], f"{step.service.action} {step.service.name}")
+            want = "stopped" if step.service.action == "stop" else "running"
+            probe = Probe(service=step.service.name, state=want)
+            return self._wait(probe, transport, deadline, step.interval)
+        if step.wait_for is not None:
+            return self._wait(step.wait_for, transport, deadline, step.interval)
+        assert step.check is not None
+        passed, detail = self.probe(step.check, transport, step.timeout)
+        return StepOutcome("ok" if passed else "failed", detail)
+
+    def _wait(self, probe: Probe, transport: Transport | None, deadline: float, interval: float) -> StepOutcome:
+        attempts = 0
+        while True:
+            attempts += 1
+            remaining = deadline - self.clock()
+            passed, detail = self.probe(probe, transport, max(1.0, min(remaining, 30.0)))
+            if passed:
+                return StepOutcome("ok", f"{detail} (after {attempts} attempt{'s' if attempts > 1 else ''})")
+            if self.clock() + interval >= deadline:
+                return StepOutcome("failed", f"still not so at the deadline after {attempts} attempts: {detail}")
+            self.sleep(interval)
+
+    def probe(self, probe: Probe, transport: Transport | None, timeout: float) -> tuple[bool, str]:
+        """One attempt: (passed, what was seen)."""
+        if probe.http:
+            return _http(probe, timeout)
+        if probe.tcp:
+            host, port = _split_host_port(probe.tcp)
+            try:
+                with socket.create_connection((host, port), timeout=timeout):
+                    return True, f"{probe.tcp} accepts connections"
+            except OSError as exc:
+                return False, f"{probe.tcp}: {exc.strerror or exc}"
+        assert transport is not None
+        if probe.service:
+            result = transport.run(service_state_command(transport.shell, probe.service), timeout)
+            running = result.ok
+            passed = running == (probe.state == "running")
+            return passed, f"service {probe.service} is {'running' if running else 'not running'}"
+        assert probe.process
+        result = transport.run(process_command(transport.shell, probe.process), timeout)
+        return result.ok, f"process {probe.process} is {'running' if result.ok else 'not running'}"
+
+
+def _http(probe: Probe, timeout: float) -> tuple[bool, str]:
+    import requests
+
+    assert probe.http
+    try:
+        response = requests.get(probe.http, timeout=timeout, verify=probe.tls_verify, allow_redirects=True)
+    except requests.exceptions.SSLError as exc:
+        return False, f"{probe.http}: TLS certificate not trusted ({exc.__class__.__name__})"
+    except requests.RequestException as exc:
+        reason = exc.__class__.__name__
+        return False, f"{probe.http}: no answer ({reason})"
+    if response.status_code != probe.status:
+        return False, f"{probe.http} answered HTTP {response.status_code}, expected {probe.status}"
+    if probe.body and not re.search(probe.body, response.text[:1_000_000]):
+        return False, f"{probe.http} answered HTTP {response.status_code} but the body does not match /{probe.body}/"
+    return True, f"{probe.http} answered HTTP {response.status_code}" + (f" matching /{probe.body}/" if probe.body else "")
