@@ -206,6 +206,16 @@ def _parser() -> argparse.ArgumentParser:
     classify.add_argument("--config", "-c", metavar="PATH", help="config whose backups.rules to apply too")
     classify.set_defaults(handler=cmd_mail_classify)
 
+    def with_config(subparsers, name: str, handler, help_text: str) -> argparse.ArgumentParser:
+        p = subparsers.add_parser(name, help=help_text, description=help_text, epilog=EPILOG)
+        p.add_argument("--config", "-c", metavar="PATH", help="config file (YAML)")
+        p.set_defaults(handler=lambda args: handler(args, _load(args)))
+        return p
+
+    from agent.updates.cli import add_commands as add_update_commands
+
+    add_update_commands(sub, with_config)
+
     service = command("service", cmd_service, "Windows only: install, remove, start or stop the Custode service "
                       "(it reads custode.yaml in the ProgramData\\Custode folder).", config=False)
     service.add_argument("action", choices=["install", "remove", "start", "stop"])

@@ -11,6 +11,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from datetime import datetime, timezone
 
 from prometheus_client.core import GaugeMetricFamily
@@ -53,6 +54,7 @@ class Agent:
         self.runners = build_runners(loaded, self.cache, list(extra_collectors), self._collector_finished)
         self.checks = HostChecks(config.checks, config.agent.tenant, config.agent.hostname)
         self.backups = build_backup_monitor(config.backups, self.state, self.incidents, self.cache)
+        self.updates = build_update_runner(loaded, self.state, self.incidents, self._audit)
         self._scheduler = None
         self._server = None
         self._stopped = threading.Event()
@@ -89,6 +91,8 @@ class Agent:
             scheduler.add_job(self.poll_backups, "interval", seconds=poll, next_run_time=now, id="backups",
                               misfire_grace_time=max(1, int(poll)))
             scheduler.add_job(self.backups.prune, "interval", hours=24, id="backups-prune")
+        if self.updates is not None:
+            self._schedule_updates(scheduler, now)
         scheduler.start()
         self._scheduler = scheduler
         log.info("custode started", extra={"listen": f"{self.host}:{self.port}", "version": __version__,
@@ -153,6 +157,60 @@ class Agent:
             family.add_metric([tenant, severity], count)
         return family
 
+    def _schedule_updates(self, scheduler, now: datetime) -> None:
+        """One cron job per window (Europe/Rome); runs get their own threads, they last hours."""
+        from apscheduler.executors.pool import ThreadPoolExecutor
+        from apscheduler.triggers.cron import CronTrigger
+
+        from agent.calendar import ROME
+
+        assert self.updates is not None
+        for run_id in self.updates.recover():
+            log.error("an update run was interrupted by the previous stop", extra={"run_id": run_id})
+        windows = {n: w for n, w in self.loaded.model.updates.windows.items() if w.enabled}
+        scheduler.add_executor(ThreadPoolExecutor(max_workers=max(1, len(windows))), "updates")
+        for name, window in windows.items():
+            days = ",".join(str(d) for d in window.weekdays)
+            scheduler.add_job(self.run_update_window, CronTrigger(day_of_week=days, hour=window.start_time.hour,
+                                                                  minute=window.start_time.minute, timezone=ROME),
+                              args=[name], id=f"update:{name}", executor="updates", misfire_grace_time=900)
+        scheduler.add_job(self.publish_updates, "interval", seconds=60, next_run_time=now, id="updates-metrics")
+
+    def run_update_window(self, name: str) -> None:
+        """The scheduled start of a window: skip it (holiday, closure) with a record, or run the playbook."""
+        if self._stopping or self.updates is None:
+            return
+        from agent.updates.runner import RunRefused
+        from agent.updates.windows import occurrence_at
+
+        occurrence = occurrence_at(self.loaded.model, name, datetime.now(timezone.utc))
+        try:
+            if occurrence is None:
+                log.warning("update window job fired outside its window", extra={"window": name})
+            elif occurrence.skipped:
+                log.info("update window skipped", extra={"window": name, "reason": occurrence.reason})
+                self._audit("update.skipped", f"update/{name}", {"start": occurrence.start.isoformat(),
+                                                                 "reason": occurrence.reason})
+            else:
+                self.updates.run(name, "scheduled", occurrence=occurrence)
+        except RunRefused as exc:
+            log.error("update not started", extra={"window": name, "error": str(exc)})
+            self._audit("update.refused", f"update/{name}", {"reason": str(exc)})
+        except Exception:
+            log.exception("update window failed before its run started", extra={"window": name})
+        finally:
+            self.publish_updates()
+
+    def publish_updates(self) -> None:
+        if self._stopping or self.updates is None or self.updates.store is None:
+            return
+        from agent.updates.metrics import update_families
+
+        try:
+            self.cache.update("updates", update_families(self.loaded.model, self.updates.store, time.time()))
+        except Exception:
+            log.exception("update metrics failed")
+
     def _collector_finished(self, outcome: RunOutcome) -> None:
         if self._stopping:
             return
@@ -196,6 +254,18 @@ def build_backup_monitor(section, state: State, incidents: Incidents, cache: Met
     from agent.backups.service import BackupMonitor
 
     return BackupMonitor(section, state, incidents, publish=lambda families: cache.update("backups", families))
+
+
+def build_update_runner(loaded: LoadedConfig, state: State, incidents: Incidents, audit):
+    """The update runner, when the config has update windows (else None)."""
+    section = loaded.model.updates
+    if not section.enabled or not section.windows:
+        return None
+    from agent.updates.runner import UpdateRunner
+    from agent.updates.service import build_mailer
+
+    return UpdateRunner(loaded.model, loaded.source, state, incidents, audit=audit,
+                        mailer=build_mailer(loaded.model))
 
 
 def limit_malloc_arenas(arenas: int = 2) -> None:

@@ -121,14 +121,16 @@ class RunResult:
 
 
 class UpdateRunner:
-    def __init__(self, config: Config, source: str, state: State, incidents: Incidents, *,
+    def __init__(self, config: Config, source: str, state: State | None = None,
+                 incidents: Incidents | None = None, *,
                  audit: Callable[[str, str, dict], None] | None = None, mailer: Any = None,
                  transports: Callable[[str, HostConfig], Transport] = open_transport,
                  executor: StepExecutor | None = None, clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self.source = source
-        self.store = UpdateStore(state)
+        self.store = UpdateStore(state) if state is not None else None
         self.incidents = incidents
+        """Both None: a runner that can only plan (``--dry-run``)."""
         self.audit = audit or (lambda action, subject, details: None)
         self.mailer = mailer
         self.transports = transports
@@ -228,6 +230,8 @@ class UpdateRunner:
 
     def run(self, name: str, trigger: str = "manual", reason: str | None = None,
             occurrence: WindowOccurrence | None = None) -> RunResult:
+        if self.store is None or self.incidents is None:
+            raise RuntimeError("this runner was built without a state DB: it can only plan")
         self.recover()
         plan = self.plan(name, trigger, reason, occurrence)
         now = self.clock()
@@ -389,6 +393,8 @@ class UpdateRunner:
 
     def recover(self) -> list[int]:
         """Runs whose process died mid-run: recorded as interrupted, lock and silence released, incident opened."""
+        if self.store is None or self.incidents is None:
+            raise RuntimeError("this runner was built without a state DB: it can only plan")
         recovered = []
         for row in self.store.orphaned():
             run_id = row["run_id"]

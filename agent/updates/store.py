@@ -134,5 +134,10 @@ class UpdateStore:
                                        SELECT MAX(id) FROM update_runs WHERE status != 'running' GROUP BY window)""")
         return {r["window"]: r for r in rows}
 
+    def last_success_times(self) -> dict[str, float]:
+        rows = self.state.query("SELECT window, MAX(ended_at) AS at FROM update_runs WHERE status = 'succeeded' "
+                                "GROUP BY window")
+        return {r["window"]: r["at"] for r in rows}
+
     def running(self) -> set[str]:
         return {r["window"] for r in self.state.query("SELECT window FROM update_locks")}

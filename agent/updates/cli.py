@@ -1,0 +1,169 @@
+"""``custode windows list|ics`` and ``custode update run|history``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date, datetime
+
+from agent.calendar import ROME
+from agent.table import table
+from agent.updates.windows import occurrences
+
+
+def _start_date(text: str | None) -> date:
+    if not text:
+        return datetime.now(ROME).date()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise SystemExit(f"custode: --from {text!r} is not a date; write YYYY-MM-DD, e.g. 2026-12-01") from None
+
+
+def cmd_windows_list(args: argparse.Namespace, loaded) -> int:
+    config = loaded.model
+    found = occurrences(config, _start_date(args.start), args.weeks * 7, tenant=args.tenant)
+    if args.json:
+        print(json.dumps([o.as_json() for o in found], ensure_ascii=False, indent=2))
+        return 0
+    if not config.updates.windows:
+        print("No update windows are configured: add them under updates.windows (see README, 'Update windows').")
+        return 0
+    rows = [(f"{o.start:%a %Y-%m-%d}", f"{o.start:%H:%M}-{o.end:%H:%M}", o.window, o.application, o.tenant or "-",
+             f"SKIPPED: {o.reason}" if o.skipped else "planned") for o in found]
+    print(table(["DAY", "TIME", "WINDOW", "APPLICATION", "TENANT", "STATUS"], rows))
+    skipped = sum(1 for o in found if o.skipped)
+    print(f"\n{len(found)} windows in {args.weeks} weeks, {skipped} skipped (holidays, patron days, closures). "
+          "Times are Europe/Rome.")
+    return 0
+
+
+def cmd_windows_ics(args: argparse.Namespace, loaded) -> int:
+    from agent.updates.ics import build_calendar
+
+    config = loaded.model
+    found = occurrences(config, _start_date(args.start), args.weeks * 7, tenant=args.tenant)
+    language = config.tenants[args.tenant].language if args.tenant in config.tenants else config.calendar.language
+    data = build_calendar(found, language=language,
+                          tenant_names={t: spec.name for t, spec in config.tenants.items()})
+    if args.output and args.output != "-":
+        from agent.fileutil import write_atomic
+
+        write_atomic(args.output, data)
+        print(f"{args.output}: {len(found)} windows, {sum(1 for o in found if o.skipped)} of them cancelled")
+    else:
+        sys.stdout.buffer.write(data)
+    return 0
+
+
+def cmd_update_run(args: argparse.Namespace, loaded) -> int:
+    from agent.updates.runner import RunRefused
+    from agent.updates.service import open_runner
+
+    if args.reason and not args.now:
+        raise SystemExit("custode: --reason goes with --now (an urgent run outside the window)")
+    trigger = "now" if args.now else "manual"
+    if args.dry_run:
+        from agent.updates.runner import UpdateRunner
+
+        try:
+            plan = UpdateRunner(loaded.model, loaded.source).plan(args.window, trigger, args.reason,
+                                                                  resolve_secrets=False)
+        except RunRefused as exc:
+            print(f"custode: update {args.window} would not start: {exc}", file=sys.stderr)
+            return 1
+        sys.stdout.write(plan.describe())
+        print("Dry run: nothing was touched.")
+        return 0
+    with open_runner(loaded, actor=f"cli:{args.actor}") as runner:
+        try:
+            result = runner.run(args.window, trigger, args.reason)
+        except RunRefused as exc:
+            print(f"custode: update {args.window} not started: {exc}", file=sys.stderr)
+            return 1
+    print(f"run {result.run_id}: {result.status}: {result.summary}")
+    print(f"Details: custode update history --run {result.run_id}")
+    return 0 if result.status == "succeeded" else 1
+
+
+def cmd_update_history(args: argparse.Namespace, loaded) -> int:
+    from agent.updates.service import open_store
+
+    with open_store(loaded) as store:
+        if args.run:
+            run = store.run(args.run)
+            if run is None:
+                print(f"custode: no update run {args.run}", file=sys.stderr)
+                return 1
+            steps = store.steps(args.run)
+            if args.json:
+                print(json.dumps({**dict(run), "steps": [dict(s) for s in steps]}, ensure_ascii=False, indent=2))
+                return 0
+            print(f"Run {run['id']} of {run['window']} ({run['application']}), {run['trigger']}: {run['status']}")
+            print(f"  {_local(run['started_at'])} – {_local(run['ended_at'])}; {run['summary']}")
+            rows = [(s["phase"], s["position"] + 1, s["name"], s["host"] or "-", s["status"],
+                     _local(s["started_at"]), (s["detail"] or "")[:100]) for s in steps]
+            print(table(["PHASE", "#", "STEP", "HOST", "STATUS", "STARTED", "DETAIL"], rows))
+            return 0
+        runs = store.history(args.window, args.limit)
+    if args.json:
+        for run in runs:
+            print(json.dumps(dict(run), ensure_ascii=False))
+        return 0
+    if not runs:
+        print("No update runs yet.")
+        return 0
+    rows = [(r["id"], r["window"], r["trigger"], _local(r["started_at"]), _local(r["ended_at"]), r["status"],
+             r["summary"][:80]) for r in runs]
+    print(table(["RUN", "WINDOW", "TRIGGER", "STARTED", "ENDED", "STATUS", "SUMMARY"], rows))
+    return 0
+
+
+def _local(ts: float | None) -> str:
+    return "-" if ts is None else f"{datetime.fromtimestamp(ts, ROME):%Y-%m-%d %H:%M}"
+
+
+def add_commands(sub, common) -> None:
+    """Register ``windows`` and ``update`` on the top-level parser."""
+    windows = sub.add_parser("windows", help="Weekly update windows: the coming ones, and an iCalendar file.")
+    windows_sub = windows.add_subparsers(dest="windows_command", metavar="SUBCOMMAND", required=True)
+    for name, handler, text in (
+            ("list", cmd_windows_list, "The coming update windows, with the skipped ones and why."),
+            ("ics", cmd_windows_ics, "Write the coming windows as an iCalendar (.ics) file to subscribe to.")):
+        p = common(windows_sub, name, handler, text)
+        p.add_argument("--from", dest="start", metavar="DATE", help="first day, YYYY-MM-DD (default today)")
+        p.add_argument("--weeks", type=int, default=4 if name == "list" else 26, metavar="N",
+                       help="how many weeks (default %(default)s)")
+        p.add_argument("--tenant", metavar="TENANT", help="only the windows of this tenant and the farm-wide ones")
+        if name == "list":
+            p.add_argument("--json", action="store_true", help="a JSON array")
+        else:
+            p.add_argument("--output", "-o", metavar="FILE", help="write here (default: standard output)")
+
+    update = sub.add_parser("update", help="Run an update window's playbook; the history of runs.")
+    update_sub = update.add_subparsers(dest="update_command", metavar="SUBCOMMAND", required=True)
+    run = common(update_sub, "run", cmd_update_run,
+                 "Run WINDOW's playbook now. Refused outside the window unless --now --reason is given "
+                 "(the referents are notified first).")
+    run.add_argument("window", metavar="WINDOW", help="a name under updates.windows")
+    run.add_argument("--now", action="store_true", help="urgent: run outside the window")
+    run.add_argument("--reason", metavar="TEXT", help="why the urgent run (told to the referents)")
+    run.add_argument("--dry-run", action="store_true", help="print the plan with every variable resolved; "
+                                                            "touch nothing")
+    run.add_argument("--actor", default=_user(), help=argparse.SUPPRESS)
+    history = common(update_sub, "history", cmd_update_history, "Past update runs; --run N shows its steps.")
+    history.add_argument("--window", metavar="WINDOW", help="only this window")
+    history.add_argument("--run", type=int, metavar="N", help="one run with its steps")
+    history.add_argument("--limit", type=int, default=50, metavar="N")
+    history.add_argument("--json", action="store_true")
+
+
+def _user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name is not worth failing a command
+        return "unknown"
+

@@ -1,0 +1,67 @@
+"""Wiring an update runner (state DB, audit log, incidents, mailer) for the CLI and the agent."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Iterator
+
+from agent.audit import AuditLog
+from agent.incidents import Incidents
+from agent.paths import audit_path, state_path
+from agent.state import State
+from agent.updates.runner import UpdateRunner
+from agent.updates.store import UpdateStore
+
+log = logging.getLogger(__name__)
+
+
+def build_mailer(config):
+    """The SMTP mailer when the config has an ``smtp`` section, else None (notices are then warnings)."""
+    if getattr(config, "smtp", None) is None:
+        return None
+    from agent.mailer import Mailer
+
+    return Mailer(config.smtp)
+
+
+def audit_writer(audit: AuditLog):
+    def write(action: str, subject: str, details: dict) -> None:
+        try:
+            audit.append(action, subject, details)
+        except Exception as exc:  # noqa: BLE001 - a damaged audit log must not stop an update halfway
+            log.error("cannot write the audit log; run 'custode audit verify'",
+                      extra={"action": action, "error": str(exc)})
+    return write
+
+
+@contextlib.contextmanager
+def open_runner(loaded, actor: str = "cli") -> Iterator[UpdateRunner]:
+    config = loaded.model
+    path = state_path(config)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = State(path)
+    try:
+        audit = AuditLog(audit_path(config), actor=actor, on_append=state.set_audit_anchor)
+        write = audit_writer(audit)
+
+        def changed(change) -> None:
+            write(f"incident.{change.kind}", change.key, {"incident_id": change.incident_id,
+                                                          "tenant": change.tenant, "severity": change.severity,
+                                                          "summary": change.summary})
+        yield UpdateRunner(config, loaded.source, state, Incidents(state, on_change=changed), audit=write,
+                           mailer=build_mailer(config))
+    finally:
+        state.close()
+
+
+@contextlib.contextmanager
+def open_store(loaded) -> Iterator[UpdateStore]:
+    path = state_path(loaded.model)
+    if not path.exists():
+        raise SystemExit(f"custode: no state yet at {path}; no update has run")
+    state = State(path)
+    try:
+        yield UpdateStore(state)
+    finally:
+        state.close()
