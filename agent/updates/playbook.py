@@ -104,9 +104,14 @@ class Playbook(Strict):
     rollback: list[Step] = Field(default_factory=list, description="run when a step fails or the window ends")
 
 
-def load_playbook(path: Path) -> Playbook:
-    playbook, _ = load_model_file(path, Playbook, "playbook")
-    return playbook
+def load_playbook(path: Path) -> tuple[Playbook, dict]:
+    """The playbook and the line of every key, so later problems can name the line too."""
+    return load_model_file(path, Playbook, "playbook")
+
+
+def step_problem(path: Path, lines: dict, phase: str, position: int, step: Step, message: str) -> Problem:
+    """A problem at a step: file, line, ``steps[N] (title)``, in the config loader's own form."""
+    return Problem(str(path), lines.get((phase, position)), f"{phase}[{position}] ({step.title(position)})", message)
 
 
 # --- variables -------------------------------------------------------------------
@@ -193,7 +198,7 @@ def strings_of(step: Step) -> list[str]:
         elif isinstance(value, list):
             for item in value:
                 walk(item)
-    walk(step.model_dump(exclude={"name", "hosts"}))
+    walk(step.model_dump(exclude={"hosts"}))
     return out
 
 
@@ -212,18 +217,11 @@ def render_step(step: Step, variables: Variables, *, shown: bool = False) -> Ste
     return Step.model_validate({k: v for k, v in rendered.items() if v is not None})
 
 
-def check_variables(path: Path, playbook: Playbook, variables: Variables) -> None:
-    """ConfigError naming the file and step for every ``{{ name }}`` that does not exist."""
-    problems = []
-    for phase in ("steps", "rollback"):
-        for position, step in enumerate(getattr(playbook, phase)):
-            for text in strings_of(step):
-                for name in variables.missing(text):
-                    known = sorted(_names(variables.values))
-                    problems.append(Problem(str(path), None, f"{phase}[{position + 1}] ({step.title(position)})",
-                                            f"unknown variable {{{{ {name} }}}}; known: {', '.join(known)}"))
-    if problems:
-        raise ConfigError(problems)
+def unknown_variables(step: Step, variables: Variables) -> list[str]:
+    """An explanation for every ``{{ name }}`` of ``step`` that does not exist."""
+    known = ", ".join(sorted(_names(variables.values)))
+    return [f"unknown variable {{{{ {name} }}}}; known: {known}"
+            for text in strings_of(step) for name in variables.missing(text)]
 
 
 def _names(values: dict[str, Any], prefix: str = "") -> list[str]:

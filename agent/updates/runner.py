@@ -26,7 +26,8 @@ from agent.secrets import SecretError
 from agent.state import State
 from agent.transports import HostConfig, Transport, open_transport
 from agent.updates.notify import Notice, compose
-from agent.updates.playbook import Playbook, Step, Variables, check_variables, load_playbook, render_step
+from agent.updates.playbook import (Playbook, Step, Variables, load_playbook, render_step, step_problem,
+                                    unknown_variables)
 from agent.updates.steps import StepExecutor, StepOutcome
 from agent.updates.store import NewRun, RunBusy, UpdateStore
 from agent.updates.windows import WindowOccurrence, next_occurrence, occurrence_at
@@ -163,22 +164,23 @@ class UpdateRunner:
         window = self._window(name)
         occ = occurrence or self.occurrence_for(name, trigger, reason)
         path = playbooks_dir(self.config, self.source) / window.playbook
-        playbook = load_playbook(path)
+        playbook, lines = load_playbook(path)
         hosts = {h: self.config.updates.hosts[h] for h in window.hosts}
         tenant = window.tenant
         planned: dict[str, list[PlannedStep]] = {"steps": [], "rollback": []}
+        problems: list = []
         variables_by_host: dict[str | None, Variables] = {}
         for phase in ("steps", "rollback"):
             for position, step in enumerate(getattr(playbook, phase)):
                 unknown = [h for h in step.hosts or [] if h not in hosts]
                 if unknown:
-                    raise ConfigError([_problem(path, phase, position, step,
+                    raise ConfigError([step_problem(path, lines, phase, position, step,
                                                 f"host {unknown[0]!r} is not one of the window's hosts "
                                                 f"({', '.join(hosts) or 'none'})")])
                 targets: list[str | None] = [None] if step.action == "notify" else list(step.hosts or hosts)
                 if not targets:
                     if not _from_node(step):
-                        raise ConfigError([_problem(path, phase, position, step,
+                        raise ConfigError([step_problem(path, lines, phase, position, step,
                                                     "this step runs on a host, but the window has no hosts")])
                     targets = [None]
                 for host in targets:
@@ -186,15 +188,21 @@ class UpdateRunner:
                     if variables is None:
                         variables = self._variables(name, occ, playbook, host, hosts.get(host) if host else None,
                                                     trigger, reason, resolve_secrets)
-                        check_variables(path, playbook, variables)
                         variables_by_host[host] = variables
+                    unknown = [step_problem(path, lines, phase, position, step, text)
+                               for text in unknown_variables(step, variables)]
+                    if unknown:
+                        problems += [p for p in unknown if p not in problems]
+                        continue
                     try:
                         actual = render_step(step, variables)
                         shown = render_step(step, variables, shown=True)
                     except SecretError as exc:
-                        raise ConfigError([_problem(path, phase, position, step, str(exc))]) from None
-                    planned[phase].append(PlannedStep(phase, position, step.title(position), step.action, host,
+                        raise ConfigError([step_problem(path, lines, phase, position, step, str(exc))]) from None
+                    planned[phase].append(PlannedStep(phase, position, shown.title(position), step.action, host,
                                                       actual, shown))
+        if problems:
+            raise ConfigError(problems)
         return Plan(window=name, application=window.application, tenant=tenant, occurrence=occ, trigger=trigger,
                     reason=reason, playbook_path=path, playbook=playbook, hosts=hosts, steps=planned["steps"],
                     rollback=planned["rollback"], notify=window.notify, variables=variables_by_host)
@@ -261,6 +269,7 @@ class UpdateRunner:
                     transport.close()
                 except Exception:  # noqa: BLE001 - closing must not mask the outcome
                     log.debug("closing transport failed", exc_info=True)
+        summary = plan.scrub(summary)
         self._send_outcome(run_id, plan, status, summary)
         self.store.finish(run_id, status, summary, self.clock())
         self.audit("update.finished", subject, {"run_id": run_id, "status": status, "summary": summary})
@@ -309,12 +318,7 @@ class UpdateRunner:
 
     def _run_step(self, run_id: int, plan: Plan, planned: PlannedStep,
                   transports: dict[str, Transport]) -> StepOutcome:
-        step_id = self.store.start_step(run_id, planned.phase, planned.position, planned.title, planned.action,
-                                        planned.host, self.clock())
-        subject = f"update/{plan.window}"
-        self.audit("update.step.started", subject, {"run_id": run_id, "phase": planned.phase,
-                                                    "step": planned.title, "host": planned.host,
-                                                    "action": _action_text(planned.shown)})
+        step_id = self._begin_step(run_id, plan, planned)
         transport = None
         if planned.host is not None:
             transport = transports.get(planned.host)
@@ -323,6 +327,14 @@ class UpdateRunner:
         outcome = self.executor.execute(planned.step, transport)
         self._record(run_id, step_id, plan, planned, outcome)
         return outcome
+
+    def _begin_step(self, run_id: int, plan: Plan, planned: PlannedStep) -> int:
+        step_id = self.store.start_step(run_id, planned.phase, planned.position, planned.title, planned.action,
+                                        planned.host, self.clock())
+        self.audit("update.step.started", f"update/{plan.window}",
+                   {"run_id": run_id, "phase": planned.phase, "step": planned.title, "host": planned.host,
+                    "action": _action_text(planned.shown)})
+        return step_id
 
     def _record(self, run_id: int, step_id: int, plan: Plan, planned: PlannedStep, outcome: StepOutcome) -> None:
         detail = plan.scrub(outcome.detail)
@@ -346,10 +358,10 @@ class UpdateRunner:
 
     def _notify_step(self, run_id: int, plan: Plan, kind: str, position: int, status: str | None = None,
                      detail: str = "") -> StepOutcome:
-        step_id = self.store.start_step(run_id, "steps", position, f"notify {kind}", "notify", None, self.clock())
+        step = Step(notify="outcome" if kind == "outcome" else "start")
+        planned = PlannedStep("steps", position, f"notify {kind}", "notify", None, step, step)
+        step_id = self._begin_step(run_id, plan, planned)
         outcome = self._notify(plan, kind, status, detail)
-        planned = PlannedStep("steps", position, f"notify {kind}", "notify", None,
-                              Step(notify="start"), Step(notify="start"))
         self._record(run_id, step_id, plan, planned, outcome)
         return outcome
 
@@ -418,8 +430,3 @@ def _from_node(step: Step) -> bool:
     probe = step.wait_for or step.check
     return probe is not None and (probe.http is not None or probe.tcp is not None)
 
-
-def _problem(path: Path, phase: str, position: int, step: Step, message: str):
-    from agent.config_loader import Problem
-
-    return Problem(str(path), None, f"{phase}[{position + 1}] ({step.title(position)})", message)
