@@ -60,8 +60,16 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     tenants = ", ".join(loaded.model.tenant_ids())
     backups = loaded.model.backups
     jobs = sum(len(j) for j in backups.expected.values())
+    from agent.updates.runner import check_playbooks
+
+    problems = check_playbooks(loaded.model, loaded.source)
+    if problems:
+        print("custode: invalid playbooks\n" + "\n".join(str(p) for p in problems), file=sys.stderr)
+        return 1
+    updates = loaded.model.updates
     print(f"{loaded.source}: OK. Tenants: {tenants}. Collectors enabled: {enabled}. "
-          f"Backup mail: {len(backups.mailboxes)} mailboxes, {len(backups.rules)} rules, {jobs} expected jobs.")
+          f"Backup mail: {len(backups.mailboxes)} mailboxes, {len(backups.rules)} rules, {jobs} expected jobs. "
+          f"Updates: {len(updates.windows)} windows on {len(updates.hosts)} hosts, playbooks valid.")
     return 0
 
 

@@ -17,6 +17,7 @@ from pydantic import Field, field_validator, model_validator
 from agent.backups.config import BackupsSection
 from agent.calendar import CalendarSection, TenantCalendar
 from agent.durations import Duration
+from agent.mailer import SmtpSettings
 from agent.schema import Strict
 from agent.updates.config import UpdatesSection
 from collectors.base import Regex
@@ -181,6 +182,7 @@ class Config(Strict):
     checks: ChecksSection = Field(default_factory=ChecksSection)
     backups: BackupsSection = Field(default_factory=BackupsSection)
     calendar: CalendarSection = Field(default_factory=CalendarSection)
+    smtp: SmtpSettings | None = Field(default=None, description="outgoing mail: notices to referents")
     updates: UpdatesSection = Field(default_factory=UpdatesSection)
 
     def tenant_ids(self) -> list[str]:

@@ -164,7 +164,11 @@ class Agent:
 
         from agent.calendar import ROME
 
+        from agent.updates.runner import check_playbooks
+
         assert self.updates is not None
+        for problem in check_playbooks(self.loaded.model, self.loaded.source):
+            log.error("playbook problem: the window will fail until it is fixed", extra={"problem": str(problem)})
         for run_id in self.updates.recover():
             log.error("an update run was interrupted by the previous stop", extra={"run_id": run_id})
         windows = {n: w for n, w in self.loaded.model.updates.windows.items() if w.enabled}

@@ -430,3 +430,24 @@ def _from_node(step: Step) -> bool:
     probe = step.wait_for or step.check
     return probe is not None and (probe.http is not None or probe.tcp is not None)
 
+
+def check_playbooks(config: Config, source: str) -> list:
+    """Every problem of every window's playbook (schema, steps, variables), without touching a host.
+
+    ``custode config check`` and the agent's start call it, so a broken
+    playbook is found on Monday, not at Thursday's window.
+    """
+    planner = UpdateRunner(config, source)
+    problems = []
+    for name, window in config.updates.windows.items():
+        if not window.enabled:
+            continue
+        now = datetime.now(ROME)
+        occurrence = WindowOccurrence(name, window.application, window.tenant, now,
+                                      now + timedelta(seconds=window.duration), False, None)
+        try:
+            planner.plan(name, "manual", None, occurrence, resolve_secrets=False)
+        except ConfigError as exc:
+            problems += [p for p in exc.problems if p not in problems]
+    return problems
+

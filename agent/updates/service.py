@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 def build_mailer(config):
     """The SMTP mailer when the config has an ``smtp`` section, else None (notices are then warnings)."""
-    if getattr(config, "smtp", None) is None:
+    if config.smtp is None:
         return None
     from agent.mailer import Mailer
 
