@@ -15,6 +15,7 @@ import pytest
 
 from conftest import free_port, http_get, require_binary, wait_until
 from mailfactory import SCRIPT_RULE, script_report
+from update_helpers import PLAYBOOKS
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +48,10 @@ def custode(tmp_path):
     config.write_text("agent:\n  hostname: itest\ncollectors:\n  cpu:\n    interval: 2s\n    timeout: 1s\n"
                       f"backups:\n  poll_interval: 2s\n  mailboxes: [{{type: maildir, name: local, "
                       f"path: '{tmp_path / 'Maildir'}'}}]\n  rules: [{json.dumps(SCRIPT_RULE)}]\n"
-                      "  expected:\n    default: [{name: nightly, schedule: '0 * * * *', grace: 6h}]\n")
+                      "  expected:\n    default: [{name: nightly, schedule: '0 * * * *', grace: 6h}]\n"
+                      f"updates:\n  playbooks_dir: {PLAYBOOKS}\n  hosts: {{here: {{transport: local}}}}\n"
+                      "  windows:\n    weekly: {application: Toy App, days: [thursday], start: '17:30', "
+                      "hosts: [here], playbook: noop.yaml}\n")
     env = {**os.environ, "CUSTODE_DATA_DIR": str(tmp_path / "data")}
     proc = subprocess.Popen([sys.executable, "-m", "agent", "run", "--config", str(config),
                              "--listen", f"127.0.0.1:{port}"], env=env,
@@ -126,6 +130,9 @@ def test_promtool_accepts_the_exposition(custode, tmp_path) -> None:
     assert status == 200
     assert b'custode_backup_reports_total{backup_job="nightly",software="NAS script",status="failure",tenant="default"} 1.0' \
         in exposition
+    assert b'custode_update_window_next_start_timestamp_seconds{application="Toy App",tenant="default",window="weekly"}' \
+        in exposition
+    assert b'custode_update_running{application="Toy App",tenant="default",window="weekly"} 0.0' in exposition
     code, flagged, text = _lint(promtool, exposition)
     assert code in (0, 3), f"promtool could not parse the exposition (exit {code}): {text}"
     assert not {name for name in flagged if name.startswith("custode_")}, text

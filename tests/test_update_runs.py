@@ -251,3 +251,20 @@ def test_history_lists_runs_and_steps(app, write_config, capsys):
     record = json.loads(capsys.readouterr().out)
     assert record["status"] == "succeeded" and record["trigger"] == "now" and record["reason"] == "history"
     assert len([s for s in record["steps"] if s["kind"] != "notify"]) == 6
+
+
+def test_metrics_tell_the_last_outcome_and_the_next_window(app, write_config):
+    from agent.updates.metrics import update_families
+
+    config = write_config(toy_config(app, version="2.1", days="[friday]", start="16:00"))
+    with runner_for(config) as runner:
+        runner.run("toy", "now", reason="metrics")
+        now = datetime.fromisoformat("2026-12-24T12:00:00+01:00").timestamp()
+        families = {f.name: f for f in update_families(runner.config, runner.store, now)}
+    status = {s.labels["status"]: s.value for s in families["custode_update_last_run_status"].samples}
+    assert status == {"succeeded": 0.0, "rolled_back": 1.0, "failed": 0.0, "interrupted": 0.0}
+    assert families["custode_update_last_success_timestamp_seconds"].samples == []
+    [upcoming] = families["custode_update_window_next_start_timestamp_seconds"].samples
+    assert upcoming.labels == {"window": "toy", "application": "Toy App", "tenant": "crema"}
+    assert datetime.fromtimestamp(upcoming.value, ROME).isoformat() == "2027-01-08T16:00:00+01:00", \
+        "Christmas and New Year's Day Fridays are skipped"
