@@ -180,14 +180,14 @@ class Agent:
                               args=[name], id=f"update:{name}", executor="updates", misfire_grace_time=900)
         scheduler.add_job(self.publish_updates, "interval", seconds=60, next_run_time=now, id="updates-metrics")
 
-    def run_update_window(self, name: str) -> None:
+    def run_update_window(self, name: str, now: datetime | None = None) -> None:
         """The scheduled start of a window: skip it (holiday, closure) with a record, or run the playbook."""
         if self._stopping or self.updates is None:
             return
         from agent.updates.runner import RunRefused
         from agent.updates.windows import occurrence_at
 
-        occurrence = occurrence_at(self.loaded.model, name, datetime.now(timezone.utc))
+        occurrence = occurrence_at(self.loaded.model, name, now or datetime.now(timezone.utc))
         try:
             if occurrence is None:
                 log.warning("update window job fired outside its window", extra={"window": name})

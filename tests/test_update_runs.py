@@ -268,3 +268,20 @@ def test_metrics_tell_the_last_outcome_and_the_next_window(app, write_config):
     assert upcoming.labels == {"window": "toy", "application": "Toy App", "tenant": "crema"}
     assert datetime.fromtimestamp(upcoming.value, ROME).isoformat() == "2027-01-08T16:00:00+01:00", \
         "Christmas and New Year's Day Fridays are skipped"
+
+
+def test_the_agent_skips_a_holiday_window_and_records_why(app, write_config, caplog):
+    from agent.config_loader import load
+    from agent.runtime import Agent
+
+    caplog.set_level("INFO", logger="agent.runtime")
+    config = write_config(toy_config(app, days="[friday]", start="16:00"))
+    agent = Agent(load(config), listen="127.0.0.1:10191")  # never started: nothing listens
+    try:
+        agent.run_update_window("toy", now=datetime.fromisoformat("2026-12-25T16:00:05+01:00"))
+    finally:
+        agent.state.close()
+    skipped = [e for e in _events(audit_path(_loaded(config))) if e["action"] == "update.skipped"]
+    assert len(skipped) == 1 and skipped[0]["details"]["reason"] == "Natale"
+    assert any(r.getMessage() == "update window skipped" and r.reason == "Natale" for r in caplog.records)
+    assert app.version() == "1.0"
