@@ -59,6 +59,12 @@ class IncidentChange:
     summary: str
 
 
+    def audit_record(self) -> tuple[str, str, dict[str, Any]]:
+        """(action, subject, details) for the audit log, the same from the agent and from a CLI command."""
+        return (f"incident.{self.kind}", self.key, {"incident_id": self.incident_id, "tenant": self.tenant,
+                                                   "severity": self.severity, "summary": self.summary})
+
+
 @dataclass(frozen=True)
 class Incident:
     id: int

@@ -224,9 +224,7 @@ class Agent:
     def _incident_changed(self, change: IncidentChange) -> None:
         log.warning("incident " + change.kind, extra={"incident": change.key, "severity": change.severity,
                                                       "summary": change.summary})
-        self._audit(f"incident.{change.kind}", change.key,
-                          {"incident_id": change.incident_id, "tenant": change.tenant,
-                           "severity": change.severity, "summary": change.summary})
+        self._audit(*change.audit_record())
 
     def _audit(self, action: str, subject: str, details: dict) -> None:
         """Append to the audit log; a damaged log is reported loudly but never stops monitoring."""

@@ -155,17 +155,20 @@ def test_incidents_on_the_touched_hosts_are_silenced_during_the_run(tmp_path):
     state.close()
 
 
-def test_dry_run_resolves_every_variable_and_touches_nothing(app, write_config, capsys, monkeypatch):
+def _with_secret_playbook(app, write_config, monkeypatch, command: str) -> Path:
+    """A one-step playbook whose command uses {{ secret.token }} (TOY_TOKEN=s3cret-value)."""
     monkeypatch.setenv("TOY_TOKEN", "s3cret-value")
-    playbook = Path(app.root) / "playbooks"
-    playbook.mkdir()
-    (playbook / "toy.yaml").write_text("""name: with a secret
-secrets:
-  token: {env: TOY_TOKEN}
-steps:
-  - run: "curl -H 'Authorization: {{ secret.token }}' http://{{ host.address }}:{{ app_port }}/deploy/{{ version }}"
-""")
-    config = write_config(toy_config(app, playbook="toy.yaml", playbooks=playbook))
+    folder = Path(app.root) / "playbooks"
+    folder.mkdir()
+    (folder / "toy.yaml").write_text(f"name: uses a secret\nsecrets:\n  token: {{env: TOY_TOKEN}}\n"
+                                     f"steps:\n  - run: \"{command}\"\n")
+    return write_config(toy_config(app, playbook="toy.yaml", playbooks=folder))
+
+
+def test_dry_run_resolves_every_variable_and_touches_nothing(app, write_config, capsys, monkeypatch):
+    config = _with_secret_playbook(
+        app, write_config, monkeypatch,
+        "curl -H 'Authorization: {{ secret.token }}' http://{{ host.address }}:{{ app_port }}/deploy/{{ version }}")
     assert main(["update", "run", "toy", "--now", "--reason", "test", "--dry-run", "--config", str(config)]) == 0
     out = capsys.readouterr().out
     assert f"http://127.0.0.1:{app.port}/deploy/2.0" in out
@@ -175,16 +178,7 @@ steps:
 
 
 def test_secrets_never_reach_the_state_db_or_the_audit_log(app, write_config, monkeypatch):
-    monkeypatch.setenv("TOY_TOKEN", "s3cret-value")
-    playbook = Path(app.root) / "playbooks"
-    playbook.mkdir()
-    (playbook / "toy.yaml").write_text("""name: echoes a secret
-secrets:
-  token: {env: TOY_TOKEN}
-steps:
-  - run: "echo token={{ secret.token }}; exit 1"
-""")
-    config = write_config(toy_config(app, playbook="toy.yaml", playbooks=playbook))
+    config = _with_secret_playbook(app, write_config, monkeypatch, "echo token={{ secret.token }}; exit 1")
     with runner_for(config) as runner:
         result = runner.run("toy", "now", reason="test")
         steps = runner.store.steps(result.run_id)

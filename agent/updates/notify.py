@@ -39,64 +39,65 @@ class Notice:
     detail: str = ""
 
 
+_TEXTS = {
+    "it": {
+        "head": "Gentili referenti del {tenant},\n\n",
+        "foot": "\n\n-- \nMessaggio inviato da Custode per conto del fornitore del servizio.\n",
+        "start": ("Intervento programmato: aggiornamento {app} – {day}",
+                  "vi informiamo che {start} inizia l'aggiornamento settimanale di {app} (server: {hosts}).\n"
+                  "Fine prevista dell'intervento: {end}.\nDurante l'intervento il servizio può non essere "
+                  "disponibile. Al termine vi comunicheremo l'esito e il risultato del collaudo."),
+        "urgent": ("Intervento urgente: aggiornamento {app} fuori dalla finestra programmata",
+                   "vi informiamo che {start} inizia un aggiornamento urgente di {app} (server: {hosts}), fuori "
+                   "dalla finestra settimanale.\nMotivo: {reason}\nRipristino previsto del servizio entro: {end}.\n"
+                   "Al termine vi comunicheremo l'esito e il risultato del collaudo."),
+        "succeeded": ("Aggiornamento {app} completato",
+                      "è stato completato e il collaudo dell'operatività è stato superato."),
+        "rolled_back": ("Aggiornamento {app} non riuscito: ripristinata la versione precedente",
+                        "non è riuscito; è stata ripristinata la situazione precedente all'intervento e il servizio "
+                        "è di nuovo disponibile. È stato aperto un ticket per l'analisi."),
+        "failed": ("Aggiornamento {app} non riuscito: servizio da verificare",
+                   "non è riuscito e il ripristino automatico non è stato completato: il servizio può non essere "
+                   "disponibile. È stato aperto un ticket ad alta priorità."),
+        "outcome": "l'aggiornamento di {app} iniziato {start} (server: {hosts}) {outcome}",
+        "detail": "\nDettaglio: {detail}",
+        "day": "%d/%m/%Y",
+    },
+    "en": {
+        "head": "Dear {tenant} contacts,\n\n",
+        "foot": "\n\n-- \nSent by Custode on behalf of your service provider.\n",
+        "start": ("Scheduled maintenance: {app} update – {day}",
+                  "the weekly update of {app} (servers: {hosts}) starts on {start}.\nExpected end: {end}.\n"
+                  "The service may be unavailable meanwhile. We will tell you the outcome and the result of the "
+                  "post-update tests."),
+        "urgent": ("Urgent maintenance: {app} update outside the scheduled window",
+                   "an urgent update of {app} (servers: {hosts}) starts on {start}, outside the weekly window.\n"
+                   "Reason: {reason}\nExpected return to service by: {end}."),
+        "succeeded": ("{app} update completed", "is complete and the post-update tests passed."),
+        "rolled_back": ("{app} update failed: previous version restored",
+                        "failed; the previous state was restored and the service is available again. A ticket "
+                        "has been opened."),
+        "failed": ("{app} update failed: service to be checked",
+                   "failed and the automatic rollback did not complete: the service may be unavailable. "
+                   "A high-priority ticket has been opened."),
+        "outcome": "the update of {app} started on {start} (servers: {hosts}) {outcome}",
+        "detail": "\nDetail: {detail}",
+        "day": "%Y-%m-%d",
+    },
+}
+
+
 def compose(notice: Notice, language: str) -> tuple[str, str]:
     """Subject and plain-text body."""
-    return (_italian if language == "it" else _english)(notice)
-
-
-def _italian(n: Notice) -> tuple[str, str]:
-    hosts = ", ".join(n.hosts) or "-"
-    head = f"Gentili referenti del {n.tenant_name},\n\n"
-    if n.kind == "start":
-        subject = f"Intervento programmato: aggiornamento {n.application} – {n.start.astimezone(ROME):%d/%m/%Y}"
-        body = (f"vi informiamo che {_when(n.start, 'it')} inizia l'aggiornamento settimanale di {n.application} "
-                f"(server: {hosts}).\nFine prevista dell'intervento: {_when(n.end, 'it')}.\n"
-                "Durante l'intervento il servizio può non essere disponibile. Al termine vi comunicheremo l'esito "
-                "e il risultato del collaudo.")
-    elif n.kind == "urgent":
-        subject = f"Intervento urgente: aggiornamento {n.application} fuori dalla finestra programmata"
-        body = (f"vi informiamo che {_when(n.start, 'it')} inizia un aggiornamento urgente di {n.application} "
-                f"(server: {hosts}), fuori dalla finestra settimanale.\nMotivo: {n.reason}\n"
-                f"Ripristino previsto del servizio entro: {_when(n.end, 'it')}.\n"
-                "Al termine vi comunicheremo l'esito e il risultato del collaudo.")
+    texts = _TEXTS[language if language in _TEXTS else "it"]
+    values = {"tenant": notice.tenant_name, "app": notice.application, "hosts": ", ".join(notice.hosts) or "-",
+              "start": _when(notice.start, language), "end": _when(notice.end, language),
+              "day": f"{notice.start.astimezone(ROME):{texts['day']}}", "reason": notice.reason or ""}
+    if notice.kind in ("start", "urgent"):
+        subject, body = (t.format(**values) for t in texts[notice.kind])
     else:
-        subject, outcome = {
-            "succeeded": (f"Aggiornamento {n.application} completato",
-                          "è stato completato e il collaudo dell'operatività è stato superato."),
-            "rolled_back": (f"Aggiornamento {n.application} non riuscito: ripristinata la versione precedente",
-                            "non è riuscito; è stata ripristinata la situazione precedente all'intervento e il "
-                            "servizio è di nuovo disponibile. È stato aperto un ticket per l'analisi."),
-        }.get(n.status or "", (f"Aggiornamento {n.application} non riuscito: servizio da verificare",
-                               "non è riuscito e il ripristino automatico non è stato completato: il servizio può "
-                               "non essere disponibile. È stato aperto un ticket ad alta priorità."))
-        body = f"l'aggiornamento di {n.application} iniziato {_when(n.start, 'it')} (server: {hosts}) {outcome}"
-        if n.detail:
-            body += f"\nDettaglio: {n.detail}"
-    return subject, head + body + "\n\n-- \nMessaggio inviato da Custode per conto del fornitore del servizio.\n"
-
-
-def _english(n: Notice) -> tuple[str, str]:
-    hosts = ", ".join(n.hosts) or "-"
-    head = f"Dear {n.tenant_name} contacts,\n\n"
-    if n.kind == "start":
-        subject = f"Scheduled maintenance: {n.application} update – {n.start.astimezone(ROME):%Y-%m-%d}"
-        body = (f"the weekly update of {n.application} (servers: {hosts}) starts on {_when(n.start, 'en')}.\n"
-                f"Expected end: {_when(n.end, 'en')}.\nThe service may be unavailable meanwhile. We will tell you "
-                "the outcome and the result of the post-update tests.")
-    elif n.kind == "urgent":
-        subject = f"Urgent maintenance: {n.application} update outside the scheduled window"
-        body = (f"an urgent update of {n.application} (servers: {hosts}) starts on {_when(n.start, 'en')}, outside "
-                f"the weekly window.\nReason: {n.reason}\nExpected return to service by: {_when(n.end, 'en')}.")
-    else:
-        subject, outcome = {
-            "succeeded": (f"{n.application} update completed", "is complete and the post-update tests passed."),
-            "rolled_back": (f"{n.application} update failed: previous version restored",
-                            "failed; the previous state was restored and the service is available again. "
-                            "A ticket has been opened."),
-        }.get(n.status or "", (f"{n.application} update failed: service to be checked",
-                               "failed and the automatic rollback did not complete: the service may be "
-                               "unavailable. A high-priority ticket has been opened."))
-        body = f"the update of {n.application} started on {_when(n.start, 'en')} (servers: {hosts}) {outcome}"
-        if n.detail:
-            body += f"\nDetail: {n.detail}"
-    return subject, head + body + "\n\n-- \nSent by Custode on behalf of your service provider.\n"
+        subject, outcome = (t.format(**values) for t in texts.get(notice.status or "", texts["failed"]))
+        body = texts["outcome"].format(outcome=outcome, **values)
+        if notice.detail:
+            body += texts["detail"].format(detail=notice.detail)
+    return subject, texts["head"].format(**values) + body + texts["foot"]

@@ -45,12 +45,8 @@ def open_runner(loaded, actor: str = "cli") -> Iterator[UpdateRunner]:
         audit = AuditLog(audit_path(config), actor=actor, on_append=state.set_audit_anchor)
         write = audit_writer(audit)
 
-        def changed(change) -> None:
-            write(f"incident.{change.kind}", change.key, {"incident_id": change.incident_id,
-                                                          "tenant": change.tenant, "severity": change.severity,
-                                                          "summary": change.summary})
-        yield UpdateRunner(config, loaded.source, state, Incidents(state, on_change=changed), audit=write,
-                           mailer=build_mailer(config))
+        incidents = Incidents(state, on_change=lambda change: write(*change.audit_record()))
+        yield UpdateRunner(config, loaded.source, state, incidents, audit=write, mailer=build_mailer(config))
     finally:
         state.close()
 
