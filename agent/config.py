@@ -76,6 +76,7 @@ class Tenant(Strict):
     referents: list[str] = Field(default_factory=list,
                                  description="e-mail addresses told of maintenance (start, expected end, outcome)")
     language: Literal["it", "en"] = "it"
+    vars: dict[str, str] = Field(default_factory=dict, description="playbook variables for this tenant's runs")
     calendar: TenantCalendar = Field(default_factory=TenantCalendar,
                                      description="patron day and closures on top of the provider's calendar")
 

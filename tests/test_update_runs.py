@@ -171,7 +171,7 @@ def test_dry_run_resolves_every_variable_and_touches_nothing(app, write_config, 
         "curl -H 'Authorization: {{ secret.token }}' http://{{ host.address }}:{{ app_port }}/deploy/{{ version }}")
     assert main(["update", "run", "toy", "--now", "--reason", "test", "--dry-run", "--config", str(config)]) == 0
     out = capsys.readouterr().out
-    assert f"http://127.0.0.1:{app.port}/deploy/2.0" in out
+    assert f"http://127.0.0.1:{app.port}/deploy/2.0" in out, "window vars override the playbook's"
     assert "«secret.token: environment variable TOY_TOKEN»" in out and "s3cret-value" not in out
     assert "Dry run: nothing was touched." in out
     assert not state_path(_loaded(config)).exists() and app.version() == "1.0"
@@ -279,3 +279,17 @@ def test_the_agent_skips_a_holiday_window_and_records_why(app, write_config, cap
     assert len(skipped) == 1 and skipped[0]["details"]["reason"] == "Natale"
     assert any(r.getMessage() == "update window skipped" and r.reason == "Natale" for r in caplog.records)
     assert app.version() == "1.0"
+
+
+def test_variables_precedence_playbook_tenant_window_host(app, write_config, capsys, tmp_path):
+    folder = tmp_path / "pb"
+    folder.mkdir()
+    (folder / "vars.yaml").write_text("name: vars\nvars: {a: playbook, b: playbook, c: playbook, d: playbook}\n"
+                                      "steps:\n  - run: 'echo {{ a }} {{ b }} {{ c }} {{ d }} {{ tenant.name }}'\n")
+    text = toy_config(app, playbook="vars.yaml", playbooks=folder)
+    text = text.replace("    referents: []", "    referents: []\n    vars: {b: tenant, c: tenant, d: tenant}")
+    text = text.replace('vars: {version: "2.0"}', "vars: {c: window, d: window}")
+    text = text.replace("vars: {app_root:", "vars: {d: host, app_root:")
+    assert main(["update", "run", "toy", "--now", "--reason", "x", "--dry-run", "--config",
+                 str(write_config(text))]) == 0
+    assert "run: echo playbook tenant window host Comune di Crema" in capsys.readouterr().out

@@ -213,7 +213,8 @@ class UpdateRunner:
         window = self.config.updates.windows[name]
         tenant_id = window.tenant or (host_config.tenant if host_config else None) or self.config.agent.tenant
         tenant = self.config.tenants.get(tenant_id)
-        values: dict[str, Any] = {**playbook.vars, **window.vars, **(host_config.vars if host_config else {})}
+        values: dict[str, Any] = {**playbook.vars, **(tenant.vars if tenant else {}), **window.vars,
+                                  **(host_config.vars if host_config else {})}
         values.update({
             "host": {"name": host or "", "address": host_config.address if host_config else ""},
             "tenant": {"id": tenant_id, "name": tenant.name if tenant else tenant_id},
