@@ -37,9 +37,9 @@ import tempfile
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
 
 from conftest import free_port, wait_until
+from server_base import DaemonServer
 
 DOVECOT = Path("/usr/sbin/dovecot")
 IMAP_BINARY = Path("/usr/lib/dovecot/imap")
@@ -65,7 +65,10 @@ def require_dovecot() -> None:
         )
 
 
-class DovecotServer:
+class DovecotServer(DaemonServer):
+    config_name = "dovecot.conf"
+    log_name = "dovecot.log"
+
     """One Dovecot instance on 127.0.0.1 with one user and a Maildir under ``base``.
 
     Use as a context manager, or call :meth:`start` and :meth:`stop`.  Stopping
@@ -98,14 +101,7 @@ class DovecotServer:
 
     # -- public properties -------------------------------------------------
 
-    @property
-    def host(self) -> str:
-        return "127.0.0.1"
 
-    @property
-    def port(self) -> int:
-        """Plain IMAP port (offers STARTTLS when ``tls=True``)."""
-        return self._port
 
     @property
     def imaps_port(self) -> int:
@@ -129,45 +125,17 @@ class DovecotServer:
             raise RuntimeError("ca_file exists only for DovecotServer(..., tls=True)")
         return self._base / "tls" / "cert.pem"
 
-    @property
-    def base(self) -> Path:
-        return self._base
 
-    @property
-    def config_path(self) -> Path:
-        return self._base / "dovecot.conf"
 
-    @property
-    def log_path(self) -> Path:
-        return self._base / "dovecot.log"
 
     @property
     def maildir(self) -> Path:
         """The test user's Maildir on disk (the INBOX; other folders are ``.Name`` below it)."""
         return self._base / "mail" / self._user
 
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
 
-    @property
-    def pid(self) -> int | None:
-        """PID of the dovecot master (also its process group), None when stopped."""
-        return self._process.pid if self._process is not None else None
 
     # -- lifecycle -----------------------------------------------------------
-
-    def __enter__(self) -> DovecotServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self) -> None:
         """Start dovecot in the foreground and wait until it sends its IMAP greeting."""

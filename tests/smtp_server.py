@@ -26,9 +26,9 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
-from types import TracebackType
 
 from conftest import free_port
+from server_base import TestServer
 
 try:
     from aiosmtpd.controller import Controller
@@ -95,7 +95,7 @@ class _Handler:
         return "250 2.0.0 Message accepted for delivery"
 
 
-class SmtpServer:
+class SmtpServer(TestServer):
     """An aiosmtpd server on 127.0.0.1 and a free port; use as a context manager.
 
     ``starttls``: offer (and require) STARTTLS with a certificate from a fresh CA.
@@ -184,17 +184,6 @@ class SmtpServer:
                                          f"got {len(self.messages)}")
                 self._condition.wait(left)
             return self.messages[:count]
-
-    def __enter__(self) -> "SmtpServer":
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
     # -- internals -----------------------------------------------------------------------------
 

@@ -40,10 +40,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from xml.sax.saxutils import escape, quoteattr
 
 from conftest import free_port
+from server_base import TestServer
 
 NS = {
     "s": "http://www.w3.org/2003/05/soap-envelope",
@@ -172,7 +172,7 @@ class _Fault(Exception):
         self.code, self.subcode, self.reason, self.wsman_code = code, subcode, reason, wsman_code
 
 
-class WinrmServer:
+class WinrmServer(TestServer):
     """A fake Windows host on 127.0.0.1 for pywinrm; a context manager, or ``start()``/``stop()``."""
 
     def __init__(self, *, user: str = "custode", password: str | None = None, tls: bool = False,
@@ -247,14 +247,6 @@ class WinrmServer:
             self.shells.clear()
 
     # -- lifecycle ----------------------------------------------------------------------------------
-
-    def __enter__(self) -> WinrmServer:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
     def start(self) -> None:
         handler = type("Handler", (_RequestHandler,), {"double": self})
