@@ -84,8 +84,16 @@ class Plan:
                  "Hosts: " + (", ".join(f"{n} ({h.transport} {h.address})" for n, h in self.hosts.items()) or "none")]
         for phase, steps in (("Steps", self.steps), ("Rollback (when a step fails)", self.rollback)):
             lines.append(f"{phase}:")
+            if phase == "Steps" and self.trigger == "now":
+                lines.append("  0. urgent notice to the referents, with the reason and the expected return to "
+                             "service; the run does not start if it cannot be sent")
             for planned in steps:
                 where = f" on {planned.host}" if planned.host else ""
+                if planned.action == "notify":
+                    when = {"start": "replaced by the urgent notice" if self.trigger == "now" else "now",
+                            "outcome": "once the run has ended"}[str(planned.step.notify)]
+                    lines.append(f"  {planned.position + 1}. notify referents ({planned.step.notify}: {when})")
+                    continue
                 lines.append(f"  {planned.position + 1}. {planned.title}{where} "
                              f"[timeout {format_duration(planned.step.timeout)}]: {_action_text(planned.shown)}")
             if not steps:
@@ -110,8 +118,8 @@ def playbooks_dir(config: Config, source: str) -> Path:
     base = Path(source).parent if source and Path(source).exists() else Path.cwd()
     folder = config.updates.playbooks_dir
     if folder is None:
-        return base / "playbooks"
-    return folder if folder.is_absolute() else base / folder
+        return (base / "playbooks").resolve()
+    return folder if folder.is_absolute() else (base / folder).resolve()
 
 
 @dataclass(frozen=True)
