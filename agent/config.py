@@ -17,7 +17,7 @@ from pydantic import Field, field_validator, model_validator
 from agent.backups.config import BackupsSection
 from agent.calendar import CalendarSection, TenantCalendar
 from agent.durations import Duration
-from agent.mailer import SmtpSettings
+from agent.smtp_settings import SmtpSettings
 from agent.schema import Strict
 from agent.updates.config import UpdatesSection
 from collectors.base import Regex
