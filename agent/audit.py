@@ -570,3 +570,15 @@ def parse_since(text: str) -> datetime:
         else:
             return _rome(moment) if moment.tzinfo is None else moment
     raise ValueError(f"cannot read {text!r} as a time; use one of: {_SINCE_FORMS}")
+
+
+def tolerant_writer(audit: AuditLog) -> Callable[[str, str | None, dict], None]:
+    """``append`` that logs instead of raising: a damaged audit log must not stop monitoring or an update."""
+    def write(action: str, subject: str | None, details: dict) -> None:
+        try:
+            audit.append(action, subject, details)
+        except Exception as exc:  # noqa: BLE001 - reported loudly, never fatal
+            log.error("cannot write the audit log; run 'custode audit verify' to find the damage",
+                      extra={"audit_log": str(audit.path), "error": str(exc), "action": action})
+    return write
+

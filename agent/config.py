@@ -17,7 +17,7 @@ from pydantic import Field, field_validator, model_validator
 from agent.backups.config import BackupsSection
 from agent.calendar import CalendarSection, TenantCalendar
 from agent.durations import Duration
-from agent.smtp_settings import SmtpSettings
+from agent.smtp_settings import SmtpSettings, parse_address
 from agent.schema import Strict
 from agent.updates.config import UpdatesSection
 from collectors.base import Regex
@@ -26,7 +26,6 @@ DEFAULT_PORT = 10191
 DEFAULT_LISTEN = f"0.0.0.0:{DEFAULT_PORT}"
 DEFAULT_TENANT = "default"
 TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-_ADDRESS = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -84,8 +83,7 @@ class Tenant(Strict):
     @classmethod
     def _addresses(cls, value: list[str]) -> list[str]:
         for address in value:
-            if not _ADDRESS.match(address):
-                raise ValueError(f"{address!r} is not an e-mail address")
+            parse_address(address)  # the parser that writes the To: header, so what passes here can be sent
         return value
 
 

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from prometheus_client.core import GaugeMetricFamily
 
 from agent import __version__
-from agent.audit import AuditLog
+from agent.audit import AuditLog, tolerant_writer
 from agent.checks import HostChecks, apply
 from agent.collection import CollectorRunner, RunOutcome
 from agent.config_loader import LoadedConfig
@@ -49,6 +49,7 @@ class Agent:
         self.host, self.port = parse_listen(listen or config.agent.listen)
         self.state = State(state_path(config))
         self.audit = AuditLog(audit_path(config), actor="agent", on_append=self.state.set_audit_anchor)
+        self._audit = tolerant_writer(self.audit)
         self.incidents = Incidents(self.state, on_change=self._incident_changed)
         self.cache = MetricCache()
         self.runners = build_runners(loaded, self.cache, list(extra_collectors), self._collector_finished)
@@ -225,14 +226,6 @@ class Agent:
         log.warning("incident " + change.kind, extra={"incident": change.key, "severity": change.severity,
                                                       "summary": change.summary})
         self._audit(*change.audit_record())
-
-    def _audit(self, action: str, subject: str, details: dict) -> None:
-        """Append to the audit log; a damaged log is reported loudly but never stops monitoring."""
-        try:
-            self.audit.append(action, subject, details)
-        except Exception as exc:
-            log.error("cannot write the audit log; run 'custode audit verify' to find the damage",
-                      extra={"audit_log": str(self.audit.path), "error": str(exc), "action": action})
 
     # --- probes -----------------------------------------------------------------------
 

@@ -186,31 +186,24 @@ class WinrmTransport(Transport):
 
     def _start(self, arguments: list[str]) -> tuple[Protocol, str, str]:
         """Start powershell.exe in the kept shell; a shell the host has dropped is replaced once."""
-        reused = self._shell_id is not None
-        try:
-            protocol, shell_id = self._open()
-            command_id = self._call("start the command", protocol.run_command, shell_id, "powershell", arguments)
-            return protocol, shell_id, command_id
-        except _HostUnreachable:
-            self._forget()
-            raise
-        except TransportError as exc:
-            # The host forgets idle shells (IdleTimeout) and all of them when WinRM restarts; the
-            # Command was refused, so nothing ran and starting it again in a new shell is safe.
-            if not (reused and isinstance(exc.__cause__, WSManFaultError)):
-                self._discard()
+        retry = self._shell_id is not None
+        while True:
+            try:
+                protocol, shell_id = self._open()
+                command_id = self._call("start the command", protocol.run_command, shell_id, "powershell",
+                                        arguments)
+                return protocol, shell_id, command_id
+            except _HostUnreachable:
+                self._forget()
                 raise
-        self._forget()
-        try:
-            protocol, shell_id = self._open()
-            command_id = self._call("start the command", protocol.run_command, shell_id, "powershell", arguments)
-        except _HostUnreachable:
+            except TransportError as exc:
+                # The host forgets idle shells (IdleTimeout) and all of them when WinRM restarts; the
+                # Command was refused, so nothing ran and starting it again in a new shell is safe.
+                if not (retry and isinstance(exc.__cause__, WSManFaultError)):
+                    self._discard()
+                    raise
+            retry = False
             self._forget()
-            raise
-        except TransportError:
-            self._discard()
-            raise
-        return protocol, shell_id, command_id
 
     def _receive(self, protocol: Protocol, shell_id: str, command_id: str, deadline: float,
                  out: BoundedBuffer, err: BoundedBuffer) -> int | None:

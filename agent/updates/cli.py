@@ -76,7 +76,7 @@ def cmd_update_run(args: argparse.Namespace, loaded) -> int:
         sys.stdout.write(plan.describe())
         print("Dry run: nothing was touched.")
         return 0
-    with open_runner(loaded, actor=f"cli:{args.actor}") as runner:
+    with open_runner(loaded, actor=f"cli:{_user()}") as runner:
         try:
             result = runner.run(args.window, trigger, args.reason)
         except RunRefused as exc:
@@ -151,7 +151,6 @@ def add_commands(sub, common) -> None:
     run.add_argument("--reason", metavar="TEXT", help="why the urgent run (told to the referents)")
     run.add_argument("--dry-run", action="store_true", help="print the plan with every variable resolved; "
                                                             "touch nothing")
-    run.add_argument("--actor", default=_user(), help=argparse.SUPPRESS)
     history = common(update_sub, "history", cmd_update_history, "Past update runs; --run N shows its steps.")
     history.add_argument("--window", metavar="WINDOW", help="only this window")
     history.add_argument("--run", type=int, metavar="N", help="one run with its steps")

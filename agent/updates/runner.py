@@ -180,10 +180,10 @@ class UpdateRunner:
         variables_by_host: dict[str | None, Variables] = {}
         for phase in ("steps", "rollback"):
             for position, step in enumerate(getattr(playbook, phase)):
-                unknown = [h for h in step.hosts or [] if h not in hosts]
-                if unknown:
+                strangers = [h for h in step.hosts or [] if h not in hosts]
+                if strangers:
                     raise ConfigError([step_problem(path, lines, phase, position, step,
-                                                f"host {unknown[0]!r} is not one of the window's hosts "
+                                                f"host {strangers[0]!r} is not one of the window's hosts "
                                                 f"({', '.join(hosts) or 'none'})")])
                 targets: list[str | None] = [None] if step.action == "notify" else list(step.hosts or hosts)
                 if not targets:

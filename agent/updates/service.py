@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 from typing import Iterator
 
-from agent.audit import AuditLog
+from agent.audit import AuditLog, tolerant_writer
 from agent.incidents import Incidents
 from agent.paths import audit_path, state_path
 from agent.state import State
 from agent.updates.runner import UpdateRunner
 from agent.updates.store import UpdateStore
-
-log = logging.getLogger(__name__)
 
 
 def build_mailer(config):
@@ -25,16 +22,6 @@ def build_mailer(config):
     return Mailer(config.smtp)
 
 
-def audit_writer(audit: AuditLog):
-    def write(action: str, subject: str, details: dict) -> None:
-        try:
-            audit.append(action, subject, details)
-        except Exception as exc:  # noqa: BLE001 - a damaged audit log must not stop an update halfway
-            log.error("cannot write the audit log; run 'custode audit verify'",
-                      extra={"action": action, "error": str(exc)})
-    return write
-
-
 @contextlib.contextmanager
 def open_runner(loaded, actor: str = "cli") -> Iterator[UpdateRunner]:
     config = loaded.model
@@ -43,7 +30,7 @@ def open_runner(loaded, actor: str = "cli") -> Iterator[UpdateRunner]:
     state = State(path)
     try:
         audit = AuditLog(audit_path(config), actor=actor, on_append=state.set_audit_anchor)
-        write = audit_writer(audit)
+        write = tolerant_writer(audit)
 
         incidents = Incidents(state, on_change=lambda change: write(*change.audit_record()))
         yield UpdateRunner(config, loaded.source, state, incidents, audit=write, mailer=build_mailer(config))

@@ -22,8 +22,8 @@ from __future__ import annotations
 import re
 
 from agent.backups.parsers.veeam_br import (
-    error_of, has_object_count, is_reply, is_veeam_report, items_of, layout_details, overall_status, quick_check,
-    read_layout, session_times, sizes, status_word, subject_parts,
+    has_object_count, is_reply, is_veeam_report, items_of, layout_details, overall_status, quick_check, read_layout,
+    session_report, status_word, subject_parts,
 )
 from agent.backups.report import BackupReport
 from agent.mail.message import MailMessage
@@ -94,18 +94,4 @@ def parse(message: MailMessage) -> BackupReport | None:
         named = _BACKUP_JOB_OF.match(job)
         host = named.group("computer") if named else None
 
-    started, finished = session_times(layout, message)
-    size, transferred = sizes(layout)
-    return BackupReport(
-        software=software,
-        job=job,
-        status=status,
-        host=host,
-        started_at=started,
-        finished_at=finished,
-        size_bytes=size,
-        transferred_bytes=transferred,
-        error=error_of(layout, status),
-        items=items,
-        details=details,
-    )
+    return session_report(layout, message, software, job, status, host, details, items)

@@ -603,6 +603,16 @@ def sizes(layout: Layout) -> tuple[int | None, int | None]:
 
 
 
+def session_report(layout: Layout, message: MailMessage, software: str, job: str | None, status: Status,
+                   host: str | None, details: dict[str, object], items: list[ItemResult]) -> BackupReport:
+    """The report of one Veeam session: what every Veeam product's mail states the same way."""
+    started, finished = session_times(layout, message)
+    size, transferred = sizes(layout)
+    return BackupReport(software=software, job=job, status=status, host=host, started_at=started,
+                        finished_at=finished, size_bytes=size, transferred_bytes=transferred,
+                        error=error_of(layout, status), items=items, details=details)
+
+
 def is_reply(message: MailMessage) -> bool:
     """A reply quoting a report is a person talking about it, not a new report."""
     return bool(_REPLY.match(message.subject))
@@ -635,19 +645,6 @@ def parse(message: MailMessage) -> BackupReport | None:
         job, source = split_source_job(job)
         if source:
             details["source_job"] = source
-    started, finished = session_times(layout, message)
-    size, transferred = sizes(layout)
     items = items_of(layout)
-    return BackupReport(
-        software=SOFTWARE,
-        job=job,
-        status=status,
-        host=items[0].name if len(items) == 1 and "configuration" not in (layout.kind or "").lower() else None,
-        started_at=started,
-        finished_at=finished,
-        size_bytes=size,
-        transferred_bytes=transferred,
-        error=error_of(layout, status),
-        items=items,
-        details=details,
-    )
+    host = items[0].name if len(items) == 1 and "configuration" not in (layout.kind or "").lower() else None
+    return session_report(layout, message, SOFTWARE, job, status, host, details, items)

@@ -23,7 +23,7 @@ import re
 
 from agent.backups.parsers._common import value_after
 from agent.backups.parsers.veeam_br import (
-    error_of, is_reply, items_of, layout_details, read_layout, session_times, sizes, status_word, subject_parts,
+    is_reply, items_of, layout_details, read_layout, session_report, status_word, subject_parts,
 )
 from agent.backups.report import BackupReport, worst
 from agent.mail.message import MailMessage
@@ -76,18 +76,5 @@ def parse(message: MailMessage) -> BackupReport | None:
     if re.search(r"Office", product.group(0), re.IGNORECASE):  # the name before version 6
         details["product_name"] = re.sub(r"\s+", " ", product.group(0))
 
-    started, finished = session_times(layout, message)
-    size, transferred = sizes(layout)
-    return BackupReport(
-        software=SOFTWARE,
-        job=job,
-        status=status,
-        host=layout.pairs.get("proxy"),
-        started_at=started,
-        finished_at=finished,
-        size_bytes=size,
-        transferred_bytes=transferred,
-        error=error_of(layout, status),
-        items=items_of(layout),
-        details=details,
-    )
+    return session_report(layout, message, SOFTWARE, job, status, layout.pairs.get("proxy"), details,
+                          items_of(layout))
