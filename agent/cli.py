@@ -224,6 +224,10 @@ def _parser() -> argparse.ArgumentParser:
 
     add_update_commands(sub, with_config)
 
+    from agent.restore.cli import add_commands as add_restore_commands
+
+    add_restore_commands(sub, backups_sub, EPILOG)
+
     service = command("service", cmd_service, "Windows only: install, remove, start or stop the Custode service "
                       "(it reads custode.yaml in the ProgramData\\Custode folder).", config=False)
     service.add_argument("action", choices=["install", "remove", "start", "stop"])

@@ -17,6 +17,7 @@ from pydantic import Field, field_validator, model_validator
 from agent.backups.config import BackupsSection
 from agent.calendar import CalendarSection, TenantCalendar
 from agent.durations import Duration
+from agent.restore.config import RestoreTestsSection
 from agent.smtp_settings import SmtpSettings, parse_address
 from agent.schema import Strict
 from agent.updates.config import UpdatesSection
@@ -183,6 +184,7 @@ class Config(Strict):
     calendar: CalendarSection = Field(default_factory=CalendarSection)
     smtp: SmtpSettings | None = Field(default=None, description="outgoing mail: notices to referents")
     updates: UpdatesSection = Field(default_factory=UpdatesSection)
+    restore_tests: RestoreTestsSection = Field(default_factory=RestoreTestsSection)
 
     def tenant_ids(self) -> list[str]:
         """Defined tenants, or the implicit default tenant of a single-comune install."""

@@ -319,6 +319,8 @@ def _unknown_tenant_references(config: Config, source: str, lines: dict[Path_, i
                    for name, w in config.updates.windows.items() if w.tenant]
     references += [(("updates", "hosts", name, "tenant"), h.tenant)
                    for name, h in config.updates.hosts.items() if h.tenant]
+    references += [(("restore_tests", "sets", name, "tenant"), s.tenant)
+                   for name, s in config.restore_tests.sets.items() if s.tenant]
     problems = [_undefined(source, lines, path, "tenant", tenant, "tenants", known)
                 for path, tenant in references if tenant not in known]
     hosts = list(config.updates.hosts)
@@ -326,6 +328,10 @@ def _unknown_tenant_references(config: Config, source: str, lines: dict[Path_, i
                             "updates.hosts", hosts)
                  for name, window in config.updates.windows.items()
                  for i, host in enumerate(window.hosts) if host not in config.updates.hosts]
+    problems += [_undefined(source, lines, ("restore_tests", "sets", name, "host"), "host", test_set.host,
+                            "updates.hosts", hosts)
+                 for name, test_set in config.restore_tests.sets.items()
+                 if test_set.host and test_set.host not in config.updates.hosts]
     return problems
 
 

@@ -56,6 +56,7 @@ class Agent:
         self.checks = HostChecks(config.checks, config.agent.tenant, config.agent.hostname)
         self.backups = build_backup_monitor(config.backups, self.state, self.incidents, self.cache)
         self.updates = build_update_runner(loaded, self.state, self.incidents, self._audit)
+        self.restore = build_restore_service(config, self.state, self.incidents, self._audit)
         self._scheduler = None
         self._server = None
         self._stopped = threading.Event()
@@ -94,6 +95,8 @@ class Agent:
             scheduler.add_job(self.backups.prune, "interval", hours=24, id="backups-prune")
         if self.updates is not None:
             self._schedule_updates(scheduler, now)
+        if self.restore is not None:
+            self._schedule_restore_tests(scheduler, now)
         scheduler.start()
         self._scheduler = scheduler
         log.info("custode started", extra={"listen": f"{self.host}:{self.port}", "version": __version__,
@@ -216,6 +219,61 @@ class Agent:
         except Exception:
             log.exception("update metrics failed")
 
+    def _schedule_restore_tests(self, scheduler, now: datetime) -> None:
+        """Cron per set (Europe/Rome) on one worker: restores are heavy, one at a time is plenty."""
+        from apscheduler.executors.pool import ThreadPoolExecutor
+
+        from agent.calendar import ROME
+        from agent.cron_trigger import CronLineTrigger
+
+        assert self.restore is not None
+        section = self.loaded.model.restore_tests
+        scheduler.add_executor(ThreadPoolExecutor(max_workers=1), "restore")
+        for name, test_set in self.restore.sets().items():
+            scheduler.add_job(self.run_restore_test, CronLineTrigger(test_set.schedule or section.schedule, ROME),
+                              args=[name], id=f"restore:{name}", executor="restore", misfire_grace_time=6 * 3600)
+        checked = self.restore.store.coverage_runs()
+        for name in self.restore.covered_sets():
+            scheduler.add_job(self.run_coverage, CronLineTrigger(section.coverage_schedule, ROME),
+                              args=[name], id=f"coverage:{name}", executor="restore", misfire_grace_time=6 * 3600)
+            if name not in checked:
+                scheduler.add_job(self.run_coverage, args=[name], next_run_time=now, executor="restore",
+                                  id=f"coverage-first:{name}")
+        scheduler.add_job(self.publish_restore, "interval", minutes=5, next_run_time=now, id="restore-metrics")
+
+    def run_restore_test(self, name: str) -> None:
+        if self._stopping or self.restore is None:
+            return
+        try:
+            certificate, _ = self.restore.run_test(name, "scheduled")
+            log.info("restore test finished", extra={"set": name, "passed": certificate["passed"],
+                                                     "files_checked": certificate["files_checked"]})
+        except Exception:
+            log.exception("restore test could not be recorded", extra={"set": name})
+        finally:
+            self.publish_restore()
+
+    def run_coverage(self, name: str) -> None:
+        if self._stopping or self.restore is None:
+            return
+        try:
+            self.restore.coverage(name)
+        except Exception:
+            log.exception("coverage check failed", extra={"set": name})
+        finally:
+            self.publish_restore()
+
+    def publish_restore(self) -> None:
+        if self._stopping or self.restore is None:
+            return
+        from agent.restore.metrics import restore_families
+
+        try:
+            self.restore.check_overdue()
+            self.cache.update("restore", restore_families(self.restore))
+        except Exception:
+            log.exception("restore-test metrics failed")
+
     def _collector_finished(self, outcome: RunOutcome) -> None:
         if self._stopping:
             return
@@ -261,6 +319,16 @@ def build_update_runner(loaded: LoadedConfig, state: State, incidents: Incidents
 
     return UpdateRunner(loaded.model, loaded.source, state, incidents, audit=audit,
                         mailer=build_mailer(loaded.model))
+
+
+def build_restore_service(config, state: State, incidents: Incidents, audit):
+    """Restore tests and coverage, when the config has backup sets (else None)."""
+    if not config.restore_tests.enabled or not config.restore_tests.sets:
+        return None
+    from agent.paths import data_dir
+    from agent.restore.service import RestoreService
+
+    return RestoreService(config, state, incidents, audit, data_dir(config))
 
 
 def limit_malloc_arenas(arenas: int = 2) -> None:

@@ -196,6 +196,53 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX silences_active ON silences(ended_at, ends_at);
     """,
+    # 4: restore tests (one row per certificate) and the coverage of each backup set
+    """
+    CREATE TABLE restore_tests (
+        id                 INTEGER PRIMARY KEY,
+        certificate_id     TEXT NOT NULL UNIQUE,
+        set_name           TEXT NOT NULL,
+        tenant             TEXT NOT NULL,
+        backend            TEXT NOT NULL,
+        trigger            TEXT NOT NULL,
+        started_at         REAL NOT NULL,
+        finished_at        REAL NOT NULL,
+        passed             INTEGER NOT NULL,
+        files_checked      INTEGER NOT NULL,
+        files_verified     INTEGER NOT NULL,
+        mismatches         INTEGER NOT NULL,
+        restored_bytes     INTEGER NOT NULL,
+        restore_seconds    REAL NOT NULL,
+        snapshot_time      REAL,
+        summary            TEXT NOT NULL,
+        certificate_path   TEXT,
+        sha256             TEXT NOT NULL
+    );
+    CREATE INDEX restore_tests_by_set ON restore_tests(set_name, finished_at);
+
+    CREATE TABLE coverage_items (
+        set_name      TEXT NOT NULL,
+        path          TEXT NOT NULL,
+        tenant        TEXT NOT NULL,
+        kind          TEXT NOT NULL,
+        protected     INTEGER NOT NULL,
+        reason        TEXT NOT NULL,
+        size_bytes    INTEGER,
+        first_seen    REAL NOT NULL,
+        last_seen     REAL NOT NULL,
+        PRIMARY KEY (set_name, path)
+    );
+
+    CREATE TABLE coverage_runs (
+        set_name      TEXT PRIMARY KEY,
+        tenant        TEXT NOT NULL,
+        checked_at    REAL NOT NULL,
+        included      TEXT NOT NULL,
+        unprotected   INTEGER NOT NULL,
+        truncated     INTEGER NOT NULL,
+        errors        TEXT NOT NULL DEFAULT '[]'
+    );
+    """,
 ]
 
 

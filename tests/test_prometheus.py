@@ -125,7 +125,9 @@ def test_promtool_accepts_the_exposition(custode, tmp_path) -> None:
     """
     port, _ = custode
     promtool = require_binary("promtool", "prometheus")
-    assert wait_until(lambda: b"custode_backup_state{" in http_get(f"http://127.0.0.1:{port}/metrics")[1], 15)
+    # Backup and update metrics are published by their own jobs; under load either may come second.
+    assert wait_until(lambda: all(name in http_get(f"http://127.0.0.1:{port}/metrics")[1]
+                                  for name in (b"custode_backup_state{", b"custode_update_running{")), 15)
     status, exposition = http_get(f"http://127.0.0.1:{port}/metrics")
     assert status == 200
     assert b'custode_backup_reports_total{backup_job="nightly",software="NAS script",status="failure",tenant="default"} 1.0' \

@@ -1,0 +1,1 @@
+"""Backup backends for restore tests: restic, borg, a mirrored folder, command templates."""
