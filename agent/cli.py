@@ -69,7 +69,8 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     updates = loaded.model.updates
     print(f"{loaded.source}: OK. Tenants: {tenants}. Collectors enabled: {enabled}. "
           f"Backup mail: {len(backups.mailboxes)} mailboxes, {len(backups.rules)} rules, {jobs} expected jobs. "
-          f"Updates: {len(updates.windows)} windows on {len(updates.hosts)} hosts, playbooks valid.")
+          f"Updates: {len(updates.windows)} windows on {len(updates.hosts)} hosts, playbooks valid. "
+          f"Restore tests: {len(loaded.model.restore_tests.sets)} backup sets.")
     return 0
 
 

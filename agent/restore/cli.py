@@ -43,7 +43,7 @@ def _unknown_set(loaded, name: str) -> SystemExit:
 
 def _adhoc_request(args: argparse.Namespace):
     """A one-off test from the command line: no config, no state, just the certificate."""
-    from agent.restore.engine import TestRequest
+    from agent.restore.engine import RestoreRequest
     from agent.restore.sampling import SamplePolicy
 
     missing = [flag for flag, value in (("--backend", args.backend), ("--repo", args.repo),
@@ -65,7 +65,7 @@ def _adhoc_request(args: argparse.Namespace):
 
         backend = BorgBackend(args.repo, source, password_file=args.password_file)
     policy = SamplePolicy(count=args.sample, max_bytes=args.max_bytes, recent=min(5, args.sample), seed=args.seed)
-    return TestRequest(set_name="adhoc", backend=backend, source=source, repository=args.repo, policy=policy,
+    return RestoreRequest(set_name="adhoc", backend=backend, source=source, repository=args.repo, policy=policy,
                        trigger="manual")
 
 

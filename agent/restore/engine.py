@@ -44,7 +44,7 @@ CHECKED_RESULTS = ("ok", "ok_manifest") + FAILED_RESULTS
 
 
 @dataclass
-class TestRequest:
+class RestoreRequest:
     """What to test and who asked; the backend is already built (and owns its connection)."""
 
     set_name: str
@@ -107,7 +107,7 @@ def _verdict(entry: FileEntry, snapshot: Snapshot, item: ManifestEntry | None, o
 
 
 class RestoreTest:
-    def __init__(self, request: TestRequest, clock=time.time) -> None:
+    def __init__(self, request: RestoreRequest, clock=time.time) -> None:
         self.request = request
         self.clock = clock
         self.errors: list[str] = []

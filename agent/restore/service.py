@@ -19,7 +19,7 @@ from agent.fileutil import write_atomic
 from agent.incidents import CheckResult, Incidents
 from agent.restore.backends.base import Backend
 from agent.restore.config import RestoreSet
-from agent.restore.engine import RestoreTest, TestRequest
+from agent.restore.engine import RestoreTest, RestoreRequest
 from agent.restore.model import RestoreError
 from agent.restore.sampling import SamplePolicy
 from agent.restore.store import RestoreStore
@@ -120,7 +120,7 @@ class RestoreService:
             backend = build_backend(name, test_set, self.config, self.data_dir)
         except RestoreError as exc:
             backend = _Unavailable(test_set.backend, str(exc))
-        request = TestRequest(set_name=name, backend=backend, source=test_set.source,
+        request = RestoreRequest(set_name=name, backend=backend, source=test_set.source,
                               repository=test_set.repository or (test_set.host or "local"), tenant=tenant,
                               host=test_set.host, policy=policy_of(test_set), trigger=trigger,
                               scratch_parent=str(self.section.scratch_dir or self.data_dir / "restore")
