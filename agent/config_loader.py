@@ -297,6 +297,7 @@ def _cross_checks(config: Config, source: str, lines: dict[Path_, int]) -> list[
                                     f"{', '.join(sorted(config.tenants))}"))
             return problems
     problems.extend(_unknown_tenant_references(config, source, lines))
+    problems.extend(_command_template_problems(config, source, lines))
     tenant = config.agent.tenant
     if config.tenants and tenant not in config.tenants:
         hint = did_you_mean(tenant, config.tenants)
@@ -332,6 +333,26 @@ def _unknown_tenant_references(config: Config, source: str, lines: dict[Path_, i
                             "updates.hosts", hosts)
                  for name, test_set in config.restore_tests.sets.items()
                  if test_set.host and test_set.host not in config.updates.hosts]
+    return problems
+
+
+def _command_template_problems(config: Config, source: str, lines: dict[Path_, int]) -> list[Problem]:
+    """Restore-test command templates: known placeholders, each inside the host shell's single quotes."""
+    sets = {name: s for name, s in config.restore_tests.sets.items() if s.backend == "command" and s.command}
+    if not sets:
+        return []
+    from agent.restore.backends.command import TEMPLATE_PLACEHOLDERS, template_problem
+
+    problems = []
+    for name, test_set in sets.items():
+        host = config.updates.hosts.get(test_set.host) if test_set.host else None
+        shell = "powershell" if host is not None and host.transport == "winrm" else "posix"
+        for field, allowed in TEMPLATE_PLACEHOLDERS.items():
+            template = getattr(test_set.command, field)
+            problem = template and template_problem(template, allowed, None if field == "restored_path" else shell)
+            if problem:
+                path = ("restore_tests", "sets", name, "command", field)
+                problems.append(Problem(source, _line_for(lines, path), _dotted(path), problem))
     return problems
 
 
