@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 from restore_trees import SPECIAL_NAMES, damage_silently, make_source, mirror
 
