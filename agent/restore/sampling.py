@@ -34,11 +34,17 @@ AFTER_BACKUP = "after-backup"
 
 
 def stratum_of(entry: FileEntry, reference: float) -> str:
-    size = next(name for name, bound in SIZE_CLASSES if entry.size < bound)
-    if entry.mtime > reference:
-        return f"{size}/{AFTER_BACKUP}"
+    """``size/age`` (e.g. ``large/recent``); plain comparisons, since it runs once per file of the walk."""
+    size = entry.size
+    size_class = 0 if size < SIZE_CLASSES[0][1] else 1 if size < SIZE_CLASSES[1][1] else \
+        2 if size < SIZE_CLASSES[2][1] else 3
     age = reference - entry.mtime
-    return f"{size}/" + next(name for name, bound in AGE_CLASSES if age < bound)
+    age_class = 3 if age < 0 else 0 if age < AGE_CLASSES[0][1] else 1 if age < AGE_CLASSES[1][1] else 2
+    return _STRATA[size_class][age_class]
+
+
+_STRATA = [[f"{size}/{age}" for age in [name for name, _ in AGE_CLASSES] + [AFTER_BACKUP]]
+           for size, _ in SIZE_CLASSES]
 
 
 @dataclass(frozen=True)
