@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+import re
+
 from pydantic import BaseModel, ConfigDict
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+
+
+def check_names(value: dict, what: str = "names") -> dict:
+    """Keys used on the command line and in metric labels: letters, digits, '-', '_' and '.'."""
+    for name in value:
+        if not NAME.match(name):
+            raise ValueError(f"{name!r}: {what} are letters, digits, '-', '_' and '.', starting with a letter or "
+                             "digit, at most 63 characters (they are used on the command line and in metrics)")
+    return value
 
 
 class Strict(BaseModel):

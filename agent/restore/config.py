@@ -10,11 +10,10 @@ from pydantic import Field, field_validator, model_validator
 
 from agent.backups.config import Cron
 from agent.durations import Duration
-from agent.schema import Strict
+from agent.schema import Strict, check_names
 from agent.secrets import SecretRef
 from agent.sizes import ByteSize
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 DEFAULT_DATABASE_PATTERNS = ["*.mdf", "*.ndf", "*.ldf", "*.bak", "*.fdb", "*.gdb", "*.ibd", "*.sqlite", "*.db",
                              "*.accdb", "*.mdb"]
 
@@ -110,8 +109,4 @@ class RestoreTestsSection(Strict):
     @field_validator("sets")
     @classmethod
     def _names(cls, value: dict) -> dict:
-        for name in value:
-            if not _NAME.match(name):
-                raise ValueError(f"{name!r}: set names are letters, digits, '-', '_' and '.' (used in metrics "
-                                 "and on the command line)")
-        return value
+        return check_names(value, "set names")

@@ -10,11 +10,10 @@ from pydantic import Field, field_validator
 
 from agent.calendar import weekday_number
 from agent.durations import Duration
-from agent.schema import Strict
+from agent.schema import Strict, check_names
 from agent.transports.config import HostConfig
 
 _CLOCK = re.compile(r"^(\d{1,2}):(\d{2})$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 class WindowConfig(Strict):
@@ -69,8 +68,4 @@ class UpdatesSection(Strict):
     @field_validator("windows", "hosts")
     @classmethod
     def _names(cls, value: dict) -> dict:
-        for name in value:
-            if not _NAME.match(name):
-                raise ValueError(f"{name!r}: names are letters, digits, '-', '_' and '.', starting with a "
-                                 "letter or digit (they are used on the command line and in metrics)")
-        return value
+        return check_names(value)

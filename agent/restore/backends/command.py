@@ -342,16 +342,8 @@ class CommandBackend(Backend):
 
     def latest_snapshot(self) -> Snapshot:
         command = render(self.snapshot_command, {"source": self.source}, self.transport.shell)
-        result = self._run(command, "find the latest backup")
-        if not result.ok:
-            raise RestoreError(f"{self.host}: the snapshot command of {self.tool} failed ({self._why(result)}); "
-                               "check that the backup tool works on the host and the 'snapshot' template")
-        try:
-            data = find_json(result.stdout)
-        except ValueError as exc:
-            raise RestoreError(f"{self.host}: the snapshot command of {self.tool} printed no usable JSON ({exc}: "
-                               f"{_one_line(result.stdout, 200)!r}); it must print "
-                               '{"id": ..., "time": ...}, e.g. with ConvertTo-Json -Compress') from None
+        data = self._json_of(command, "snapshot", "find the latest backup",
+                             '{"id": ..., "time": ...}, e.g. with ConvertTo-Json -Compress')
         if isinstance(data, list):  # several backups: the newest
             candidates = [item for item in data if isinstance(item, dict)]
             data = max(candidates, key=self._time_or_zero, default=None)
@@ -441,6 +433,22 @@ class CommandBackend(Backend):
              max_output: int | None = None) -> CommandResult:
         return self.fs.run(command, what, timeout=timeout or self.timeout, max_output=max_output)
 
+    def _json_of(self, command: str, template: str, what: str, shape: str, max_output: int | None = None) -> Any:
+        """Run one of the templates that must print JSON; RestoreError naming the template and the shape."""
+        result = self._run(command, what, max_output=max_output)
+        if result.truncated:
+            raise RestoreError(f"{self.host}: the {template} command's output is over "
+                               f"{(max_output or 0) // 2**20} MiB and was cut; let it print only {{{{ items }}}} "
+                               "or narrow 'source'")
+        if not result.ok:
+            raise RestoreError(f"{self.host}: the {template} command of {self.tool} failed ({self._why(result)}); "
+                               f"check that the backup tool works on the host and the '{template}' template")
+        try:
+            return find_json(result.stdout)
+        except ValueError as exc:
+            raise RestoreError(f"{self.host}: the {template} command of {self.tool} printed no usable JSON ({exc}: "
+                               f"{_one_line(result.stdout, 200)!r}); it must print {shape}") from None
+
     def _why(self, result: CommandResult) -> str:
         """describe() plus the end of stderr: what the tool said, bounded for the certificate."""
         said = _one_line(result.stderr.strip()[-600:] or result.stdout.strip()[-300:], 400)
@@ -496,18 +504,8 @@ class CommandBackend(Backend):
         command = render(self.list_command, {"version": snapshot.id, "source": self.source,
                                              "items": self.items_separator.join(absolute),
                                              "items_json": items_json(absolute)}, self.transport.shell)
-        result = self._run(command, f"list the files in backup {snapshot.id}", max_output=LIST_MAX_OUTPUT)
-        if result.truncated:
-            raise RestoreError(f"{self.host}: the list command's output is over {LIST_MAX_OUTPUT // 2**20} MiB "
-                               "and was cut; let it list only {{ items }} or narrow 'source'")
-        if not result.ok:
-            raise RestoreError(f"{self.host}: the list command of {self.tool} failed ({self._why(result)}); "
-                               "check the 'list' template")
-        try:
-            data = find_json(result.stdout)
-        except ValueError as exc:
-            raise RestoreError(f"{self.host}: the list command printed no usable JSON ({exc}); it must print "
-                               '[{"path": ..., "size": ..., "mtime": ...}]') from None
+        data = self._json_of(command, "list", f"list the files in backup {snapshot.id}",
+                             '[{"path": ..., "size": ..., "mtime": ...}]', max_output=LIST_MAX_OUTPUT)
         items = [data] if isinstance(data, dict) else (data or [])
         wanted = {self._key(relative): relative for relative in paths}
         entries: dict[str, ManifestEntry] = {}
