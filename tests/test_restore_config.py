@@ -64,3 +64,10 @@ def test_sizes_read_like_a_sysadmin_writes_them():
     for bad in ("lots", "-1", "0", "3 parsecs", True):
         with pytest.raises(ValueError, match="500MB"):
             parse_size(bad)
+
+
+def test_coverage_of_a_remote_host_is_refused_rather_than_scanning_the_wrong_machine():
+    text = problems("updates:\n  hosts:\n    win: {address: w, transport: ssh}\nrestore_tests:\n  sets:\n    w:\n"
+                    "      backend: command\n      host: win\n      source: /srv\n"
+                    "      command: {snapshot: a, restore: b}\n      coverage: {volumes: [/srv]}\n")
+    assert "coverage scans the volumes of the machine Custode runs on" in text

@@ -87,6 +87,10 @@ class RestoreSet(Strict):
         if self.backend != "command" and (self.command is not None or self.host is not None):
             raise ValueError(f"'command' and 'host' are for backend command; backend {self.backend} runs on "
                              "this machine")
+        if self.host is not None and self.coverage is not None:
+            raise ValueError("coverage scans the volumes of the machine Custode runs on; for a set on a remote "
+                             "host remove 'coverage' (a remote scan is not available yet) or run the check from a "
+                             "Custode agent installed on that host")
         if self.backend == "mirror" and self.password is not None:
             raise ValueError("a mirror has no password; remove 'password'")
         if not (self.source.startswith("/") or re.match(r"^[A-Za-z]:[\\/]", self.source)
