@@ -239,6 +239,7 @@ class Agent:
             if name not in checked:
                 scheduler.add_job(self.run_coverage, args=[name], next_run_time=now, executor="restore",
                                   id=f"coverage-first:{name}")
+        scheduler.add_job(self.check_restore_overdue, "interval", hours=1, next_run_time=now, id="restore-overdue")
         scheduler.add_job(self.publish_restore, "interval", minutes=5, next_run_time=now, id="restore-metrics")
 
     def run_restore_test(self, name: str) -> None:
@@ -263,13 +264,20 @@ class Agent:
         finally:
             self.publish_restore()
 
+    def check_restore_overdue(self) -> None:
+        if self._stopping or self.restore is None:
+            return
+        try:
+            self.restore.check_overdue()
+        except Exception:
+            log.exception("restore-test overdue check failed")
+
     def publish_restore(self) -> None:
         if self._stopping or self.restore is None:
             return
         from agent.restore.metrics import restore_families
 
         try:
-            self.restore.check_overdue()
             self.cache.update("restore", restore_families(self.restore))
         except Exception:
             log.exception("restore-test metrics failed")

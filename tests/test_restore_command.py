@@ -28,7 +28,8 @@ import pytest
 from agent.restore.backends.command import (CommandBackend, TemplateError, find_json, items_json, parse_time,
                                             render, template_problem, unquoted_placeholders)
 from agent.restore.model import RestoreError, Snapshot
-from agent.restore.remote_files import TICKS_AT_EPOCH, RemoteFileSystem, quote_powershell
+from agent.restore.remote_files import TICKS_AT_EPOCH, RemoteFileSystem
+from agent.transports.quoting import quote_powershell
 from agent.transports.config import SshOptions, WinrmOptions
 from agent.transports.local import LocalTransport
 from agent.transports.ssh import SshTransport

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Iterator
 
 from agent.table import human_age, human_bytes, table
 
@@ -19,17 +21,16 @@ def _load(args: argparse.Namespace):
     return load(args.config)
 
 
-def _service(loaded):
-    from agent.audit import AuditLog, tolerant_writer
-    from agent.incidents import Incidents
-    from agent.paths import audit_path, data_dir, state_path
+@contextlib.contextmanager
+def _service(loaded) -> Iterator:
+    """The restore service with the same records (audit, incidents) a scheduled test leaves."""
+    from agent.paths import data_dir
+    from agent.recording import open_recording
     from agent.restore.service import RestoreService
-    from agent.state import State
 
-    config = loaded.model
-    state = State(state_path(config))
-    audit = AuditLog(audit_path(config), actor="cli", on_append=state.set_audit_anchor)
-    return RestoreService(config, state, Incidents(state), tolerant_writer(audit), data_dir(config)), state
+    with open_recording(loaded.model) as recording:
+        yield RestoreService(loaded.model, recording.state, recording.incidents, recording.audit,
+                             data_dir(loaded.model))
 
 
 def _unknown_set(loaded, name: str) -> SystemExit:
@@ -78,11 +79,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         loaded = _load(args)
         if args.name not in loaded.model.restore_tests.sets:
             raise _unknown_set(loaded, args.name)
-        service, state = _service(loaded)
-        try:
+        with _service(loaded) as service:
             certificate, path = service.run_test(args.name, "manual")
-        finally:
-            state.close()
         tenant = loaded.model.tenants.get(certificate["tenant"] or "")
         language = tenant.language if tenant else "it"
     else:
@@ -115,12 +113,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not loaded.model.restore_tests.sets:
         print("No backup sets under restore_tests.sets; see README, 'Restore tests'.")
         return 0
-    service, state = _service(loaded)
-    try:
+    with _service(loaded) as service:
         statuses = [s for s in service.statuses() if not args.tenant or s.tenant == args.tenant]
         coverage = service.store.coverage_runs()
-    finally:
-        state.close()
     now = service.clock()
     if args.json:
         for s in statuses:
@@ -146,14 +141,11 @@ def cmd_show(args: argparse.Namespace) -> int:
     from agent.restore.page import render_html, render_text
 
     loaded = _load(args)
-    service, state = _service(loaded)
-    try:
+    with _service(loaded) as service:
         row = service.store.find(args.what)
         if row is None and args.what in loaded.model.restore_tests.sets:
             history = service.store.history(args.what, limit=1)
             row = history[0] if history else None
-    finally:
-        state.close()
     if row is None:
         raise SystemExit(f"custode: no certificate {args.what!r}: give a certificate id from 'custode restore-test "
                          "list --json' or the audit log, or a set name that has been tested")
@@ -177,8 +169,7 @@ def cmd_coverage(args: argparse.Namespace) -> int:
     from agent.restore.coverage import write_csv
 
     loaded = _load(args)
-    service, state = _service(loaded)
-    try:
+    with _service(loaded) as service:
         names = [n for n, s in service.covered_sets().items()
                  if (not args.tenant or service.tenant_of(s) == args.tenant) and (not args.set or n == args.set)]
         if not names:
@@ -188,8 +179,6 @@ def cmd_coverage(args: argparse.Namespace) -> int:
             return 1
         reports = [(service.tenant_of(service.section.sets[n]), n, service.coverage(n, record=not args.no_record))
                    for n in names]
-    finally:
-        state.close()
     if args.format == "csv":
         write_csv(reports, sys.stdout)
     elif args.format == "json":

@@ -28,16 +28,14 @@ def restore_families(service: RestoreService) -> list[Metric]:
                         "Folders and database files on the data volumes that the set does not back up.")
     coverage_time = gauge("custode_backup_coverage_last_check_timestamp_seconds",
                           "Unix time of the set's last coverage check.")
-    latest = service.store.latest()
     coverage = service.store.coverage_runs()
-    statuses = {status.name: status for status in service.statuses()}
-    for name, test_set in service.sets().items():
-        labels = [service.tenant_of(test_set), name, test_set.backend]
-        status = statuses[name]
+    for status in service.statuses(only_enabled=True):
+        name = status.name
+        labels = [status.tenant, name, status.backend]
         overdue.add_metric(labels, 1.0 if status.overdue else 0.0)
         if status.last_success is not None:
             last_success.add_metric(labels, status.last_success)
-        row = latest.get(name)
+        row = status.latest
         if row is not None:
             last_run.add_metric(labels, row["finished_at"])
             passed.add_metric(labels, float(row["passed"]))

@@ -24,13 +24,13 @@ from __future__ import annotations
 import math
 import os
 import re
-import shlex
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from agent.restore.files import FileSystem
 from agent.restore.model import FileEntry, RestoreError
 from agent.transports.base import CommandResult, Transport, TransportError
+from agent.transports.quoting import quote_for, quote_posix, quote_powershell
 
 T = TypeVar("T")
 
@@ -43,9 +43,6 @@ LOCAL_POWERSHELL_LIMIT = 30_000
 """Characters of a ``powershell -Command`` script on this machine: CreateProcess allows 32767 in all."""
 WINRM_PREFIX = "powershell -NoProfile -NonInteractive -EncodedCommand "
 
-PS_QUOTES = "'\u2018\u2019\u201a\u201b"
-"""Characters PowerShell treats as a single quote: ASCII and the typographic ones."""
-
 TICKS_AT_EPOCH = 621_355_968_000_000_000
 """.NET DateTime ticks (100 ns since 0001-01-01 UTC) at 1970-01-01 UTC."""
 
@@ -55,21 +52,6 @@ _PS_PROLOG = ("$ProgressPreference='SilentlyContinue'\n"
 no progress records on stderr."""
 
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
-
-
-def quote_posix(value: str) -> str:
-    """``value`` as one ``sh`` word that expands to nothing but itself."""
-    return shlex.quote(value)
-
-
-def escape_powershell(value: str) -> str:
-    """``value`` made safe *inside* a PowerShell single-quoted string: each quote character doubled."""
-    return "".join(char * 2 if char in PS_QUOTES else char for char in value)
-
-
-def quote_powershell(value: str) -> str:
-    """``value`` as a PowerShell single-quoted literal (no expansion of ``$``, backtick or anything)."""
-    return "'" + escape_powershell(value) + "'"
 
 
 def ticks_to_epoch(ticks: int) -> float:
@@ -112,7 +94,7 @@ class RemoteFileSystem(FileSystem):
 
     def quote(self, value: str) -> str:
         """``value`` as a literal of the host's shell."""
-        return quote_powershell(value) if self.windows else quote_posix(value)
+        return quote_for(self.transport.shell, value)
 
     def fits(self, script: str) -> bool:
         """Whether ``script`` is short enough for the host's command line (see the module docstring)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -81,11 +82,22 @@ class SetStatus:
     name: str
     tenant: str
     backend: str
-    last_test: float | None
-    last_passed: bool | None
     last_success: float | None
     overdue: bool
-    summary: str
+    latest: sqlite3.Row | None
+    """The set's last test (figures for metrics and tables), None when never tested."""
+
+    @property
+    def last_test(self) -> float | None:
+        return self.latest["finished_at"] if self.latest else None
+
+    @property
+    def last_passed(self) -> bool | None:
+        return bool(self.latest["passed"]) if self.latest else None
+
+    @property
+    def summary(self) -> str:
+        return self.latest["summary"] if self.latest else "never tested"
 
 
 class RestoreService:
@@ -174,39 +186,37 @@ class RestoreService:
                                   "errors": certificate["errors"][:10]})
         self.incidents.observe(result)
 
+    def max_age_of(self, test_set: RestoreSet) -> float:
+        return test_set.max_age or self.section.max_age
+
     def check_overdue(self) -> None:
         """One incident per set without a passed test within its max_age (never tested counts too)."""
-        now = self.clock()
-        passed = self.store.last_passed()
-        for name, test_set in self.sets().items():
-            tenant = self.tenant_of(test_set)
-            limit = test_set.max_age or self.section.max_age
-            last = passed.get(name)
-            if last is not None and now - last <= limit:
-                self.incidents.observe(CheckResult(tenant, OVERDUE_CHECK, name, "ok",
-                                                   f"restore test of {name} is current"))
+        for status in self.statuses(only_enabled=True):
+            limit = self.max_age_of(self.section.sets[status.name])
+            if not status.overdue:
+                self.incidents.observe(CheckResult(status.tenant, OVERDUE_CHECK, status.name, "ok",
+                                                   f"restore test of {status.name} is current"))
                 continue
-            since = "never passed" if last is None else f"last passed {(now - last) / 86400:.0f} days ago"
+            last = status.last_success
+            since = "never passed" if last is None else f"last passed {(self.clock() - last) / 86400:.0f} days ago"
             self.incidents.observe(CheckResult(
-                tenant, OVERDUE_CHECK, name, "warning",
-                f"restore test of {name} is overdue ({since}; the policy asks for one every "
-                f"{limit / 86400:g} days): run 'custode restore-test run {name}'"))
+                status.tenant, OVERDUE_CHECK, status.name, "warning",
+                f"restore test of {status.name} is overdue ({since}; the policy asks for one every "
+                f"{limit / 86400:g} days): run 'custode restore-test run {status.name}'"))
 
     # --- status and metrics ----------------------------------------------------------
 
-    def statuses(self) -> list[SetStatus]:
+    def statuses(self, only_enabled: bool = False) -> list[SetStatus]:
+        """Every set's last test and whether it is overdue, from two queries."""
         now = self.clock()
         latest, passed = self.store.latest(), self.store.last_passed()
+        sets = self.sets() if only_enabled else self.section.sets
         result = []
-        for name, test_set in self.section.sets.items():
-            row = latest.get(name)
-            limit = test_set.max_age or self.section.max_age
+        for name, test_set in sets.items():
             last_success = passed.get(name)
-            result.append(SetStatus(name, self.tenant_of(test_set), test_set.backend,
-                                    row["finished_at"] if row else None, bool(row["passed"]) if row else None,
-                                    last_success, test_set.enabled and (last_success is None
-                                                                        or now - last_success > limit),
-                                    row["summary"] if row else "never tested"))
+            overdue = test_set.enabled and (last_success is None or now - last_success > self.max_age_of(test_set))
+            result.append(SetStatus(name, self.tenant_of(test_set), test_set.backend, last_success, overdue,
+                                    latest.get(name)))
         return result
 
     # --- coverage ---------------------------------------------------------------------

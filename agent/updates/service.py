@@ -5,9 +5,7 @@ from __future__ import annotations
 import contextlib
 from typing import Iterator
 
-from agent.audit import AuditLog, tolerant_writer
-from agent.incidents import Incidents
-from agent.paths import audit_path, state_path
+from agent.paths import state_path
 from agent.state import State
 from agent.updates.runner import UpdateRunner
 from agent.updates.store import UpdateStore
@@ -24,18 +22,12 @@ def build_mailer(config):
 
 @contextlib.contextmanager
 def open_runner(loaded, actor: str = "cli") -> Iterator[UpdateRunner]:
-    config = loaded.model
-    path = state_path(config)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = State(path)
-    try:
-        audit = AuditLog(audit_path(config), actor=actor, on_append=state.set_audit_anchor)
-        write = tolerant_writer(audit)
+    from agent.recording import open_recording
 
-        incidents = Incidents(state, on_change=lambda change: write(*change.audit_record()))
-        yield UpdateRunner(config, loaded.source, state, incidents, audit=write, mailer=build_mailer(config))
-    finally:
-        state.close()
+    config = loaded.model
+    with open_recording(config, actor) as recording:
+        yield UpdateRunner(config, loaded.source, recording.state, recording.incidents, audit=recording.audit,
+                           mailer=build_mailer(config))
 
 
 @contextlib.contextmanager

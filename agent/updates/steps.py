@@ -9,13 +9,13 @@ playbook can drive a Linux host over SSH and a Windows one over WinRM.
 from __future__ import annotations
 
 import re
-import shlex
 import socket
 import time
 from dataclasses import dataclass
 from typing import Callable, Literal
 
 from agent.transports.base import CommandResult, Transport, TransportError
+from agent.transports.quoting import quote_posix, quote_powershell
 from agent.updates.playbook import Probe, Step
 
 
@@ -38,17 +38,13 @@ class StepOutcome:
                    result.stdout, result.stderr)
 
 
-def _ps_quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def service_command(shell: str, name: str, action: str) -> str:
     """Stop/start/restart a service: systemd where it runs, else the init script; Windows' service manager."""
     if shell == "powershell":
         verb = {"stop": "Stop-Service", "start": "Start-Service", "restart": "Restart-Service"}[action]
         force = "" if action == "start" else " -Force"
-        return f"{verb} -Name {_ps_quote(name)}{force} -ErrorAction Stop"
-    unit = shlex.quote(name)
+        return f"{verb} -Name {quote_powershell(name)}{force} -ErrorAction Stop"
+    unit = quote_posix(name)
     return (f"if [ -d /run/systemd/system ]; then systemctl {action} {unit}; "
             f"else service {unit} {action}; fi")
 
@@ -56,18 +52,18 @@ def service_command(shell: str, name: str, action: str) -> str:
 def service_state_command(shell: str, name: str) -> str:
     """Exit 0 when the service runs, non-zero when it does not."""
     if shell == "powershell":
-        return (f"$s = Get-Service -Name {_ps_quote(name)} -ErrorAction Stop; "
+        return (f"$s = Get-Service -Name {quote_powershell(name)} -ErrorAction Stop; "
                 "if ($s.Status -eq 'Running') { exit 0 } else { exit 3 }")
-    unit = shlex.quote(name)
+    unit = quote_posix(name)
     return (f"if [ -d /run/systemd/system ]; then systemctl is-active --quiet {unit}; "
             f"else service {unit} status >/dev/null 2>&1; fi")
 
 
 def process_command(shell: str, name: str) -> str:
     if shell == "powershell":
-        return (f"if (Get-Process -Name {_ps_quote(name)} -ErrorAction SilentlyContinue) "
+        return (f"if (Get-Process -Name {quote_powershell(name)} -ErrorAction SilentlyContinue) "
                 "{ exit 0 } else { exit 1 }")
-    return f"pgrep -x -- {shlex.quote(name)} >/dev/null"
+    return f"pgrep -x -- {quote_posix(name)} >/dev/null"
 
 
 def _split_host_port(text: str) -> tuple[str, int]:

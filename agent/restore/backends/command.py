@@ -58,7 +58,8 @@ from typing import Any
 
 from agent.restore.backends.base import Backend
 from agent.restore.model import ManifestEntry, RestoreError, RestoreOutcome, Snapshot
-from agent.restore.remote_files import (PS_QUOTES, RemoteFileSystem, escape_powershell, split_to_fit)
+from agent.restore.remote_files import RemoteFileSystem, split_to_fit
+from agent.transports.quoting import PS_QUOTES, escape_posix, escape_powershell
 from agent.transports.base import CommandResult, Transport
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -196,7 +197,7 @@ def render(template: str, values: dict[str, str], shell: str | None = None) -> s
         if shell == "powershell":
             return escape_powershell(text)
         if shell == "posix":
-            return text.replace("'", "'\\''")
+            return escape_posix(text)
         return text
 
     return PLACEHOLDER.sub(value, template)
