@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from agent.config import ChecksSection
+from agent.config import ChecksSection, CpuCheck, FilesystemCheck, MemoryCheck
 from agent.incidents import CheckResult, IncidentChange, Incidents, Severity
 from agent.metric_cache import MetricCache, by_label, samples
 from agent.table import human_bytes
@@ -26,6 +26,38 @@ class Evaluation:
     results: list[CheckResult] = field(default_factory=list)
     hold_for: float | None = None
     complete: bool = True
+    scope: str = ""
+    """Target prefix this evaluation speaks for (``host:``); reconciling stays inside it."""
+
+
+def judge_filesystem(cfg: FilesystemCheck, host: str, mount: str, avail: float,
+                     total: float) -> tuple[Severity, str, dict[str, object]]:
+    """Free space of one filesystem against the levels: the same words for local and farm hosts."""
+    percent = 100.0 * avail / total
+    severity = cfg.severity_of(percent)
+    summary = (f"filesystem {mount} on {host} has {percent:.1f}% free "
+               f"({human_bytes(avail)} of {human_bytes(total)})")
+    if severity != "ok":
+        summary += f", below the {severity} threshold of {cfg.limit_for(severity):g}%"
+    return severity, summary, {"mountpoint": mount, "avail_bytes": avail, "size_bytes": total,
+                               "avail_percent": round(percent, 2)}
+
+
+def judge_memory(cfg: MemoryCheck, host: str, available: float, total: float) -> tuple[Severity, str, dict]:
+    percent = 100.0 * available / total
+    summary = (f"memory on {host}: {percent:.1f}% available "
+               f"({human_bytes(available)} of {human_bytes(total)})")
+    return cfg.severity_of(percent), summary, {"available_percent": round(percent, 2)}
+
+
+def judge_cpu(cfg: CpuCheck, host: str, busy_ratio: float) -> tuple[Severity, str, dict]:
+    percent = 100.0 * busy_ratio
+    return cfg.severity_of(percent), f"CPU on {host} is {percent:.0f}% busy", {"busy_percent": round(percent, 1)}
+
+
+def service_summary(host: str, name: str, manager: str) -> str:
+    return (f"service {name} on {host} has failed" if manager == "systemd" else
+            f"service {name} on {host} is set to start automatically but is not running")
 
 
 class HostChecks:
@@ -35,6 +67,7 @@ class HostChecks:
         self.config = config
         self.tenant = tenant
         self.host = host
+        self.scope = f"{host}:"
 
     def _result(self, check: str, thing: str, severity: Severity, summary: str, **details: object) -> CheckResult:
         return CheckResult(self.tenant, check, f"{self.host}:{thing}", severity, summary,
@@ -63,21 +96,14 @@ class HostChecks:
         cfg = self.config.filesystem
         only = re.compile(cfg.mount_points) if cfg.mount_points else None
         size = by_label(families, "node_filesystem_size_bytes", "mountpoint")
-        evaluation = Evaluation("filesystem", hold_for=cfg.for_)
+        evaluation = Evaluation("filesystem", hold_for=cfg.for_, scope=self.scope)
         for labels, avail in samples(families, "node_filesystem_avail_bytes"):
             mount = labels["mountpoint"]
             total = size.get(mount, 0.0)
             if total <= 0 or (only and not only.search(mount)):
                 continue
-            percent = 100.0 * avail / total
-            severity = cfg.severity_of(percent)
-            summary = (f"filesystem {mount} on {self.host} has {percent:.1f}% free "
-                       f"({human_bytes(avail)} of {human_bytes(total)})")
-            if severity != "ok":
-                summary += f", below the {severity} threshold of {cfg.limit_for(severity):g}%"
-            evaluation.results.append(self._result("filesystem", mount, severity, summary, mountpoint=mount,
-                                                   avail_bytes=avail, size_bytes=total,
-                                                   avail_percent=round(percent, 2)))
+            severity, summary, details = judge_filesystem(cfg, self.host, mount, avail, total)
+            evaluation.results.append(self._result("filesystem", mount, severity, summary, **details))
         for labels, error in samples(families, "node_filesystem_device_error"):
             if error >= 1 and labels["mountpoint"] not in size:
                 mount = labels["mountpoint"]
@@ -93,23 +119,18 @@ class HostChecks:
         if not total or not avail or total[0][1] <= 0:
             return None
         cfg = self.config.memory
-        percent = 100.0 * avail[0][1] / total[0][1]
-        severity = cfg.severity_of(percent)
-        summary = (f"memory on {self.host}: {percent:.1f}% available "
-                   f"({human_bytes(avail[0][1])} of {human_bytes(total[0][1])})")
-        result = self._result("memory", "memory", severity, summary, available_percent=round(percent, 2))
-        return Evaluation("memory", [result], hold_for=cfg.for_)
+        severity, summary, details = judge_memory(cfg, self.host, avail[0][1], total[0][1])
+        result = self._result("memory", "memory", severity, summary, **details)
+        return Evaluation("memory", [result], hold_for=cfg.for_, scope=self.scope)
 
     def _cpu(self, cache: MetricCache) -> Evaluation | None:
         busy = samples(cache.families("cpu"), "custode_cpu_utilisation_ratio")
         if not busy:
             return None
         cfg = self.config.cpu
-        percent = 100.0 * busy[0][1]
-        severity = cfg.severity_of(percent)
-        summary = f"CPU on {self.host} is {percent:.0f}% busy"
-        result = self._result("cpu", "cpu", severity, summary, busy_percent=round(percent, 1))
-        return Evaluation("cpu", [result], hold_for=cfg.for_)
+        severity, summary, details = judge_cpu(cfg, self.host, busy[0][1])
+        result = self._result("cpu", "cpu", severity, summary, **details)
+        return Evaluation("cpu", [result], hold_for=cfg.for_, scope=self.scope)
 
     def _services(self, cache: MetricCache) -> Evaluation | None:
         families = cache.families("services")
@@ -117,21 +138,20 @@ class HostChecks:
             return None
         cfg = self.config.services
         ignore = re.compile(cfg.ignore) if cfg.ignore else None
-        evaluation = Evaluation("services", hold_for=cfg.for_)
+        evaluation = Evaluation("services", hold_for=cfg.for_, scope=self.scope)
         for labels, failed in samples(families, "custode_service_failed"):
             name = labels.get("name", "?")
             if failed < 1 or (ignore and ignore.search(name)):
                 continue
             manager = labels.get("manager", "")
-            summary = (f"service {name} on {self.host} has failed" if manager == "systemd" else
-                       f"service {name} on {self.host} is set to start automatically but is not running")
-            evaluation.results.append(self._result("services", name, cfg.severity, summary,
+            evaluation.results.append(self._result("services", name, cfg.severity,
+                                                   service_summary(self.host, name, manager),
                                                    service=name, manager=manager))
         return evaluation
 
     def _collectors(self, cache: MetricCache) -> Evaluation:
         cfg = self.config.collectors
-        evaluation = Evaluation("collectors", hold_for=cfg.for_)
+        evaluation = Evaluation("collectors", hold_for=cfg.for_, scope=self.scope)
         for name, outcome in sorted(cache.outcomes().items()):
             failures = outcome.consecutive_failures
             severity: Severity = cfg.severity if failures >= cfg.failures else "ok"
@@ -156,7 +176,7 @@ def apply(incidents: Incidents, evaluations: Iterable[Evaluation], now: float | 
                 changes.append(change)
         if evaluation.complete:
             for tenant in tenants or _tenants_of(incidents, evaluation.check):
-                changes += incidents.reconcile(tenant, evaluation.check, targets, now=now)
+                changes += incidents.reconcile(tenant, evaluation.check, targets, now=now, scope=evaluation.scope)
     return changes
 
 

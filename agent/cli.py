@@ -69,7 +69,8 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     updates = loaded.model.updates
     print(f"{loaded.source}: OK. Tenants: {tenants}. Collectors enabled: {enabled}. "
           f"Backup mail: {len(backups.mailboxes)} mailboxes, {len(backups.rules)} rules, {jobs} expected jobs. "
-          f"Updates: {len(updates.windows)} windows on {len(updates.hosts)} hosts, playbooks valid. "
+          f"Hosts: {len(loaded.model.hosts)}, {len(loaded.model.polled_hosts())} polled by farm mode. "
+          f"Updates: {len(updates.windows)} windows, playbooks valid. "
           f"Restore tests: {len(loaded.model.restore_tests.sets)} backup sets.")
     return 0
 
@@ -228,6 +229,10 @@ def _parser() -> argparse.ArgumentParser:
     from agent.restore.cli import add_commands as add_restore_commands
 
     add_restore_commands(sub, backups_sub, EPILOG)
+
+    from agent.farm.cli import add_commands as add_farm_commands
+
+    add_farm_commands(sub, EPILOG)
 
     service = command("service", cmd_service, "Windows only: install, remove, start or stop the Custode service "
                       "(it reads custode.yaml in the ProgramData\\Custode folder).", config=False)

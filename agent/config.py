@@ -17,9 +17,11 @@ from pydantic import Field, field_validator, model_validator
 from agent.backups.config import BackupsSection
 from agent.calendar import CalendarSection, TenantCalendar
 from agent.durations import Duration
+from agent.farm.config import FarmSection
 from agent.restore.config import RestoreTestsSection
 from agent.smtp_settings import SmtpSettings, parse_address
-from agent.schema import Strict
+from agent.schema import Strict, check_names
+from agent.transports.config import HostConfig
 from agent.updates.config import UpdatesSection
 from collectors.base import Regex
 
@@ -185,6 +187,37 @@ class Config(Strict):
     smtp: SmtpSettings | None = Field(default=None, description="outgoing mail: notices to referents")
     updates: UpdatesSection = Field(default_factory=UpdatesSection)
     restore_tests: RestoreTestsSection = Field(default_factory=RestoreTestsSection)
+    hosts: dict[str, HostConfig] = Field(
+        default_factory=dict, description="remote hosts: polled by farm mode, targets of playbooks and restore tests")
+    farm: FarmSection = Field(default_factory=FarmSection)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _hoist_update_hosts(cls, data: Any) -> Any:
+        """Before farm mode, hosts sat under ``updates.hosts``; such configs keep working unchanged."""
+        if not isinstance(data, dict) or not isinstance(data.get("updates"), dict):
+            return data
+        if "hosts" not in data["updates"]:
+            return data
+        legacy = data["updates"]["hosts"] or {}
+        hosts = data.get("hosts") or {}
+        if not isinstance(legacy, dict) or not isinstance(hosts, dict):
+            return data  # the field validators report the wrong type
+        clash = sorted(set(legacy) & set(hosts))
+        if clash:
+            raise ValueError(f"host {clash[0]!r} is defined both under hosts: and under updates.hosts:; keep it "
+                             "only under hosts: (updates.hosts is the older place for the same registry)")
+        updates = {k: v for k, v in data["updates"].items() if k != "hosts"}
+        return {**data, "hosts": {**hosts, **legacy}, "updates": updates}
+
+    @field_validator("hosts")
+    @classmethod
+    def _host_names(cls, value: dict) -> dict:
+        return check_names(value, "host names")
+
+    def polled_hosts(self) -> dict[str, HostConfig]:
+        """The hosts farm mode polls, by name."""
+        return {name: host for name, host in self.hosts.items() if host.polled} if self.farm.enabled else {}
 
     def tenant_ids(self) -> list[str]:
         """Defined tenants, or the implicit default tenant of a single-comune install."""

@@ -318,22 +318,27 @@ def _unknown_tenant_references(config: Config, source: str, lines: dict[Path_, i
                    for i, m in enumerate(config.backups.mailboxes) if m.tenant]
     references += [(("updates", "windows", name, "tenant"), w.tenant)
                    for name, w in config.updates.windows.items() if w.tenant]
-    references += [(("updates", "hosts", name, "tenant"), h.tenant)
-                   for name, h in config.updates.hosts.items() if h.tenant]
+    references += [(_host_path(lines, name) + ("tenant",), h.tenant)
+                   for name, h in config.hosts.items() if h.tenant]
     references += [(("restore_tests", "sets", name, "tenant"), s.tenant)
                    for name, s in config.restore_tests.sets.items() if s.tenant]
     problems = [_undefined(source, lines, path, "tenant", tenant, "tenants", known)
                 for path, tenant in references if tenant not in known]
-    hosts = list(config.updates.hosts)
+    hosts = list(config.hosts)
     problems += [_undefined(source, lines, ("updates", "windows", name, "hosts", i), "host", host,
-                            "updates.hosts", hosts)
+                            "hosts", hosts)
                  for name, window in config.updates.windows.items()
-                 for i, host in enumerate(window.hosts) if host not in config.updates.hosts]
+                 for i, host in enumerate(window.hosts) if host not in config.hosts]
     problems += [_undefined(source, lines, ("restore_tests", "sets", name, "host"), "host", test_set.host,
-                            "updates.hosts", hosts)
+                            "hosts", hosts)
                  for name, test_set in config.restore_tests.sets.items()
-                 if test_set.host and test_set.host not in config.updates.hosts]
+                 if test_set.host and test_set.host not in config.hosts]
     return problems
+
+
+def _host_path(lines: dict[Path_, int], name: str) -> Path_:
+    """Where host ``name`` was written: under ``hosts:``, or under the older ``updates.hosts:``."""
+    return ("updates", "hosts", name) if ("updates", "hosts", name) in lines else ("hosts", name)
 
 
 def _command_template_problems(config: Config, source: str, lines: dict[Path_, int]) -> list[Problem]:
@@ -345,7 +350,7 @@ def _command_template_problems(config: Config, source: str, lines: dict[Path_, i
 
     problems = []
     for name, test_set in sets.items():
-        host = config.updates.hosts.get(test_set.host) if test_set.host else None
+        host = config.hosts.get(test_set.host) if test_set.host else None
         shell = "powershell" if host is not None and host.transport == "winrm" else "posix"
         for field, allowed in TEMPLATE_PLACEHOLDERS.items():
             template = getattr(test_set.command, field)

@@ -116,11 +116,13 @@ class Incidents:
         return change
 
     def reconcile(self, tenant: str, check: str, present: Iterable[str], *, now: float | None = None,
-                  reason: str = "the condition is no longer reported") -> list[IncidentChange]:
+                  reason: str = "the condition is no longer reported", scope: str = "") -> list[IncidentChange]:
         """Resolve states of ``check`` whose target was not in this evaluation.
 
         Only call it with a complete evaluation: a check whose data source
         failed must not reconcile, or a dead collector would resolve everything.
+        ``scope`` limits it to targets starting with that prefix (``host:``), so
+        one host's evaluation never resolves another host's incidents.
         """
         now = self.clock() if now is None else now
         keep = set(present)
@@ -129,7 +131,7 @@ class Incidents:
             rows = db.execute("SELECT key, target FROM check_states WHERE tenant = ? AND check_name = ?",
                               (tenant, check)).fetchall()
             for row in rows:
-                if row["target"] in keep:
+                if row["target"] in keep or not row["target"].startswith(scope):
                     continue
                 change = self._observe(db, CheckResult(tenant, check, row["target"], "ok", reason),
                                        None, False, now)

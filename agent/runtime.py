@@ -30,6 +30,9 @@ from collectors.base import Collector
 
 log = logging.getLogger(__name__)
 
+FARM_TICK = 5
+"""Seconds between farm ticks: how late at most a due poll starts and a finished one is published."""
+
 
 def build_runners(loaded: LoadedConfig, cache: MetricCache, extra: list[tuple[Collector, float, float]] = (),
                   on_outcome=None) -> list[CollectorRunner]:
@@ -57,6 +60,7 @@ class Agent:
         self.backups = build_backup_monitor(config.backups, self.state, self.incidents, self.cache)
         self.updates = build_update_runner(loaded, self.state, self.incidents, self._audit)
         self.restore = build_restore_service(config, self.state, self.incidents, self._audit)
+        self.farm = build_farm_service(config, self.state, self.incidents, self.cache)
         self._scheduler = None
         self._server = None
         self._stopped = threading.Event()
@@ -97,6 +101,9 @@ class Agent:
             self._schedule_updates(scheduler, now)
         if self.restore is not None:
             self._schedule_restore_tests(scheduler, now)
+        if self.farm is not None:
+            scheduler.add_job(self.farm_tick, "interval", seconds=FARM_TICK, next_run_time=now, id="farm")
+            scheduler.add_job(self.farm.prune, "interval", hours=24, next_run_time=now, id="farm-prune")
         scheduler.start()
         self._scheduler = scheduler
         log.info("custode started", extra={"listen": f"{self.host}:{self.port}", "version": __version__,
@@ -108,6 +115,8 @@ class Agent:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
+        if self.farm is not None:
+            self.farm.close()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -139,6 +148,14 @@ class Agent:
             self.cache.update("custode_incidents", [self._incident_gauge()])
         except Exception:
             log.exception("checks failed")
+
+    def farm_tick(self) -> None:
+        if self._stopping or self.farm is None:
+            return
+        try:
+            self.farm.tick()
+        except Exception:
+            log.exception("farm poll cycle failed")
 
     def poll_backups(self) -> None:
         if self._stopping or self.backups is None:
@@ -327,6 +344,15 @@ def build_update_runner(loaded: LoadedConfig, state: State, incidents: Incidents
 
     return UpdateRunner(loaded.model, loaded.source, state, incidents, audit=audit,
                         mailer=build_mailer(loaded.model))
+
+
+def build_farm_service(config, state: State, incidents: Incidents, cache: MetricCache):
+    """Farm mode, when the config has hosts to poll (else None)."""
+    if not config.polled_hosts():
+        return None
+    from agent.farm.service import FarmService
+
+    return FarmService(config, state, incidents, cache)
 
 
 def build_restore_service(config, state: State, incidents: Incidents, audit):

@@ -243,6 +243,33 @@ MIGRATIONS: list[str] = [
         errors        TEXT NOT NULL DEFAULT '[]'
     );
     """,
+    # 5: farm mode: the latest state of each polled host, and one row per host and day for the yearly report.
+    """
+    CREATE TABLE farm_targets (
+        host                  TEXT PRIMARY KEY,
+        tenant                TEXT NOT NULL,
+        transport             TEXT NOT NULL,
+        address               TEXT NOT NULL,
+        last_poll_at          REAL,
+        last_success_at       REAL,
+        up                    INTEGER NOT NULL DEFAULT 0,
+        consecutive_failures  INTEGER NOT NULL DEFAULT 0,
+        last_error            TEXT,
+        poll_seconds          REAL,
+        summary               TEXT NOT NULL DEFAULT '{}'
+    );
+
+    CREATE TABLE farm_daily (
+        host       TEXT NOT NULL,
+        day        TEXT NOT NULL,
+        tenant     TEXT NOT NULL,
+        polls      INTEGER NOT NULL,
+        successes  INTEGER NOT NULL,
+        data       TEXT NOT NULL,
+        PRIMARY KEY (host, day)
+    );
+    CREATE INDEX farm_daily_by_tenant ON farm_daily(tenant, day);
+    """,
 ]
 
 

@@ -39,6 +39,7 @@ def build_status(loaded: LoadedConfig, now: float | None = None) -> StatusReport
         model = Incidents(state)
         incidents, pending = model.open_incidents(), model.pending()
         collectors = state.collector_statuses()
+        farm = farm_lines(state, loaded.model, now)
     finally:
         state.close()
 
@@ -71,4 +72,22 @@ def build_status(loaded: LoadedConfig, now: float | None = None) -> StatusReport
     else:
         lines.append("")
         lines.append("No collector has run yet with this state database.")
+    lines += farm
     return StatusReport("\n".join(lines) + "\n", len(incidents))
+
+
+def farm_lines(state: State, config, now: float) -> list[str]:
+    """Farm mode's part: how many hosts answered, and each one that did not, with why."""
+    polled = config.polled_hosts()
+    if not polled:
+        return []
+    rows = {r["host"]: r for r in state.query("SELECT * FROM farm_targets") if r["host"] in polled}
+    down = [r for r in rows.values() if not r["up"]]
+    never = sorted(set(polled) - set(rows))
+    lines = ["", f"Farm: {len(rows) - len(down)} of {len(polled)} hosts answered their last poll"
+             + (f"; {len(never)} not polled yet" if never else "") + "."]
+    for row in sorted(down, key=lambda r: r["host"]):
+        since = (f"last answered {_when(row['last_success_at'])}" if row["last_success_at"] else "never answered")
+        lines.append(f"  {row['host']} ({row['tenant']}): down for {row['consecutive_failures']} polls, {since}: "
+                     f"{row['last_error']}")
+    return lines

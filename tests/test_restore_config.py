@@ -54,7 +54,7 @@ def test_a_command_set_on_an_undefined_host_is_named():
     text = problems("restore_tests:\n  sets:\n    w:\n      backend: command\n      host: halley-ap\n"
                     "      source: /srv\n      command: {snapshot: a, restore: b}\n"
                     "updates:\n  hosts:\n    halley-app: {address: h, transport: ssh}\n")
-    assert "host 'halley-ap' is not defined under updates.hosts; did you mean 'halley-app'?" in text
+    assert "host 'halley-ap' is not defined under hosts; did you mean 'halley-app'?" in text
 
 
 def test_sizes_read_like_a_sysadmin_writes_them():

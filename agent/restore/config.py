@@ -64,7 +64,7 @@ class RestoreSet(Strict):
     password: SecretRef | None = Field(default=None, description="repository password (restic, borg)")
     source: str = Field(description="the backed-up folder, as an absolute path on the host")
     path_in_backup: str | None = Field(default=None, description="where source lies inside the backup, if elsewhere")
-    host: str | None = Field(default=None, description="command backend: a host under updates.hosts "
+    host: str | None = Field(default=None, description="command backend: a host under hosts: "
                                                        "(default: this machine)")
     command: CommandTemplates | None = None
     binary: str | None = Field(default=None, description="path of restic/borg when not on PATH")

@@ -61,7 +61,7 @@ def build_backend(name: str, test_set: RestoreSet, config: Config, data_dir: Pat
     from agent.transports import open_transport
     from agent.transports.config import HostConfig
 
-    host = config.updates.hosts[test_set.host] if test_set.host else HostConfig(address="localhost",
+    host = config.hosts[test_set.host] if test_set.host else HostConfig(address="localhost",
                                                                                 transport="local")
     templates = test_set.command
     assert templates is not None  # RestoreSet's validator requires it

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from agent.durations import Duration
 from agent.schema import Strict
@@ -52,8 +53,13 @@ class WinrmOptions(Strict):
         return self
 
 
+RESERVED_LABELS = frozenset({"tenant", "host", "transport", "instance", "job", "le", "quantile"})
+"""Label names Custode or Prometheus set themselves; a host's own labels may not reuse them."""
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+
 class HostConfig(Strict):
-    """A host Custode runs commands on: its address, how to reach it, and its variables."""
+    """A host Custode runs commands on or polls: its address, how to reach it, its labels and variables."""
 
     address: str = Field(default="localhost", description="DNS name or IP address")
     transport: Literal["ssh", "winrm", "local"] = "ssh"
@@ -61,7 +67,30 @@ class HostConfig(Strict):
     winrm: WinrmOptions | None = None
     tenant: str | None = Field(default=None, description="the comune this host belongs to")
     vars: dict[str, str] = Field(default_factory=dict, description="playbook variables for this host")
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=dict,
+                                   description="added to its farm metrics, e.g. role, application, site")
+    monitor: Literal["farm", "agent", "off"] | None = Field(
+        default=None, description="farm: polled by farm mode (default for ssh/winrm hosts); agent: runs its own "
+                                  "Custode, which Prometheus scrapes; off: used only by playbooks/restore tests")
+    poll_interval: Duration | None = Field(default=None, gt=0, description="default farm.interval")
+    poll_timeout: Duration | None = Field(default=None, gt=0, description="default farm.timeout")
+
+    @property
+    def polled(self) -> bool:
+        """Whether farm mode polls this host: this machine is already covered by the local collectors."""
+        return (self.monitor or ("off" if self.transport == "local" else "farm")) == "farm"
+
+    @field_validator("labels")
+    @classmethod
+    def _label_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not _LABEL_NAME.match(name) or name.startswith("__"):
+                raise ValueError(f"label {name!r}: label names are letters, digits and '_', not starting with a "
+                                 "digit or '__' (Prometheus' rule), e.g. role, application, site")
+            if name in RESERVED_LABELS:
+                raise ValueError(f"label {name!r} is set by Custode or Prometheus itself; choose another name "
+                                 "(e.g. 'site' or 'role')")
+        return value
 
     @model_validator(mode="after")
     def _options_match_transport(self) -> "HostConfig":

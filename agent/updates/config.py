@@ -11,7 +11,6 @@ from pydantic import Field, field_validator
 from agent.calendar import weekday_number
 from agent.durations import Duration
 from agent.schema import Strict, check_names
-from agent.transports.config import HostConfig
 
 _CLOCK = re.compile(r"^(\d{1,2}):(\d{2})$")
 
@@ -24,7 +23,7 @@ class WindowConfig(Strict):
     days: list[str] = Field(min_length=1, description="weekdays: thursday, friday… (or giovedì, venerdì…)")
     start: str = Field(description="HH:MM, Europe/Rome")
     duration: Duration = Field(default=7200.0, gt=0, description="the window's length; a run never passes it")
-    hosts: list[str] = Field(default_factory=list, description="names under updates.hosts")
+    hosts: list[str] = Field(default_factory=list, description="names under hosts:")
     playbook: str = Field(description="file in the playbooks folder, e.g. sicraweb.yaml")
     vars: dict[str, str] = Field(default_factory=dict, description="playbook variables for this window")
     enabled: bool = True
@@ -60,12 +59,11 @@ class UpdatesSection(Strict):
     playbooks_dir: Path | None = Field(
         default=None, description="where playbooks are; relative to the config file's folder. "
                                   "Default: the 'playbooks' folder next to the config file")
-    hosts: dict[str, HostConfig] = Field(default_factory=dict)
     windows: dict[str, WindowConfig] = Field(default_factory=dict)
     silence_margin: Duration = Field(
         default=900.0, description="a crashed run's silence of incidents ends this long after its window")
 
-    @field_validator("windows", "hosts")
+    @field_validator("windows")
     @classmethod
     def _names(cls, value: dict) -> dict:
         return check_names(value)

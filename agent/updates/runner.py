@@ -173,7 +173,7 @@ class UpdateRunner:
         occ = occurrence or self.occurrence_for(name, trigger, reason)
         path = playbooks_dir(self.config, self.source) / window.playbook
         playbook, lines = load_playbook(path)
-        hosts = {h: self.config.updates.hosts[h] for h in window.hosts}
+        hosts = {h: self.config.hosts[h] for h in window.hosts}
         tenant = window.tenant
         planned: dict[str, list[PlannedStep]] = {"steps": [], "rollback": []}
         problems: list = []

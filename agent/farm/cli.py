@@ -1,0 +1,276 @@
+"""``custode farm poll|list|report``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+from agent.table import human_age, table
+
+_TARGET = re.compile(r"^(?P<user>[^@\s]+)@(?P<host>\[[0-9A-Fa-f:.]+\]|[^:\s\[\]]+)(?::(?P<port>\d{1,5}))?$")
+
+
+def _load(args: argparse.Namespace):
+    from agent.config_loader import load
+
+    return load(args.config)
+
+
+def parse_target(value: str, default_port: int) -> tuple[str, str, int]:
+    """``USER@HOST[:PORT]`` (IPv6 in brackets) -> (user, host, port)."""
+    match = _TARGET.match(value.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"{value!r}: expected USER@HOST[:PORT], e.g. custode@10.0.0.5:22 "
+                                         "or custode@[::1]:2222")
+    port = int(match["port"] or default_port)
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"{value!r}: port {port} is out of range 1-65535")
+    return match["user"], match["host"].strip("[]"), port
+
+
+def _adhoc_targets(args: argparse.Namespace):
+    """Targets from --ssh/--winrm: no config, the default tenant, named HOST or HOST:PORT."""
+    from agent.config import DEFAULT_TENANT
+    from agent.farm.targets import Target
+    from agent.secrets import SecretRef
+    from agent.transports.config import HostConfig, SshOptions, WinrmOptions
+
+    targets = []
+    for value in args.ssh or []:
+        user, address, port = parse_target(value, 22)
+        options = SshOptions(user=user, port=port, identity_file=args.identity, known_hosts=args.known_hosts,
+                             connect_timeout=args.connect_timeout)
+        host = HostConfig(address=address, transport="ssh", ssh=options)
+        targets.append(Target(address if port == 22 else f"{address}:{port}", DEFAULT_TENANT, host,
+                              args.timeout, args.timeout))
+    for value in args.winrm or []:
+        user, address, port = parse_target(value, 5986)
+        options = WinrmOptions(user=user, password=SecretRef(env=args.winrm_password_env), port=port,
+                               scheme="https", ca_file=args.ca_file, connect_timeout=args.connect_timeout)
+        host = HostConfig(address=address, transport="winrm", winrm=options)
+        targets.append(Target(address if port == 5986 else f"{address}:{port}", DEFAULT_TENANT, host,
+                              args.timeout, args.timeout))
+    names = [t.name for t in targets]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise SystemExit(f"custode: target {twice[0]} given twice")
+    return targets
+
+
+def _configured_targets(loaded, args: argparse.Namespace):
+    from agent.farm.targets import targets_of
+    from agent.suggest import did_you_mean
+
+    targets = targets_of(loaded.model)
+    known = [t.name for t in targets]
+    for name in args.host or []:
+        if name not in known:
+            hint = did_you_mean(name, known)
+            raise SystemExit(f"custode: no polled host {name!r} in the config; "
+                             + (f"did you mean {hint!r}?" if hint else f"polled hosts: {', '.join(known) or 'none'}"))
+    return [t for t in targets if (not args.host or t.name in args.host)
+            and (not args.tenant or t.tenant == args.tenant)]
+
+
+def cmd_poll(args: argparse.Namespace) -> int:
+    from agent.farm.poller import FarmPoller
+
+    adhoc = bool(args.ssh or args.winrm)
+    if adhoc and (args.host or args.tenant):
+        raise SystemExit("custode: --host/--tenant choose hosts from the config; with --ssh/--winrm the targets "
+                         "are the ones given")
+    loaded = None if adhoc else _load(args)
+    targets = _adhoc_targets(args) if adhoc else _configured_targets(loaded, args)
+    if not targets:
+        raise SystemExit("custode: nothing to poll: give --ssh USER@HOST:PORT (or --winrm), or a config with "
+                         "hosts under hosts: (see README, 'Farm mode')")
+    workers = args.workers or (loaded.model.farm.workers if loaded else 32)
+    poller = FarmPoller(targets, workers=workers, keep_connections=False,
+                        updates_interval=None if args.no_updates else 0.0)
+    try:
+        results = poller.poll()
+    finally:
+        poller.close()
+    if loaded is not None:
+        _record(loaded, results)
+    _print(results, args.format)
+    return 0 if all(r.up for r in results) else 1
+
+
+def _record(loaded, results) -> None:
+    """A poll from the command line leaves the same records as a scheduled one."""
+    from agent.farm.service import FarmService
+    from agent.recording import open_recording
+
+    with open_recording(loaded.model) as recording:
+        service = FarmService(loaded.model, recording.state, recording.incidents,
+                              poller=_NoPoller())
+        service.handle(results)
+
+
+class _NoPoller:
+    """FarmService needs a poller; the command line polled already."""
+
+    def close(self) -> None:
+        pass
+
+
+def _print(results, fmt: str) -> None:
+    from agent.farm.metrics import TargetStatus, farm_families
+    from agent.farm.service import snapshot_summary
+
+    if fmt == "prometheus":
+        from agent.metric_cache import MetricCache
+
+        status = {r.target.name: TargetStatus(r.started_at if r.up else None, 0 if r.up else 1) for r in results}
+        cache = MetricCache()
+        cache.update("farm", farm_families(results, status))
+        sys.stdout.write(cache.exposition.plain.decode())
+    elif fmt == "json":
+        for r in results:
+            print(json.dumps({"host": r.target.name, "tenant": r.target.tenant, "up": r.up,
+                              "duration": round(r.duration, 3), "error": r.error,
+                              "summary": snapshot_summary(r)}, ensure_ascii=False))
+    else:
+        rows = []
+        for r in results:
+            s = snapshot_summary(r)
+            fs = s.get("tightest_filesystem")
+            rows.append((r.target.name, "up" if r.up else "DOWN", f"{r.duration:.1f} s", s.get("os", "")[:32],
+                         _percent(s.get("memory_used_percent")), f"{fs[0]} {fs[1]:g}% free" if fs else "",
+                         "" if s.get("updates_pending") is None else s["updates_pending"],
+                         {True: "on", False: "OFF"}.get(s.get("antivirus_active"), ""),
+                         (r.error or "; ".join(s.get("problems", [])))[:100]))
+        print(table(("HOST", "STATE", "POLL", "OS", "MEM USED", "TIGHTEST DISK", "UPDATES", "AV", "PROBLEM"), rows))
+
+
+def _percent(value) -> str:
+    return "" if value is None else f"{value:g}%"
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from agent.farm.targets import targets_of
+    from agent.paths import state_path
+    from agent.state import State
+
+    loaded = _load(args)
+    targets = [t for t in targets_of(loaded.model) if not args.tenant or t.tenant == args.tenant]
+    path = state_path(loaded.model)
+    rows_by_host = {}
+    if path.exists():
+        state = State(path)
+        try:
+            rows_by_host = {r["host"]: r for r in state.query("SELECT * FROM farm_targets")}
+        finally:
+            state.close()
+    now = time.time()
+    down = 0
+    lines = []
+    for target in targets:
+        row = rows_by_host.get(target.name)
+        if row is None:
+            lines.append((target.name, target.tenant, target.transport, "never polled", "", "", ""))
+            continue
+        down += 0 if row["up"] else 1
+        summary = json.loads(row["summary"] or "{}")
+        state_text = "up" if row["up"] else f"DOWN ({row['consecutive_failures']} polls)"
+        last = human_age(now - row["last_poll_at"]) + " ago" if row["last_poll_at"] else ""
+        detail = row["last_error"] if not row["up"] else "; ".join(summary.get("problems", []))
+        lines.append((target.name, target.tenant, target.transport, state_text, last, summary.get("os", "")[:32],
+                      (detail or "")[:100]))
+    if args.json:
+        for target in targets:
+            row = rows_by_host.get(target.name)
+            print(json.dumps({"host": target.name, "tenant": target.tenant, "transport": target.transport,
+                              **({k: row[k] for k in row.keys() if k != "summary"} if row else {}),
+                              "summary": json.loads(row["summary"]) if row else {}}, ensure_ascii=False))
+    else:
+        print(table(("HOST", "TENANT", "TRANSPORT", "STATE", "LAST POLL", "OS", "PROBLEM"), lines)
+              if lines else "No hosts to poll: add them under hosts: (see README, 'Farm mode').")
+    return 1 if down else 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from agent.farm.report import render, summarise
+    from agent.paths import state_path
+    from agent.state import State
+
+    loaded = _load(args)
+    end = args.to or date.today()
+    start = args.since or (date(args.year, 1, 1) if args.year else end - timedelta(days=364))
+    if args.year and not args.to:
+        end = date(args.year, 12, 31)
+    path = state_path(loaded.model)
+    if not path.exists():
+        raise SystemExit(f"custode: no state database at {path}: farm mode has not run with this config")
+    state = State(path)
+    try:
+        years = summarise(state, start, end, tenant=args.tenant, host=args.host)
+    finally:
+        state.close()
+    text = render(years, args.format)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date; write YYYY-MM-DD") from None
+
+
+def add_commands(sub, epilog: str) -> None:
+    farm = sub.add_parser("farm", help="Farm mode: poll remote hosts over SSH/WinRM, list them, yearly report.")
+    farm_sub = farm.add_subparsers(dest="farm_command", metavar="SUBCOMMAND", required=True)
+
+    poll = farm_sub.add_parser(
+        "poll", epilog=epilog, help="Poll hosts once and print what they report; exit 1 if any is down.",
+        description="Poll the configured hosts (recorded like a scheduled poll), or the --ssh/--winrm targets "
+                    "with no config and nothing recorded.")
+    poll.add_argument("--config", "-c", metavar="PATH", help="config file (YAML)")
+    poll.add_argument("--host", action="append", metavar="NAME", help="only this configured host (repeatable)")
+    poll.add_argument("--tenant", metavar="TENANT", help="only this tenant's hosts")
+    poll.add_argument("--ssh", action="append", metavar="USER@HOST[:PORT]", help="a Linux target (repeatable)")
+    poll.add_argument("--identity", type=Path, metavar="KEYFILE", help="--ssh: private key (else the SSH agent)")
+    poll.add_argument("--known-hosts", type=Path, metavar="FILE",
+                      help="--ssh: known_hosts with the targets' keys (default ~/.ssh/known_hosts)")
+    poll.add_argument("--winrm", action="append", metavar="USER@HOST[:PORT]",
+                      help="a Windows target over WinRM HTTPS (repeatable); password from --winrm-password-env")
+    poll.add_argument("--winrm-password-env", default="CUSTODE_WINRM_PASSWORD", metavar="VARIABLE",
+                      help="environment variable holding the WinRM password (default CUSTODE_WINRM_PASSWORD)")
+    poll.add_argument("--ca-file", type=Path, metavar="FILE", help="--winrm: CA bundle of a private CA")
+    poll.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS")
+    poll.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS", help="for the probe on each host")
+    poll.add_argument("--workers", type=int, metavar="N", help="hosts polled at once (default farm.workers or 32)")
+    poll.add_argument("--no-updates", action="store_true", help="skip pending updates and SMART (faster)")
+    poll.add_argument("--format", choices=["table", "json", "prometheus"], default="table")
+    poll.set_defaults(handler=cmd_poll)
+
+    listing = farm_sub.add_parser("list", epilog=epilog, help="Each polled host's state from the last poll; exit 1 "
+                                                              "if any is down.")
+    listing.add_argument("--config", "-c", metavar="PATH", help="config file (YAML)")
+    listing.add_argument("--tenant", metavar="TENANT")
+    listing.add_argument("--json", action="store_true", help="one JSON object per host")
+    listing.set_defaults(handler=cmd_list)
+
+    report = farm_sub.add_parser(
+        "report", epilog=epilog, help="The yearly analysis report: per host availability, CPU, memory, disks, "
+                                      "antivirus, updates, disk health, from the daily history.")
+    report.add_argument("--config", "-c", metavar="PATH", help="config file (YAML)")
+    report.add_argument("--tenant", metavar="TENANT")
+    report.add_argument("--host", metavar="NAME")
+    report.add_argument("--year", type=int, help="a calendar year (default: the last 365 days)")
+    report.add_argument("--from", dest="since", type=_day, metavar="YYYY-MM-DD")
+    report.add_argument("--to", type=_day, metavar="YYYY-MM-DD")
+    report.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    report.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of standard output")
+    report.set_defaults(handler=cmd_report)

@@ -1,0 +1,144 @@
+"""The yearly analysis report of a comune's servers, from the daily aggregates farm mode keeps.
+
+Per host over a period: availability, CPU and memory (average and peak),
+the tightest moment of each disk, antivirus and Windows Update state, disk
+health, failed services and System-log errors. The backup side of the
+report comes from ``custode backups status`` and the restore certificates.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from agent.calendar import ROME
+from agent.state import State
+from agent.table import table
+
+
+@dataclass
+class HostYear:
+    host: str
+    tenant: str
+    first_day: str
+    last_day: str
+    days: int
+    polls: int
+    availability_percent: float
+    os: str = ""
+    cpu_avg_percent: float | None = None
+    cpu_max_percent: float | None = None
+    memory_avg_percent: float | None = None
+    memory_max_percent: float | None = None
+    filesystems: dict[str, float] = field(default_factory=dict)
+    """Mount point -> lowest free percentage seen."""
+    days_antivirus_inactive: int = 0
+    signature_age_max_days: float | None = None
+    updates_pending_max: int | None = None
+    security_pending_max: int | None = None
+    last_update_installed: str | None = None
+    days_unhealthy_disks: int = 0
+    failed_services_max: int | None = None
+    events_error_max: int | None = None
+    """Most System-log errors and criticals in one 24-h window."""
+    top_errors: list[str] = field(default_factory=list)
+
+
+def _average(stats: list[dict[str, Any]]) -> tuple[float | None, float | None]:
+    count = sum(s["n"] for s in stats)
+    if not count:
+        return None, None
+    return round(sum(s["sum"] for s in stats) / count, 1), round(max(s["max"] for s in stats), 1)
+
+
+def summarise(state: State, start: date, end: date, *, tenant: str | None = None,
+              host: str | None = None) -> list[HostYear]:
+    """One HostYear per host with data between ``start`` and ``end`` (both included)."""
+    sql = "SELECT * FROM farm_daily WHERE day >= ? AND day <= ?"
+    params: list[Any] = [start.isoformat(), end.isoformat()]
+    if tenant:
+        sql += " AND tenant = ?"
+        params.append(tenant)
+    if host:
+        sql += " AND host = ?"
+        params.append(host)
+    rows: dict[str, list] = {}
+    for row in state.query(sql + " ORDER BY host, day", tuple(params)):
+        rows.setdefault(row["host"], []).append(row)
+    return [_host_year(name, host_rows) for name, host_rows in rows.items()]
+
+
+def _host_year(name: str, rows: list) -> HostYear:
+    days = [json.loads(r["data"]) for r in rows]
+    polls = sum(r["polls"] for r in rows)
+    successes = sum(r["successes"] for r in rows)
+    year = HostYear(host=name, tenant=rows[-1]["tenant"], first_day=rows[0]["day"], last_day=rows[-1]["day"],
+                    days=len(rows), polls=polls, availability_percent=round(100 * successes / polls, 2) if polls else 0)
+    year.os = next((d["os"] for d in reversed(days) if d.get("os")), "")
+    year.cpu_avg_percent, year.cpu_max_percent = _average([d["cpu"] for d in days if "cpu" in d])
+    year.memory_avg_percent, year.memory_max_percent = _average([d["memory"] for d in days if "memory" in d])
+    for day in days:
+        for mount, slot in day.get("filesystems", {}).items():
+            year.filesystems[mount] = min(year.filesystems.get(mount, 100.0), slot["min_free_percent"])
+    year.days_antivirus_inactive = sum(1 for d in days if d.get("antivirus_inactive_polls"))
+    year.days_unhealthy_disks = sum(1 for d in days if d.get("unhealthy_disks_max"))
+    for attribute, key in (("signature_age_max_days", "signature_age_max_days"),
+                           ("updates_pending_max", "updates_pending_max"),
+                           ("security_pending_max", "security_pending_max"),
+                           ("failed_services_max", "failed_services_max")):
+        values = [d[key] for d in days if d.get(key) is not None]
+        setattr(year, attribute, max(values) if values else None)
+    errors = [max(d.get("events_error_max", 0), 0) + max(d.get("events_critical_max", 0), 0)
+              for d in days if "events_error_max" in d or "events_critical_max" in d]
+    year.events_error_max = max(errors) if errors else None
+    installed = [d["last_update_installed"] for d in days if d.get("last_update_installed")]
+    if installed:
+        year.last_update_installed = datetime.fromtimestamp(max(installed), ROME).date().isoformat()
+    counted: dict[str, int] = {}
+    for day in days:
+        for text, count in day.get("errors", {}).items():
+            counted[text] = counted.get(text, 0) + count
+    year.top_errors = [f"{count}× {text}" for text, count in sorted(counted.items(), key=lambda i: -i[1])[:3]]
+    return year
+
+
+COLUMNS = ("host", "tenant", "days", "availability_percent", "os", "cpu_avg_percent", "cpu_max_percent",
+           "memory_avg_percent", "memory_max_percent", "filesystems", "days_antivirus_inactive",
+           "signature_age_max_days", "updates_pending_max", "security_pending_max", "last_update_installed",
+           "days_unhealthy_disks", "failed_services_max", "events_error_max", "top_errors")
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, dict):
+        return " ".join(f"{k}={v:g}%" for k, v in sorted(value.items()))
+    if isinstance(value, list):
+        return " | ".join(value)
+    return "" if value is None else str(value)
+
+
+def render(years: list[HostYear], fmt: str) -> str:
+    if fmt == "json":
+        return "".join(json.dumps(asdict(y), ensure_ascii=False) + "\n" for y in years)
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(COLUMNS)
+        for year in years:
+            writer.writerow([_cell(getattr(year, c)) for c in COLUMNS])
+        return buffer.getvalue()
+    if not years:
+        return "No farm history in this period (farm mode stores one row per polled host and day).\n"
+    rows = [(y.host, y.tenant, f"{y.first_day}..{y.last_day}", f"{y.availability_percent:g}%", y.os[:30],
+             _pair(y.cpu_avg_percent, y.cpu_max_percent), _pair(y.memory_avg_percent, y.memory_max_percent),
+             _cell(y.filesystems), y.days_antivirus_inactive, _cell(y.updates_pending_max),
+             y.last_update_installed or "", y.days_unhealthy_disks) for y in years]
+    return table(("HOST", "TENANT", "PERIOD", "UP", "OS", "CPU AVG/MAX", "MEM AVG/MAX", "LOWEST FREE",
+                  "AV OFF (DAYS)", "UPDATES MAX", "LAST UPDATE", "DISK ALARM (DAYS)"), rows) + "\n"
+
+
+def _pair(average: float | None, peak: float | None) -> str:
+    return "" if average is None else f"{average:g}/{peak:g}%"

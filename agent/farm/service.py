@@ -1,0 +1,140 @@
+"""Farm mode in the agent: poll on schedule, record, judge, publish, in one batch per tick.
+
+The agent calls :meth:`FarmService.tick` every few seconds. It starts the
+polls that are due (non-blocking) and handles the ones that finished since
+the last tick: one transaction for the state rows and daily aggregates, the
+checks into the incident model, and one render of the metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import datetime
+from typing import Any, Callable
+
+from agent.calendar import ROME
+from agent.checks import apply
+from agent.farm import history
+from agent.farm.checks import farm_evaluations
+from agent.farm.metrics import TargetStatus, farm_families
+from agent.farm.poller import FarmPoller, PollResult
+from agent.farm.targets import Target, targets_of
+from agent.incidents import Incidents
+from agent.metric_cache import MetricCache
+from agent.state import State
+
+log = logging.getLogger(__name__)
+
+CACHE_SOURCE = "farm"
+
+
+def snapshot_summary(result: PollResult) -> dict[str, Any]:
+    """The few facts ``custode status`` and ``custode farm list`` show for a host."""
+    snap = result.snapshot
+    if snap is None:
+        return {}
+    summary: dict[str, Any] = {"os": snap.os.name, "problems": list(snap.problems)[:10]}
+    if result.cpu_busy_ratio is not None:
+        summary["cpu_percent"] = round(100 * result.cpu_busy_ratio, 1)
+    if snap.memory_total_bytes and snap.memory_available_bytes is not None:
+        summary["memory_used_percent"] = round(100 * (1 - snap.memory_available_bytes / snap.memory_total_bytes), 1)
+    sized = [fs for fs in snap.filesystems if fs.size_bytes > 0]
+    if sized:
+        worst = min(sized, key=lambda fs: fs.avail_bytes / fs.size_bytes)
+        summary["tightest_filesystem"] = [worst.mountpoint, round(100 * worst.avail_bytes / worst.size_bytes, 1)]
+    if snap.updates is not None:
+        summary["updates_pending"] = snap.updates.pending
+        summary["last_update_installed"] = snap.updates.last_installed
+    if snap.antivirus is not None:
+        summary["antivirus_active"] = any(av.enabled and av.realtime is not False for av in snap.antivirus)
+    if snap.failed_services is not None:
+        summary["failed_services"] = [s.name for s in snap.failed_services][:10]
+    return summary
+
+
+class FarmService:
+    def __init__(self, config, state: State, incidents: Incidents, cache: MetricCache | None = None,
+                 poller: FarmPoller | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.state = state
+        self.incidents = incidents
+        self.cache = cache
+        self.clock = clock
+        self.targets: list[Target] = targets_of(config)
+        farm = config.farm
+        self.poller = poller or FarmPoller(self.targets, workers=farm.workers, keep_connections=farm.keep_connections,
+                                           updates_interval=farm.updates_interval, clock=clock)
+        self.latest: dict[str, PollResult] = {}
+        self.status: dict[str, TargetStatus] = self._load_status()
+
+    def _load_status(self) -> dict[str, TargetStatus]:
+        rows = self.state.query("SELECT host, last_success_at, consecutive_failures FROM farm_targets")
+        names = {t.name for t in self.targets}
+        return {r["host"]: TargetStatus(r["last_success_at"], r["consecutive_failures"])
+                for r in rows if r["host"] in names}
+
+    # -- the agent's job -----------------------------------------------------------
+
+    def tick(self, now: float | None = None) -> list[PollResult]:
+        """Start the due polls, then handle whatever finished; returns the handled results."""
+        self.poller.submit_due(now)
+        results = self.poller.drain()
+        if results:
+            self.handle(results)
+        return results
+
+    def handle(self, results: list[PollResult]) -> None:
+        """Record, judge and publish finished polls (also the CLI's path after a one-off poll)."""
+        now = self.clock()
+        with self.state.transaction() as db:
+            for result in results:
+                self._record(db, result)
+        for result in results:
+            self.latest[result.target.name] = result
+            status = self.status[result.target.name]
+            apply(self.incidents, farm_evaluations(self.config.checks, self.config.farm.checks, result,
+                                                   status.consecutive_failures, now), now=now)
+        self.publish()
+
+    def publish(self) -> None:
+        if self.cache is not None:
+            self.cache.update(CACHE_SOURCE, farm_families(self.latest.values(), self.status))
+
+    def _record(self, db, result: PollResult) -> None:
+        target = result.target
+        previous = self.status.get(target.name, TargetStatus(None, 0))
+        if result.up:
+            status = TargetStatus(result.started_at, 0)
+        else:
+            status = TargetStatus(previous.last_success_at, previous.consecutive_failures + 1)
+        self.status[target.name] = status
+        summary = json.dumps(snapshot_summary(result)) if result.up else None
+        db.execute(
+            "INSERT INTO farm_targets(host, tenant, transport, address, last_poll_at, last_success_at, up, "
+            "consecutive_failures, last_error, poll_seconds, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            "COALESCE(?, '{}')) ON CONFLICT(host) DO UPDATE SET tenant = excluded.tenant, "
+            "transport = excluded.transport, address = excluded.address, last_poll_at = excluded.last_poll_at, "
+            "last_success_at = excluded.last_success_at, up = excluded.up, "
+            "consecutive_failures = excluded.consecutive_failures, last_error = excluded.last_error, "
+            "poll_seconds = excluded.poll_seconds, summary = COALESCE(?, farm_targets.summary)",
+            (target.name, target.tenant, target.transport, target.host.address, result.started_at,
+             status.last_success_at, 1 if result.up else 0, status.consecutive_failures, result.error,
+             result.duration, summary, summary))
+        history.record(db, result)
+
+    def prune(self) -> None:
+        """Drop daily rows past ``farm.history_days`` and rows of hosts no longer in the config."""
+        today = datetime.fromtimestamp(self.clock(), ROME).date()
+        names = [t.name for t in self.targets]
+        with self.state.transaction() as db:
+            removed = history.prune(db, self.config.farm.history_days, today)
+            marks = ",".join("?" * len(names))
+            db.execute(f"DELETE FROM farm_targets WHERE host NOT IN ({marks})", names)
+        if removed:
+            log.info("farm history pruned", extra={"rows": removed})
+
+    def close(self) -> None:
+        self.poller.close()
+
