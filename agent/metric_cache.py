@@ -1,9 +1,16 @@
 """The metric cache: the only thing a scrape touches.
 
 Collectors publish here when they finish; the exposition text is rendered at
-that moment (in the collector's thread), plain and gzipped, so that serving
-``/metrics`` is a lock-free read of two byte strings. That keeps a scrape's
-cost flat however many collectors there are and however slow they are.
+that moment (in the collector's thread), so that serving ``/metrics`` is a
+lock-free read of a byte string. That keeps a scrape's cost flat however many
+collectors there are and however slow they are.
+
+Farm mode publishes tens of thousands of series under the same names as the
+local collectors (``node_filesystem_avail_bytes`` of 500 hosts), so rendering
+is incremental: each source's samples are rendered once per update of that
+source and kept as bytes; an update re-renders only its own source, and the
+exposition is a join of the kept pieces, one HELP/TYPE header per name. The
+gzipped copy is made on the first scrape that asks for it.
 """
 
 from __future__ import annotations
@@ -11,7 +18,6 @@ from __future__ import annotations
 import gzip
 import threading
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable
 
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -21,12 +27,23 @@ if TYPE_CHECKING:
     from agent.collection import RunOutcome
 
 
-@dataclass(frozen=True)
 class Exposition:
-    plain: bytes
-    gzipped: bytes
-    rendered_at: float
-    series: int
+    """One rendered exposition; immutable apart from the gzipped copy made on demand."""
+
+    __slots__ = ("plain", "rendered_at", "series", "_gzipped")
+
+    def __init__(self, plain: bytes, rendered_at: float, series: int) -> None:
+        self.plain = plain
+        self.rendered_at = rendered_at
+        self.series = series
+        self._gzipped: bytes | None = None
+
+    @property
+    def gzipped(self) -> bytes:
+        # Two scrapes racing here both compress; either result is right, so no lock.
+        if self._gzipped is None:
+            self._gzipped = gzip.compress(self.plain, compresslevel=5)
+        return self._gzipped
 
 
 class _Families:
@@ -68,31 +85,53 @@ def merge_families(groups: Iterable[Iterable[Metric]]) -> list[Metric]:
     return list(merged.values())
 
 
+def render_source(families: Iterable[Metric]) -> dict[str, tuple[bytes, bytes, int]]:
+    """Family name -> (HELP/TYPE header, sample lines, sample count) for one source's families."""
+    rendered: dict[str, tuple[bytes, bytes, int]] = {}
+    for family in merge_families([families]):
+        text = generate_latest(_Families([family]))  # type: ignore[arg-type]
+        header_end = text.index(b"\n", text.index(b"\n") + 1) + 1  # HELP and TYPE lines
+        rendered[family.name] = (text[:header_end], text[header_end:], len(family.samples))
+    return rendered
+
+
 class MetricCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._families: dict[str, list[Metric]] = {}
+        self._rendered: dict[str, dict[str, tuple[bytes, bytes, int]]] = {}
         self._outcomes: dict[str, "RunOutcome"] = {}
-        self._exposition = Exposition(b"", gzip.compress(b""), time.time(), 0)
+        self._exposition = Exposition(b"", time.time(), 0)
 
     def update(self, source: str, families: list[Metric] | None, outcome: "RunOutcome | None" = None) -> None:
         """Replace ``source``'s families (None drops them: a failed run shows no stale data)."""
+        rendered = render_source(families) if families else {}  # outside the lock: the slow part
         with self._lock:
             if families is None:
                 self._families.pop(source, None)
             else:
                 self._families[source] = families
+            self._rendered[source] = rendered
             if outcome is not None:
                 self._outcomes[source] = outcome
             self._render()
 
     def _render(self) -> None:
-        groups = [self._families[name] for name in sorted(self._families)]
-        merged = merge_families(groups + [self._meta_families()])
-        plain = generate_latest(_Families(merged))  # type: ignore[arg-type]
-        series = sum(len(f.samples) for f in merged)
-        self._exposition = Exposition(plain, gzip.compress(plain, compresslevel=5), time.time(), series)
-
+        pieces = dict(self._rendered)
+        pieces["\x00meta"] = render_source(self._meta_families())  # sorts after no real source name matters
+        by_name: dict[str, list[tuple[bytes, bytes, int]]] = {}
+        for source in sorted(pieces):
+            for name, piece in pieces[source].items():
+                by_name.setdefault(name, []).append(piece)
+        chunks: list[bytes] = []
+        series = 0
+        for name in sorted(by_name):
+            parts = by_name[name]
+            chunks.append(parts[0][0])
+            for _, body, count in parts:
+                chunks.append(body)
+                series += count
+        self._exposition = Exposition(b"".join(chunks), time.time(), series)
     def _meta_families(self) -> list[Metric]:
         success = GaugeMetricFamily("custode_collector_success",
                                     "1 if the collector's last run succeeded, 0 if it failed or timed out.",
