@@ -86,6 +86,14 @@ def farm_lines(state: State, config, now: float) -> list[str]:
     never = sorted(set(polled) - set(rows))
     lines = ["", f"Farm: {len(rows) - len(down)} of {len(polled)} hosts answered their last poll"
              + (f"; {len(never)} not polled yet" if never else "") + "."]
+    tenants: dict[str, list[int]] = {}
+    for name, host in polled.items():
+        row = rows.get(name)
+        counts = tenants.setdefault(host.tenant or config.agent.tenant, [0, 0])
+        counts[0] += 1
+        counts[1] += 1 if row is not None and row["up"] else 0
+    lines += [f"  {tenant}: {hosts} host{'s' if hosts != 1 else ''}, {answering} answering"
+              for tenant, (hosts, answering) in sorted(tenants.items())]
     for row in sorted(down, key=lambda r: r["host"]):
         since = (f"last answered {_when(row['last_success_at'])}" if row["last_success_at"] else "never answered")
         lines.append(f"  {row['host']} ({row['tenant']}): down for {row['consecutive_failures']} polls, {since}: "

@@ -261,3 +261,4 @@ def test_status_names_down_hosts(farm, tmp_path, write_config, monkeypatch) -> N
     text = build_status(loaded).text
     assert "Farm: 1 of 4 hosts answered their last poll; 2 not polled yet." in text
     assert "db1 (cremona): down for 1 polls, never answered: nothing listens on db1:22 (connection refused)" in text
+    assert "  crema: 2 hosts, 1 answering\n  cremona: 2 hosts, 0 answering\n" in text
