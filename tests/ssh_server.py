@@ -134,19 +134,23 @@ class SshServer(DaemonServer):
     Use as a context manager, or call :meth:`start` and :meth:`stop`.
     """
 
-    def __init__(self, base: Path | str | None = None) -> None:
+    def __init__(self, base: Path | str | None = None, user: str | None = None) -> None:
         require_sshd()
         self._own_base = base is None
         self._base = Path(tempfile.mkdtemp(prefix="custode-sshd-") if base is None else base).resolve()
         self._base.mkdir(parents=True, exist_ok=True)
         self._port = free_port()
-        self._user = pwd.getpwuid(os.getuid()).pw_name
+        self._user = user or pwd.getpwuid(os.getuid()).pw_name
+        """Another account needs root (sshd switches to it); its login shell runs every command."""
         self._process: subprocess.Popen[bytes] | None = None
         self._marker = secrets.token_hex(8)
         """Put into every session's environment (SetEnv), to find commands that outlived their connection."""
         self._host_line = generate_key(self._base / "ssh_host_ed25519_key", "custode-test-host")
         client_line = generate_key(self.client_key, "custode-test-client")
         self.authorized_keys.write_text(client_line + "\n", encoding="ascii")
+        if user is not None:  # sshd reads authorized_keys as that user
+            self._base.chmod(0o755)
+            self.authorized_keys.chmod(0o644)
         self.known_hosts.write_text(f"[{self.host}]:{self._port} {self.host_key_line}\n", encoding="ascii")
 
     # -- public properties -------------------------------------------------
