@@ -7,7 +7,7 @@ import json
 import re
 import sys
 import time
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from agent.table import human_age, table
@@ -200,8 +200,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     from agent.paths import state_path
     from agent.state import State
 
+    from agent.calendar import ROME
+
     loaded = _load(args)
-    end = args.to or date.today()
+    end = args.to or datetime.now(ROME).date()  # days are Europe/Rome days
     start = args.since or (date(args.year, 1, 1) if args.year else end - timedelta(days=364))
     if args.year and not args.to:
         end = date(args.year, 12, 31)

@@ -64,7 +64,9 @@ class FarmSection(Strict):
     timeout: Duration = Field(default=60.0, gt=0, description="for the probe command on the host")
     updates_interval: Duration = Field(
         default=6 * 3600.0, gt=0, description="pending updates and SMART are read this often (they cost the host "
-                                             "more than the rest); every poll reads them if shorter than interval")
+                                             "more than the rest)")
+    read_updates: bool = Field(default=True, description="false: never read pending updates and SMART (another "
+                                                         "tool watches them, e.g. WSUS reports)")
     workers: int = Field(default=32, ge=1, le=256, description="hosts polled at the same time")
     keep_connections: bool = Field(default=True, description="reuse SSH connections and WinRM shells between polls")
     history_days: int = Field(default=MIN_HISTORY_DAYS, ge=MIN_HISTORY_DAYS,

@@ -65,7 +65,8 @@ class FarmService:
         self.targets: list[Target] = targets_of(config)
         farm = config.farm
         self.poller = poller or FarmPoller(self.targets, workers=farm.workers, keep_connections=farm.keep_connections,
-                                           updates_interval=farm.updates_interval, clock=clock)
+                                           updates_interval=farm.updates_interval if farm.read_updates else None,
+                                           clock=clock)
         self.latest: dict[str, PollResult] = {}
         self.status: dict[str, TargetStatus] = self._load_status()
 
