@@ -262,3 +262,67 @@ def test_status_names_down_hosts(farm, tmp_path, write_config, monkeypatch) -> N
     assert "Farm: 1 of 4 hosts answered their last poll; 2 not polled yet." in text
     assert "db1 (cremona): down for 1 polls, never answered: nothing listens on db1:22 (connection refused)" in text
     assert "  crema: 2 hosts, 1 answering\n  cremona: 2 hosts, 0 answering\n" in text
+
+
+def test_a_host_removed_from_the_config_has_its_incidents_resolved(tmp_path) -> None:
+    state = State(tmp_path / "state.db")
+    try:
+        before = FarmService(load_text(FARM_CONFIG).model, state, Incidents(state), poller=_IdlePoller())
+        web1 = _targets(before)["web1"]
+        before.handle([up(web1, linux_snapshot(root_avail=GIB)), up(_targets(before)["db1"],
+                                                                 linux_snapshot(root_avail=GIB))])
+        assert len(before.incidents.open_incidents()) == 2
+        after = FarmService(load_text(FARM_CONFIG.replace("  web1: {address: web1.farm.lan, tenant: crema, "
+                                                          "labels: {role: web, site: farm}}\n", "")).model,
+                            state, Incidents(state), poller=_IdlePoller())
+        after.prune()
+        assert [i.key for i in after.incidents.open_incidents()] == ["cremona/filesystem/db1:/"]
+        assert [r["host"] for r in state.query("SELECT host FROM farm_targets")] == ["db1"]
+    finally:
+        state.close()
+
+
+def _cli(*args: str) -> tuple[int, str, str]:
+    import contextlib
+    import io
+
+    from agent.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 2
+            err.write(str(exc.code))
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_farm_list_and_report_from_the_command_line(tmp_path, write_config) -> None:
+    path = write_config(FARM_CONFIG + f"state: {{path: '{tmp_path / 'cli.db'}'}}\n")
+    code, out, _ = _cli("farm", "list", "--config", str(path))
+    assert code == 0 and out.count("never polled") == 4
+    state = State(tmp_path / "cli.db")
+    try:
+        service = FarmService(load(path).model, state, Incidents(state), poller=_IdlePoller())
+        t = _targets(service)
+        service.handle([up(t["web1"], linux_snapshot()), down(t["win1"], "the WinRM service on win1 refused us")])
+    finally:
+        state.close()
+    code, out, _ = _cli("farm", "list", "--config", str(path), "--tenant", "cremona")
+    assert code == 1
+    assert "DOWN (1 polls)" in out and "the WinRM service on win1 refused us" in out and "web1" not in out
+    code, out, _ = _cli("farm", "report", "--config", str(path), "--format", "csv")
+    rows = out.splitlines()
+    assert code == 0 and len(rows) == 3 and rows[1].startswith("web1,crema,1,100.0,Debian GNU/Linux 12")
+    code, out, _ = _cli("farm", "report", "--config", str(path), "--year", "2019")
+    assert code == 0 and out.startswith("No farm history in this period")
+
+
+def test_farm_poll_explains_bad_arguments(write_config) -> None:
+    code, _, err = _cli("farm", "poll", "--ssh", "no-user-here")
+    assert code == 2 and "expected USER@HOST[:PORT]" in err
+    code, _, err = _cli("farm", "poll", "--config", str(write_config(FARM_CONFIG)), "--host", "web3")
+    assert code != 0 and "no polled host 'web3' in the config; did you mean 'web" in err
+    code, _, err = _cli("farm", "poll", "--config", str(write_config("agent: {tenant: default}\n")))
+    assert code != 0 and "nothing to poll" in err

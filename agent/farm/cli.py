@@ -33,6 +33,12 @@ def parse_target(value: str, default_port: int) -> tuple[str, str, int]:
     return match["user"], match["host"].strip("[]"), port
 
 
+def _target_argument(value: str) -> str:
+    """argparse type: reject a malformed target as a usage error before anything connects."""
+    parse_target(value, 22)
+    return value
+
+
 def _adhoc_targets(args: argparse.Namespace):
     """Targets from --ssh/--winrm: no config, the default tenant, named HOST or HOST:PORT."""
     from agent.config import DEFAULT_TENANT
@@ -241,11 +247,11 @@ def add_commands(sub, epilog: str) -> None:
     poll.add_argument("--config", "-c", metavar="PATH", help="config file (YAML)")
     poll.add_argument("--host", action="append", metavar="NAME", help="only this configured host (repeatable)")
     poll.add_argument("--tenant", metavar="TENANT", help="only this tenant's hosts")
-    poll.add_argument("--ssh", action="append", metavar="USER@HOST[:PORT]", help="a Linux target (repeatable)")
+    poll.add_argument("--ssh", action="append", type=_target_argument, metavar="USER@HOST[:PORT]", help="a Linux target (repeatable)")
     poll.add_argument("--identity", type=Path, metavar="KEYFILE", help="--ssh: private key (else the SSH agent)")
     poll.add_argument("--known-hosts", type=Path, metavar="FILE",
                       help="--ssh: known_hosts with the targets' keys (default ~/.ssh/known_hosts)")
-    poll.add_argument("--winrm", action="append", metavar="USER@HOST[:PORT]",
+    poll.add_argument("--winrm", action="append", type=_target_argument, metavar="USER@HOST[:PORT]",
                       help="a Windows target over WinRM HTTPS (repeatable); password from --winrm-password-env")
     poll.add_argument("--winrm-password-env", default="CUSTODE_WINRM_PASSWORD", metavar="VARIABLE",
                       help="environment variable holding the WinRM password (default CUSTODE_WINRM_PASSWORD)")

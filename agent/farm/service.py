@@ -28,6 +28,9 @@ from agent.state import State
 log = logging.getLogger(__name__)
 
 CACHE_SOURCE = "farm"
+FARM_CHECKS = ("reachability", "filesystem", "memory", "cpu", "services", "antivirus", "os_updates", "disk_health",
+               "os_support")
+"""Every check farm mode judges a host by (see agent/farm/checks.py)."""
 
 
 def snapshot_summary(result: PollResult) -> dict[str, Any]:
@@ -128,11 +131,15 @@ class FarmService:
     def prune(self) -> None:
         """Drop daily rows past ``farm.history_days`` and rows of hosts no longer in the config."""
         today = datetime.fromtimestamp(self.clock(), ROME).date()
-        names = [t.name for t in self.targets]
+        names = {t.name for t in self.targets}
+        gone = [r for r in self.state.query("SELECT host, tenant FROM farm_targets") if r["host"] not in names]
         with self.state.transaction() as db:
             removed = history.prune(db, self.config.farm.history_days, today)
-            marks = ",".join("?" * len(names))
-            db.execute(f"DELETE FROM farm_targets WHERE host NOT IN ({marks})", names)
+            db.executemany("DELETE FROM farm_targets WHERE host = ?", [(r["host"],) for r in gone])
+        for row in gone:  # its incidents would otherwise stay open for ever
+            for check in FARM_CHECKS:
+                self.incidents.reconcile(row["tenant"], check, (), scope=f"{row['host']}:",
+                                         reason=f"host {row['host']} is no longer polled (removed from the config)")
         if removed:
             log.info("farm history pruned", extra={"rows": removed})
 
