@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-import time
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -17,7 +16,7 @@ from agent.incidents import Incidents
 from agent.metric_cache import MetricCache, samples
 from agent.state import State
 from agent.status import build_status
-from farm_helpers import (GIB, down, linux_snapshot, linux_target, up, windows_snapshot, windows_target)
+from farm_helpers import GIB, down, linux_snapshot, linux_target, up, windows_snapshot
 
 FARM_CONFIG = """
 agent: {tenant: provider}
@@ -234,7 +233,7 @@ def test_daily_aggregates_for_400_days_answer_the_yearly_report(farm) -> None:
     assert year.cpu_avg_percent == 30.0 and year.cpu_max_percent == 50.0
     assert year.filesystems == {"/": 5.0}
     assert 99.0 < year.availability_percent < 100.0
-    assert year.top_errors == [f"7× no answer from x:22 within 10 s (connect_timeout)"]
+    assert year.top_errors == ["7× no answer from x:22 within 10 s (connect_timeout)"]
     csv_text = render([year], "csv")
     assert csv_text.splitlines()[0].startswith("host,tenant,days,availability_percent")
     farm.prune()

@@ -17,7 +17,7 @@ from agent.checks import Evaluation, judge_cpu, judge_filesystem, judge_memory, 
 from agent.config import ChecksSection
 from agent.farm.config import FarmChecks
 from agent.farm.poller import PollResult
-from agent.farm.snapshot import HostSnapshot
+from agent.farm.snapshot import Antivirus, HostSnapshot
 from agent.incidents import CheckResult, Severity
 
 DAY = 86400.0
@@ -149,7 +149,7 @@ def _antivirus(judge: _Judge, farm: FarmChecks, snap: HostSnapshot, now: float) 
     return evaluation
 
 
-def _av_state(av) -> str:
+def _av_state(av: Antivirus) -> str:
     if av.enabled is False:
         return f"{av.product} is disabled"
     if av.realtime is False:

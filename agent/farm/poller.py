@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
-from agent.farm.snapshot import HostSnapshot, ProbeOutputError
+from agent.farm.snapshot import DiskHealth, HostSnapshot, ProbeOutputError, UpdateStatus
 from agent.farm.targets import Target
 from agent.transports import Transport, TransportError, open_transport
 
@@ -58,7 +58,7 @@ class _HostState:
     cpu_previous: tuple[float, float] | None = None
     """(total, idle) CPU seconds at the previous poll, for the busy ratio between polls."""
     in_flight_since: float | None = None
-    slow_sections: tuple[object, object] | None = None
+    slow_sections: tuple[UpdateStatus | None, tuple[DiskHealth, ...] | None] | None = None
     """(updates, disks) of the last poll that read them, carried into the polls in between."""
 
 
