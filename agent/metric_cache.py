@@ -105,15 +105,21 @@ class MetricCache:
 
     def update(self, source: str, families: list[Metric] | None, outcome: "RunOutcome | None" = None) -> None:
         """Replace ``source``'s families (None drops them: a failed run shows no stale data)."""
-        rendered = render_source(families) if families else {}  # outside the lock: the slow part
+        self.update_many({source: families}, {source: outcome} if outcome is not None else {})
+
+    def update_many(self, updates: dict[str, list[Metric] | None],
+                    outcomes: dict[str, "RunOutcome"] | None = None) -> None:
+        """Replace several sources at once (farm mode: the hosts polled since the last tick), one render."""
+        rendered = {source: render_source(families) if families else {}  # outside the lock: the slow part
+                    for source, families in updates.items()}
         with self._lock:
-            if families is None:
-                self._families.pop(source, None)
-            else:
-                self._families[source] = families
-            self._rendered[source] = rendered
-            if outcome is not None:
-                self._outcomes[source] = outcome
+            for source, families in updates.items():
+                if families is None:
+                    self._families.pop(source, None)
+                else:
+                    self._families[source] = families
+                self._rendered[source] = rendered[source]
+            self._outcomes.update(outcomes or {})
             self._render()
 
     def _render(self) -> None:

@@ -350,9 +350,9 @@ def build_farm_service(config, state: State, incidents: Incidents, cache: Metric
     """Farm mode, when the config has hosts to poll (else None)."""
     if not config.polled_hosts():
         return None
-    from agent.farm.service import FarmService
+    from agent.farm.service import FarmService, new_poller
 
-    return FarmService(config, state, incidents, cache)
+    return FarmService(config, state, incidents, cache, poller=new_poller(config))
 
 
 def build_restore_service(config, state: State, incidents: Incidents, audit):

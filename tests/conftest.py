@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import subprocess
 import time
 import urllib.request
 from pathlib import Path
@@ -42,6 +43,16 @@ def http_get(url: str, timeout: float = 5.0, headers: dict[str, str] | None = No
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
+
+
+def stop_process(proc) -> None:
+    """SIGTERM, then SIGKILL after 10 s: a server or agent started by a test never outlives it."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
 
 
 @pytest.fixture(autouse=True)

@@ -41,23 +41,12 @@ farm:
 """
 
 
-class _IdlePoller:
-    def submit_due(self, now=None):
-        return []
-
-    def drain(self):
-        return []
-
-    def close(self):
-        pass
-
-
 @pytest.fixture
 def farm(tmp_path):
     loaded = load_text(FARM_CONFIG)
     state = State(tmp_path / "state.db")
     cache = MetricCache()
-    service = FarmService(loaded.model, state, Incidents(state), cache, poller=_IdlePoller())
+    service = FarmService(loaded.model, state, Incidents(state), cache)
     yield service
     state.close()
 
@@ -184,7 +173,7 @@ def test_metrics_carry_tenant_host_and_labels(farm) -> None:
     t = _targets(farm)
     farm.handle([up(t["web1"], linux_snapshot()), down(t["web2"], "nothing listens on web2:22 (connection refused)"),
                  up(t["win1"], windows_snapshot())])
-    families = [f for f in farm.cache.families("farm")]
+    families = farm.families()
     up_samples = {s[0]["host"]: s[1] for s in samples(families, "custode_target_up")}
     assert up_samples == {"web1": 1.0, "web2": 0.0, "win1": 1.0}
     errors = samples(families, "custode_target_last_error_info")
@@ -266,14 +255,14 @@ def test_status_names_down_hosts(farm, tmp_path, write_config, monkeypatch) -> N
 def test_a_host_removed_from_the_config_has_its_incidents_resolved(tmp_path) -> None:
     state = State(tmp_path / "state.db")
     try:
-        before = FarmService(load_text(FARM_CONFIG).model, state, Incidents(state), poller=_IdlePoller())
+        before = FarmService(load_text(FARM_CONFIG).model, state, Incidents(state))
         web1 = _targets(before)["web1"]
         before.handle([up(web1, linux_snapshot(root_avail=GIB)), up(_targets(before)["db1"],
                                                                  linux_snapshot(root_avail=GIB))])
         assert len(before.incidents.open_incidents()) == 2
         after = FarmService(load_text(FARM_CONFIG.replace("  web1: {address: web1.farm.lan, tenant: crema, "
                                                           "labels: {role: web, site: farm}}\n", "")).model,
-                            state, Incidents(state), poller=_IdlePoller())
+                            state, Incidents(state))
         after.prune()
         assert [i.key for i in after.incidents.open_incidents()] == ["cremona/filesystem/db1:/"]
         assert [r["host"] for r in state.query("SELECT host FROM farm_targets")] == ["db1"]
@@ -303,7 +292,7 @@ def test_farm_list_and_report_from_the_command_line(tmp_path, write_config) -> N
     assert code == 0 and out.count("never polled") == 4
     state = State(tmp_path / "cli.db")
     try:
-        service = FarmService(load(path).model, state, Incidents(state), poller=_IdlePoller())
+        service = FarmService(load(path).model, state, Incidents(state))
         t = _targets(service)
         service.handle([up(t["web1"], linux_snapshot()), down(t["win1"], "the WinRM service on win1 refused us")])
     finally:

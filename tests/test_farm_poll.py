@@ -23,7 +23,7 @@ from agent.farm.poller import FarmPoller
 from agent.farm.targets import Target
 from agent.transports import open_transport
 from agent.transports.config import HostConfig, SshOptions
-from conftest import free_port, http_get, require_binary, wait_until
+from conftest import free_port, http_get, require_binary, stop_process, wait_until
 from ssh_server import Blackhole, SshServer, generate_key
 
 pytestmark = pytest.mark.integration
@@ -215,12 +215,7 @@ def test_farm_node_with_20_tenants_in_status_prometheus_and_report(sshd, tmp_pat
         assert re.search(r"CRITICAL  host gone could not be polled \d+ times in a row: nothing listens", text)
     finally:
         for proc in (prom, agent):
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+            stop_process(proc)
     assert agent.returncode == 0, (tmp_path / "custode.log").read_text()[-3000:]
     report = subprocess.run([sys.executable, "-m", "agent", "farm", "report", "--config", str(config),
                              "--format", "json"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from agent.config_loader import load_text
-from agent.farm.service import FarmService
+from agent.farm.service import FarmService, new_poller
 from agent.farm.windows_probe import STAGER_COMMENT
 from agent.incidents import Incidents
 from agent.metric_cache import MetricCache, samples
@@ -46,7 +46,7 @@ def farm(tmp_path, monkeypatch):
                          f"port: {double.port}, auth: basic, ca_file: '{double.ca_file}', connect_timeout: 5s}}}}")
         loaded = load_text("\n".join(lines) + "\n")
         state = State(tmp_path / "state.db")
-        service = FarmService(loaded.model, state, Incidents(state), MetricCache())
+        service = FarmService(loaded.model, state, Incidents(state), MetricCache(), poller=new_poller(loaded.model))
         try:
             yield service, doubles
         finally:
@@ -69,7 +69,7 @@ def test_windows_servers_are_judged_and_published(farm) -> None:
     assert "2008 R2" in support.summary and support.severity == "warning"
     assert ("crema", "antivirus", "fs-crema:antivirus") not in opened  # Defender on there
 
-    families = farm.cache.families("farm")
+    families = farm.families()
     free = {labels["host"]: value for labels, value in samples(families, "windows_logical_disk_free_bytes")
             if labels["volume"] == "C:"}
     size = {labels["host"]: value for labels, value in samples(families, "windows_logical_disk_size_bytes")

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from conftest import free_port, http_get, require_binary, wait_until
+from conftest import free_port, http_get, require_binary, stop_process as _stop, wait_until
 from mailfactory import SCRIPT_RULE, script_report
 from update_helpers import PLAYBOOKS
 
@@ -28,15 +28,6 @@ def _wait_http(url: str, timeout: float) -> None:
             return False
 
     assert wait_until(answers, timeout, step=0.2), f"{url} did not answer within {timeout}s"
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
 
 
 @pytest.fixture

@@ -128,7 +128,7 @@ def _antivirus(judge: _Judge, farm: FarmChecks, snap: HostSnapshot, now: float) 
         return None
     cfg = farm.antivirus
     evaluation = judge.evaluation("antivirus")
-    active = [av for av in snap.antivirus if av.enabled and av.realtime is not False]
+    active = [av for av in snap.antivirus if av.active]
     if not active:
         off = "; ".join(_av_state(av) for av in snap.antivirus) or "no antivirus product is reported"
         summary = f"no active antivirus on {judge.host}: {off}"

@@ -114,16 +114,7 @@ def _record(loaded, results) -> None:
     from agent.recording import open_recording
 
     with open_recording(loaded.model) as recording:
-        service = FarmService(loaded.model, recording.state, recording.incidents,
-                              poller=_NoPoller())
-        service.handle(results)
-
-
-class _NoPoller:
-    """FarmService needs a poller; the command line polled already."""
-
-    def close(self) -> None:
-        pass
+        FarmService(loaded.model, recording.state, recording.incidents).handle(results)
 
 
 def _print(results, fmt: str) -> None:

@@ -49,8 +49,8 @@ def merge(data: dict[str, Any], result: PollResult) -> dict[str, Any]:
     data["os"] = snap.os.name
     if result.cpu_busy_ratio is not None:
         data["cpu"] = _stat(data.get("cpu"), round(100 * result.cpu_busy_ratio, 2))
-    if snap.memory_total_bytes and snap.memory_available_bytes is not None:
-        used = 100 * (1 - snap.memory_available_bytes / snap.memory_total_bytes)
+    used = snap.memory_used_percent
+    if used is not None:
         data["memory"] = _stat(data.get("memory"), round(used, 2))
         data["memory_total_bytes"] = snap.memory_total_bytes
     filesystems = data.setdefault("filesystems", {})
@@ -69,7 +69,7 @@ def merge(data: dict[str, Any], result: PollResult) -> dict[str, Any]:
         if snap.updates.reboot_required:
             data["reboot_required"] = True
     if snap.antivirus is not None:
-        active = any(av.enabled and av.realtime is not False for av in snap.antivirus)
+        active = any(av.active for av in snap.antivirus)
         key = "antivirus_active_polls" if active else "antivirus_inactive_polls"
         data[key] = data.get(key, 0) + 1
         ages = [snap.time - av.signature_updated for av in snap.antivirus if av.signature_updated]

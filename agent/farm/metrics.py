@@ -48,33 +48,37 @@ class _Families:
 
 
 def farm_families(results: Iterable[PollResult], status: dict[str, TargetStatus]) -> list[Metric]:
-    """Families for the latest result of every polled host (``status`` by host name)."""
+    """Families for several hosts' results at once (``status`` by host name)."""
+    return [family for result in results
+            for family in host_families(result, status.get(result.target.name, TargetStatus(None, 0)))]
+
+
+def host_families(result: PollResult, extra: TargetStatus) -> list[Metric]:
+    """One host's families from its latest result; built once per poll, not per publish."""
     out = _Families()
-    for result in results:
-        target = result.target
-        labels = target.metric_labels()
-        extra = status.get(target.name, TargetStatus(None, 0))
-        target_labels = {**labels, "transport": target.transport}
-        out.add("custode_target_up", "1 if the host's last poll succeeded, 0 if it could not be reached or read.",
-                target_labels, 1.0 if result.up else 0.0)
-        out.add("custode_target_poll_duration_seconds", "Wall time of the host's last poll.", labels,
-                result.duration)
-        out.add("custode_target_last_poll_timestamp_seconds", "Unix time the host's last poll started.", labels,
-                result.started_at)
-        if extra.last_success_at is not None:
-            out.add("custode_target_last_success_timestamp_seconds",
-                    "Unix time of the host's last successful poll.", labels, extra.last_success_at)
-        out.add("custode_target_consecutive_failures", "Polls in a row that failed.", labels,
-                extra.consecutive_failures)
-        if result.error:
-            out.add("custode_target_last_error_info", "Why the host's last poll failed (in the error label).",
-                    {**labels, "error": result.error[:ERROR_LABEL_LIMIT]}, 1.0)
-        if result.snapshot is not None:
-            _host_families(out, labels, result)
+    target = result.target
+    labels = target.metric_labels()
+    target_labels = {**labels, "transport": target.transport}
+    out.add("custode_target_up", "1 if the host's last poll succeeded, 0 if it could not be reached or read.",
+            target_labels, 1.0 if result.up else 0.0)
+    out.add("custode_target_poll_duration_seconds", "Wall time of the host's last poll.", labels,
+            result.duration)
+    out.add("custode_target_last_poll_timestamp_seconds", "Unix time the host's last poll started.", labels,
+            result.started_at)
+    if extra.last_success_at is not None:
+        out.add("custode_target_last_success_timestamp_seconds",
+                "Unix time of the host's last successful poll.", labels, extra.last_success_at)
+    out.add("custode_target_consecutive_failures", "Polls in a row that failed.", labels,
+            extra.consecutive_failures)
+    if result.error:
+        out.add("custode_target_last_error_info", "Why the host's last poll failed (in the error label).",
+                {**labels, "error": result.error[:ERROR_LABEL_LIMIT]}, 1.0)
+    if result.snapshot is not None:
+        _snapshot_families(out, labels, result)
     return out.result()
 
 
-def _host_families(out: _Families, labels: dict[str, str], result: PollResult) -> None:
+def _snapshot_families(out: _Families, labels: dict[str, str], result: PollResult) -> None:
     snap, busy = result.snapshot, result.cpu_busy_ratio
     assert snap is not None
     windows = snap.os.family == "windows"

@@ -57,7 +57,6 @@ class _HostState:
     updates_read_at: float | None = None
     cpu_previous: tuple[float, float] | None = None
     """(total, idle) CPU seconds at the previous poll, for the busy ratio between polls."""
-    in_flight_since: float | None = None
     slow_sections: tuple[UpdateStatus | None, tuple[DiskHealth, ...] | None] | None = None
     """(updates, disks) of the last poll that read them, carried into the polls in between."""
 
@@ -109,7 +108,7 @@ class FarmPoller:
                 state = self._states[name]
                 if state.in_flight or now < state.next_due or self._closed:
                     continue
-                state.in_flight, state.in_flight_since = True, now
+                state.in_flight = True
                 state.next_due = now + target.interval
                 started.append(name)
         for name in started:
@@ -121,11 +120,6 @@ class FarmPoller:
         with self._lock:
             finished, self._finished = self._finished, []
         return finished
-
-    def in_flight(self) -> dict[str, float]:
-        """Hosts being polled now, with the Unix time their poll started."""
-        with self._lock:
-            return {n: s.in_flight_since or 0.0 for n, s in self._states.items() if s.in_flight}
 
     def poll(self, names: Iterable[str] | None = None) -> list[PollResult]:
         """Poll ``names`` (default: all) now and wait for them: the command-line path."""
@@ -164,7 +158,6 @@ class FarmPoller:
                                 error=f"internal error in Custode ({type(exc).__name__}: {exc}); see the agent's log")
         with self._lock:
             self._states[name].in_flight = False
-            self._states[name].in_flight_since = None
             if queue:
                 self._finished.append(result)
         return result

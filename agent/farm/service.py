@@ -18,7 +18,7 @@ from agent.calendar import ROME
 from agent.checks import apply
 from agent.farm import history
 from agent.farm.checks import farm_evaluations
-from agent.farm.metrics import TargetStatus, farm_families
+from agent.farm.metrics import TargetStatus, host_families
 from agent.farm.poller import FarmPoller, PollResult
 from agent.farm.targets import Target, targets_of
 from agent.incidents import Incidents
@@ -27,7 +27,8 @@ from agent.state import State
 
 log = logging.getLogger(__name__)
 
-CACHE_SOURCE = "farm"
+CACHE_SOURCE = "farm/"
+"""Prefix of the metric-cache sources: one per host, so a poll re-renders only its own host's series."""
 FARM_CHECKS = ("reachability", "filesystem", "memory", "cpu", "services", "antivirus", "os_updates", "disk_health",
                "os_support")
 """Every check farm mode judges a host by (see agent/farm/checks.py)."""
@@ -41,8 +42,8 @@ def snapshot_summary(result: PollResult) -> dict[str, Any]:
     summary: dict[str, Any] = {"os": snap.os.name, "problems": list(snap.problems)[:10]}
     if result.cpu_busy_ratio is not None:
         summary["cpu_percent"] = round(100 * result.cpu_busy_ratio, 1)
-    if snap.memory_total_bytes and snap.memory_available_bytes is not None:
-        summary["memory_used_percent"] = round(100 * (1 - snap.memory_available_bytes / snap.memory_total_bytes), 1)
+    if snap.memory_used_percent is not None:
+        summary["memory_used_percent"] = round(snap.memory_used_percent, 1)
     sized = [fs for fs in snap.filesystems if fs.size_bytes > 0]
     if sized:
         worst = min(sized, key=lambda fs: fs.avail_bytes / fs.size_bytes)
@@ -51,13 +52,26 @@ def snapshot_summary(result: PollResult) -> dict[str, Any]:
         summary["updates_pending"] = snap.updates.pending
         summary["last_update_installed"] = snap.updates.last_installed
     if snap.antivirus is not None:
-        summary["antivirus_active"] = any(av.enabled and av.realtime is not False for av in snap.antivirus)
+        summary["antivirus_active"] = any(av.active for av in snap.antivirus)
     if snap.failed_services is not None:
         summary["failed_services"] = [s.name for s in snap.failed_services][:10]
     return summary
 
 
+def new_poller(config, clock: Callable[[], float] = time.time) -> FarmPoller:
+    """The poller the agent runs, with the ``farm:`` settings."""
+    farm = config.farm
+    return FarmPoller(targets_of(config), workers=farm.workers, keep_connections=farm.keep_connections,
+                      updates_interval=farm.updates_interval if farm.read_updates else None, clock=clock)
+
+
 class FarmService:
+    """Records, judges and publishes poll results; with a ``poller``, also polls on the agent's ticks.
+
+    The command line polls by itself and hands its results to :meth:`handle`,
+    so it needs no poller here.
+    """
+
     def __init__(self, config, state: State, incidents: Incidents, cache: MetricCache | None = None,
                  poller: FarmPoller | None = None, clock: Callable[[], float] = time.time) -> None:
         self.config = config
@@ -66,11 +80,7 @@ class FarmService:
         self.cache = cache
         self.clock = clock
         self.targets: list[Target] = targets_of(config)
-        farm = config.farm
-        self.poller = poller or FarmPoller(self.targets, workers=farm.workers, keep_connections=farm.keep_connections,
-                                           updates_interval=farm.updates_interval if farm.read_updates else None,
-                                           clock=clock)
-        self.latest: dict[str, PollResult] = {}
+        self.poller = poller
         self.status: dict[str, TargetStatus] = self._load_status()
 
     def _load_status(self) -> dict[str, TargetStatus]:
@@ -83,6 +93,7 @@ class FarmService:
 
     def tick(self, now: float | None = None) -> list[PollResult]:
         """Start the due polls, then handle whatever finished; returns the handled results."""
+        assert self.poller is not None, "tick() needs the agent's poller (new_poller)"
         self.poller.submit_due(now)
         results = self.poller.drain()
         if results:
@@ -95,16 +106,20 @@ class FarmService:
         with self.state.transaction() as db:
             for result in results:
                 self._record(db, result)
+        published: dict[str, list] = {}
         for result in results:
-            self.latest[result.target.name] = result
             status = self.status[result.target.name]
             apply(self.incidents, farm_evaluations(self.config.checks, self.config.farm.checks, result,
                                                    status.consecutive_failures, now), now=now)
-        self.publish()
-
-    def publish(self) -> None:
+            published[CACHE_SOURCE + result.target.name] = host_families(result, status)
         if self.cache is not None:
-            self.cache.update(CACHE_SOURCE, farm_families(self.latest.values(), self.status))
+            self.cache.update_many(published)
+
+    def families(self) -> list:
+        """Every polled host's published families (what /metrics shows of the farm)."""
+        if self.cache is None:
+            return []
+        return [family for target in self.targets for family in self.cache.families(CACHE_SOURCE + target.name) or ()]
 
     def _record(self, db, result: PollResult) -> None:
         target = result.target
@@ -144,5 +159,6 @@ class FarmService:
             log.info("farm history pruned", extra={"rows": removed})
 
     def close(self) -> None:
-        self.poller.close()
+        if self.poller is not None:
+            self.poller.close()
 

@@ -88,6 +88,11 @@ class Antivirus:
     """Unix time of the signatures in use."""
     source: Literal["defender", "security_center"] = "defender"
 
+    @property
+    def active(self) -> bool:
+        """On, with real-time protection not reported off: what "the host has an antivirus" means."""
+        return bool(self.enabled) and self.realtime is not False
+
 
 @dataclass(frozen=True)
 class LogEvent:
@@ -136,6 +141,12 @@ class HostSnapshot:
     problems: tuple[str, ...] = ()
     """Sections the probe could not read, in words (``smartctl needs root: run Custode's account with
     sudo rights for smartctl``). Shown in status; never fatal to the poll."""
+
+    @property
+    def memory_used_percent(self) -> float | None:
+        if not self.memory_total_bytes or self.memory_available_bytes is None:
+            return None
+        return 100 * (1 - self.memory_available_bytes / self.memory_total_bytes)
 
 
 class ProbeOutputError(ValueError):
