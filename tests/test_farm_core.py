@@ -314,3 +314,19 @@ def test_farm_poll_explains_bad_arguments(write_config) -> None:
     assert code != 0 and "no polled host 'web3' in the config; did you mean 'web" in err
     code, _, err = _cli("farm", "poll", "--config", str(write_config("agent: {tenant: default}\n")))
     assert code != 0 and "nothing to poll" in err
+
+
+def test_results_that_cannot_be_recorded_are_kept_for_the_next_tick(tmp_path) -> None:
+    from agent.farm.poller import FarmPoller
+
+    state = State(tmp_path / "state.db")
+    config = load_text(FARM_CONFIG).model
+    poller = FarmPoller([])
+    service = FarmService(config, state, Incidents(state), poller=poller)
+    web1 = _targets(service)["web1"]
+    assert poller.give_back([up(web1, linux_snapshot())]) == 0  # as if it had just finished
+    state.close()  # the state DB fails under the tick
+    with pytest.raises(Exception):
+        service.tick()
+    assert [r.target.name for r in poller.drain()] == ["web1"]
+    poller.close()

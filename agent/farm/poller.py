@@ -121,6 +121,16 @@ class FarmPoller:
             finished, self._finished = self._finished, []
         return finished
 
+    def give_back(self, results: list[PollResult]) -> int:
+        """Put drained results back (their recording failed) ahead of newer ones; returns how many were
+        dropped to stay within ten cycles' worth, so a state DB that stays broken cannot fill memory."""
+        limit = 10 * max(1, len(self.targets))
+        with self._lock:
+            self._finished = results + self._finished
+            dropped = max(0, len(self._finished) - limit)
+            del self._finished[:dropped]
+        return dropped
+
     def poll(self, names: Iterable[str] | None = None) -> list[PollResult]:
         """Poll ``names`` (default: all) now and wait for them: the command-line path."""
         chosen = list(self.targets) if names is None else list(names)

@@ -97,7 +97,13 @@ class FarmService:
         self.poller.submit_due(now)
         results = self.poller.drain()
         if results:
-            self.handle(results)
+            try:
+                self.handle(results)
+            except Exception:
+                dropped = self.poller.give_back(results)  # retried at the next tick, not lost
+                log.error("farm results could not be recorded; kept for the next tick",
+                          extra={"results": len(results), "dropped_oldest": dropped})
+                raise
         return results
 
     def handle(self, results: list[PollResult]) -> None:
