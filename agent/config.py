@@ -20,6 +20,7 @@ from agent.durations import Duration
 from agent.farm.config import FarmSection
 from agent.restore.config import RestoreTestsSection
 from agent.smtp_settings import SmtpSettings, parse_address
+from agent.tickets.config import TenantTickets, TicketsSection
 from agent.schema import Strict, check_names
 from agent.transports.config import HostConfig
 from agent.updates.config import UpdatesSection
@@ -81,6 +82,8 @@ class Tenant(Strict):
     vars: dict[str, str] = Field(default_factory=dict, description="playbook variables for this tenant's runs")
     calendar: TenantCalendar = Field(default_factory=TenantCalendar,
                                      description="patron day and closures on top of the provider's calendar")
+    tickets: TenantTickets = Field(default_factory=TenantTickets,
+                                   description="which helpdesk backend files this comune's tickets")
 
     @field_validator("referents")
     @classmethod
@@ -190,6 +193,7 @@ class Config(Strict):
     hosts: dict[str, HostConfig] = Field(
         default_factory=dict, description="remote hosts: polled by farm mode, targets of playbooks and restore tests")
     farm: FarmSection = Field(default_factory=FarmSection)
+    tickets: TicketsSection = Field(default_factory=TicketsSection)
 
     @model_validator(mode="before")
     @classmethod

@@ -333,6 +333,14 @@ def _unknown_tenant_references(config: Config, source: str, lines: dict[Path_, i
                             "hosts", hosts)
                  for name, test_set in config.restore_tests.sets.items()
                  if test_set.host and test_set.host not in config.hosts]
+    backends = list(config.tickets.backends)
+    problems += [_undefined(source, lines, ("tenants", name, "tickets", "backend"), "ticket backend",
+                            tenant.tickets.backend, "tickets.backends", backends)
+                 for name, tenant in config.tenants.items()
+                 if tenant.tickets.backend not in (None, "none", *backends)]
+    if config.tickets.alertmanager.enabled and config.tickets.alertmanager.default_tenant not in (None, *known):
+        problems.append(_undefined(source, lines, ("tickets", "alertmanager", "default_tenant"), "tenant",
+                                   config.tickets.alertmanager.default_tenant, "tenants", known))
     return problems
 
 
