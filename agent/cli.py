@@ -234,6 +234,13 @@ def _parser() -> argparse.ArgumentParser:
 
     add_farm_commands(sub, EPILOG)
 
+    from agent.tickets.sla_cli import add_commands as add_sla_commands
+    add_sla_commands(sub, EPILOG)
+
+    from agent.tickets.cli import add_commands as add_ticket_commands
+
+    add_ticket_commands(sub, EPILOG)
+
     service = command("service", cmd_service, "Windows only: install, remove, start or stop the Custode service "
                       "(it reads custode.yaml in the ProgramData\\Custode folder).", config=False)
     service.add_argument("action", choices=["install", "remove", "start", "stop"])

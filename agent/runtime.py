@@ -61,6 +61,7 @@ class Agent:
         self.updates = build_update_runner(loaded, self.state, self.incidents, self._audit)
         self.restore = build_restore_service(config, self.state, self.incidents, self._audit)
         self.farm = build_farm_service(config, self.state, self.incidents, self.cache)
+        self.tickets = build_ticket_service(config, self.state, self.cache, self._audit)
         self._scheduler = None
         self._server = None
         self._stopped = threading.Event()
@@ -73,7 +74,8 @@ class Agent:
         from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.schedulers.background import BackgroundScheduler
 
-        self._server = make_server(self.host, self.port, self.cache, self.ready, self.healthy)
+        self._server = make_server(self.host, self.port, self.cache, self.ready, self.healthy,
+                                   post_routes=build_post_routes(self.loaded.model, self.incidents))
         self.port = self._server.server_address[1]
         serve_in_thread(self._server)
         hostname = self.loaded.model.agent.hostname
@@ -106,6 +108,8 @@ class Agent:
             scheduler.add_job(self.farm.prune, "interval", hours=24, next_run_time=now, id="farm-prune")
         scheduler.start()
         self._scheduler = scheduler
+        if self.tickets is not None:
+            self.tickets.start()
         log.info("custode started", extra={"listen": f"{self.host}:{self.port}", "version": __version__,
                                            "collectors": len(self.runners), "config": self.loaded.source})
 
@@ -117,6 +121,8 @@ class Agent:
             self._scheduler = None
         if self.farm is not None:
             self.farm.close()
+        if self.tickets is not None:
+            self.tickets.stop()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -309,6 +315,8 @@ class Agent:
         log.warning("incident " + change.kind, extra={"incident": change.key, "severity": change.severity,
                                                       "summary": change.summary})
         self._audit(*change.audit_record())
+        if self.tickets is not None:
+            self.tickets.wake()
 
     # --- probes -----------------------------------------------------------------------
 
@@ -353,6 +361,25 @@ def build_farm_service(config, state: State, incidents: Incidents, cache: Metric
     from agent.farm.service import FarmService, new_poller
 
     return FarmService(config, state, incidents, cache, poller=new_poller(config))
+
+
+def build_ticket_service(config, state: State, cache: MetricCache, audit):
+    """Tickets, when the config has helpdesk backends (else None)."""
+    if not config.tickets.enabled or not config.tickets.backends:
+        return None
+    from agent.tickets.service import TicketService
+
+    return TicketService(config, state, publish=lambda families: cache.update("tickets", families), audit=audit)
+
+
+def build_post_routes(config, incidents: Incidents) -> dict:
+    """POST endpoints: the Alertmanager bridge, when enabled."""
+    bridge = config.tickets.alertmanager
+    if not bridge.enabled:
+        return {}
+    from agent.tickets.alertmanager import AlertmanagerReceiver
+
+    return {bridge.path: AlertmanagerReceiver(bridge, incidents, config.tenant_ids()).route()}
 
 
 def build_restore_service(config, state: State, incidents: Incidents, audit):

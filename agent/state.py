@@ -270,6 +270,61 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX farm_daily_by_tenant ON farm_daily(tenant, day);
     """,
+    # 6: helpdesk tickets, one live per incident key, and the outbox of their operations (exactly once).
+    """
+    CREATE TABLE tickets (
+        id                    INTEGER PRIMARY KEY,
+        key                   TEXT NOT NULL,
+        tenant                TEXT NOT NULL,
+        backend               TEXT NOT NULL,
+        check_name            TEXT NOT NULL,
+        incident_id           INTEGER,
+        state                 TEXT NOT NULL,
+        priority              TEXT NOT NULL,
+        subject               TEXT NOT NULL,
+        ref                   TEXT,
+        url                   TEXT,
+        remote_status         TEXT NOT NULL DEFAULT 'unknown',
+        previous_id           INTEGER REFERENCES tickets(id),
+        opened_at             REAL NOT NULL,
+        due_at                REAL,
+        resolve_due_at        REAL,
+        taken_at              REAL,
+        recovered_at          REAL,
+        finished_at           REAL,
+        last_followup_at      REAL NOT NULL,
+        repeats_pending       INTEGER NOT NULL DEFAULT 0,
+        flaps                 INTEGER NOT NULL DEFAULT 0,
+        take_charge_breached  INTEGER NOT NULL DEFAULT 0,
+        resolve_breached      INTEGER NOT NULL DEFAULT 0,
+        synced_at             REAL,
+        message_ids           TEXT NOT NULL DEFAULT '[]'
+    );
+    CREATE UNIQUE INDEX tickets_one_live_per_key ON tickets(key) WHERE state IN ('open', 'recovered');
+    CREATE INDEX tickets_by_state ON tickets(state, backend);
+
+    CREATE TABLE ticket_outbox (
+        id               INTEGER PRIMARY KEY,
+        ticket_id        INTEGER NOT NULL REFERENCES tickets(id),
+        op               TEXT NOT NULL,
+        op_id            TEXT NOT NULL UNIQUE,
+        payload          TEXT NOT NULL,
+        state            TEXT NOT NULL DEFAULT 'pending',
+        attempts         INTEGER NOT NULL DEFAULT 0,
+        created_at       REAL NOT NULL,
+        next_attempt_at  REAL NOT NULL,
+        last_attempt_at  REAL,
+        last_error       TEXT,
+        done_at          REAL
+    );
+    CREATE INDEX ticket_outbox_due ON ticket_outbox(state, next_attempt_at);
+    CREATE INDEX ticket_outbox_by_ticket ON ticket_outbox(ticket_id, id);
+
+    CREATE TABLE ticket_cursor (
+        id             INTEGER PRIMARY KEY CHECK (id = 1),
+        last_event_id  INTEGER NOT NULL
+    );
+    """,
 ]
 
 

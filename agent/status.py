@@ -40,6 +40,7 @@ def build_status(loaded: LoadedConfig, now: float | None = None) -> StatusReport
         incidents, pending = model.open_incidents(), model.pending()
         collectors = state.collector_statuses()
         farm = farm_lines(state, loaded.model, now)
+        farm += ticket_lines(state, loaded.model, now)
     finally:
         state.close()
 
@@ -98,4 +99,23 @@ def farm_lines(state: State, config, now: float) -> list[str]:
         since = (f"last answered {_when(row['last_success_at'])}" if row["last_success_at"] else "never answered")
         lines.append(f"  {row['host']} ({row['tenant']}): down for {row['consecutive_failures']} polls, {since}: "
                      f"{row['last_error']}")
+    return lines
+
+
+def ticket_lines(state: State, config, now: float) -> list[str]:
+    """Tickets: how many are live, how many are late, and whether the outbox is stuck."""
+    if not config.tickets.enabled or not config.tickets.backends:
+        return []
+    live = state.query("""SELECT COUNT(*) AS n, SUM(take_charge_breached) AS late FROM tickets
+                          WHERE state = 'open'""")[0]
+    outbox = {r["state"]: r for r in state.query(
+        """SELECT state, COUNT(*) AS n, MIN(created_at) AS first FROM ticket_outbox
+           WHERE state IN ('pending', 'dead') GROUP BY state""")}
+    lines = ["", f"Tickets: {live['n']} open" + (f", {live['late']} past the take-charge time"
+                                                   if live["late"] else "") + "."]
+    if "pending" in outbox:
+        row = outbox["pending"]
+        lines.append(f"  outbox: {row['n']} operation(s) waiting, the oldest for {human_age(now - row['first'])}")
+    if "dead" in outbox:
+        lines.append(f"  outbox: {outbox['dead']['n']} operation(s) UNDELIVERABLE; see 'custode tickets outbox'")
     return lines

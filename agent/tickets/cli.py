@@ -1,0 +1,131 @@
+"""``custode tickets list|outbox|retry``: what Custode filed, and what it could not deliver yet."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import datetime
+
+from agent.table import human_age, table
+
+
+def _state(args: argparse.Namespace):
+    from agent.config_loader import load
+    from agent.paths import state_path
+    from agent.state import State
+
+    return State(state_path(load(args.config).model))
+
+
+def _when(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "-"
+    from agent.calendar import ROME
+
+    return datetime.fromtimestamp(timestamp, ROME).strftime("%Y-%m-%d %H:%M")
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    state = _state(args)
+    sql = "SELECT * FROM tickets"
+    clauses, params = [], []
+    if not args.all:
+        clauses.append("state IN ('open', 'recovered')")
+    if args.tenant:
+        clauses.append("tenant = ?")
+        params.append(args.tenant)
+    if clauses:
+        sql += " WHERE " + " AND ".join(clauses)
+    rows = state.query(sql + " ORDER BY id", tuple(params))
+    if args.json:
+        for row in rows:
+            print(json.dumps(dict(row), ensure_ascii=False, sort_keys=True))
+        return 0
+    if not rows:
+        print("no tickets" + ("" if args.all else " open (--all shows the finished ones)"))
+        return 0
+    lines = [(r["id"], r["tenant"], r["backend"], r["ref"] or "(not yet created)", r["state"], r["priority"],
+              _when(r["opened_at"]), _when(r["due_at"]) + (" BREACHED" if r["take_charge_breached"] else ""),
+              r["key"]) for r in rows]
+    print(table(["id", "tenant", "backend", "ticket", "state", "priority", "opened", "take charge by", "incident"],
+                lines))
+    return 0
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    state = _state(args)
+    where = "" if args.all else "WHERE o.state IN ('pending', 'dead')"
+    rows = state.query(f"""SELECT o.*, t.key, t.backend, t.ref FROM ticket_outbox o JOIN tickets t
+                           ON t.id = o.ticket_id {where} ORDER BY o.id""")
+    dead = sum(1 for r in rows if r["state"] == "dead")
+    if args.json:
+        for row in rows:
+            print(json.dumps({k: row[k] for k in row.keys() if k != "payload"}, ensure_ascii=False, sort_keys=True))
+        return 1 if dead else 0
+    if not rows:
+        print("outbox empty: every ticket operation was delivered")
+        return 0
+    now = time.time()
+    lines = [(r["op_id"][:12], r["backend"], r["op"], r["state"] if r["state"] != "dead" else "UNDELIVERABLE",
+              r["attempts"], human_age(now - r["created_at"]),
+              _when(r["next_attempt_at"]) if r["state"] == "pending" else "-", r["key"],
+              (r["last_error"] or "")[:160]) for r in rows]
+    print(table(["op", "backend", "operation", "state", "tries", "age", "next try", "incident", "last error"], lines))
+    if dead:
+        print(f"\n{dead} operation(s) undeliverable: fix what the error says, then run "
+              "'custode tickets retry --undeliverable' (or name the ops)", file=sys.stderr)
+    return 1 if dead else 0
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    if not args.ops and not args.undeliverable:
+        print("custode tickets retry: name operations (the 'op' column of 'custode tickets outbox') "
+              "or give --undeliverable", file=sys.stderr)
+        return 2
+    state = _state(args)
+    now = 0.0  # due at once, whatever the agent's clock says
+    with state.transaction() as db:
+        if args.undeliverable:
+            cursor = db.execute("""UPDATE ticket_outbox SET state = 'pending', next_attempt_at = ?
+                                   WHERE state = 'dead'""", (now,))
+            count = cursor.rowcount
+        else:
+            count = 0
+            for prefix in args.ops:
+                cursor = db.execute("""UPDATE ticket_outbox SET state = 'pending', next_attempt_at = ?
+                                       WHERE state IN ('dead', 'pending') AND op_id LIKE ?""", (now, prefix + "%"))
+                if cursor.rowcount == 0:
+                    print(f"no undelivered operation starts with {prefix!r}; see 'custode tickets outbox'",
+                          file=sys.stderr)
+                count += cursor.rowcount
+    print(f"{count} operation(s) queued again; the running agent delivers them within seconds")
+    return 0 if count else 1
+
+
+def add_commands(sub, epilog: str) -> None:
+    tickets = sub.add_parser("tickets", help="Helpdesk tickets Custode opened, and its delivery outbox.")
+    tickets_sub = tickets.add_subparsers(dest="tickets_command", metavar="SUBCOMMAND", required=True)
+
+    listing = tickets_sub.add_parser("list", epilog=epilog, help="Live tickets (failure persisting or just "
+                                                                 "recovered) with their SLA due time.")
+    listing.add_argument("--config", "-c", metavar="PATH", help="config file (YAML)")
+    listing.add_argument("--all", action="store_true", help="also finished and replaced tickets")
+    listing.add_argument("--tenant", metavar="TENANT")
+    listing.add_argument("--json", action="store_true", help="one JSON object per ticket")
+    listing.set_defaults(handler=cmd_list)
+
+    outbox = tickets_sub.add_parser("outbox", epilog=epilog, help="Operations not delivered yet, and those the "
+                                                                  "helpdesk refused; exit 1 if any is undeliverable.")
+    outbox.add_argument("--config", "-c", metavar="PATH", help="config file (YAML)")
+    outbox.add_argument("--all", action="store_true", help="also delivered and cancelled operations")
+    outbox.add_argument("--json", action="store_true", help="one JSON object per operation")
+    outbox.set_defaults(handler=cmd_outbox)
+
+    retry = tickets_sub.add_parser("retry", epilog=epilog, help="Queue undeliverable operations again, after "
+                                                                "fixing what their error says.")
+    retry.add_argument("--config", "-c", metavar="PATH", help="config file (YAML)")
+    retry.add_argument("ops", nargs="*", metavar="OP", help="operation ids (or prefixes) from 'tickets outbox'")
+    retry.add_argument("--undeliverable", action="store_true", help="every undeliverable operation")
+    retry.set_defaults(handler=cmd_retry)

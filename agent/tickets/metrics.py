@@ -1,0 +1,69 @@
+"""Ticket metrics, read from the state DB: SLA due times, breaches, and the outbox's health.
+
+Everything is derived from the tickets and outbox tables, so the figures are
+the same after a restart and agree with ``custode tickets``.
+"""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from agent.state import State
+
+
+def ticket_families(state: State, backends: list[str], now: float | None = None) -> list:
+    now = time.time() if now is None else now
+    due = GaugeMetricFamily("custode_ticket_sla_due_timestamp_seconds",
+                            "When the open ticket must be taken in charge (working time by the tenant's calendar).",
+                            labels=["tenant", "backend", "key", "ticket", "priority"])
+    resolve = GaugeMetricFamily("custode_ticket_sla_resolve_due_timestamp_seconds",
+                                "When the open ticket must be resolved, where a resolution target is configured.",
+                                labels=["tenant", "backend", "key", "ticket", "priority"])
+    open_tickets = GaugeMetricFamily("custode_tickets_open", "Tickets whose failure persists, by tenant.",
+                                     labels=["tenant", "backend", "priority"])
+    for row in state.query("""SELECT tenant, backend, key, ref, priority, due_at, resolve_due_at FROM tickets
+                              WHERE state = 'open' ORDER BY id"""):
+        labels = [row["tenant"], row["backend"], row["key"], row["ref"] or "", row["priority"]]
+        if row["due_at"] is not None:
+            due.add_metric(labels, row["due_at"])
+        if row["resolve_due_at"] is not None:
+            resolve.add_metric(labels, row["resolve_due_at"])
+    for row in state.query("""SELECT tenant, backend, priority, COUNT(*) AS n FROM tickets WHERE state = 'open'
+                              GROUP BY tenant, backend, priority ORDER BY 1, 2, 3"""):
+        open_tickets.add_metric([row["tenant"], row["backend"], row["priority"]], row["n"])
+
+    breaches = CounterMetricFamily("custode_ticket_sla_breaches",
+                                   "Tickets not taken in charge (or not resolved) within their SLA target.",
+                                   labels=["tenant", "priority", "target"])
+    for row in state.query("""SELECT tenant, priority, SUM(take_charge_breached) AS tc, SUM(resolve_breached) AS rs
+                              FROM tickets GROUP BY tenant, priority ORDER BY 1, 2"""):
+        breaches.add_metric([row["tenant"], row["priority"], "take_charge"], row["tc"] or 0)
+        breaches.add_metric([row["tenant"], row["priority"], "resolve"], row["rs"] or 0)
+
+    pending = GaugeMetricFamily("custode_ticket_outbox_pending", "Ticket operations waiting to be delivered.",
+                                labels=["backend"])
+    dead = GaugeMetricFamily("custode_ticket_outbox_undeliverable",
+                             "Ticket operations the helpdesk refused for good; see 'custode tickets outbox'.",
+                             labels=["backend"])
+    oldest = GaugeMetricFamily("custode_ticket_outbox_oldest_pending_age_seconds",
+                               "Age of the oldest operation still waiting for delivery.", labels=["backend"])
+    delivered = CounterMetricFamily("custode_ticket_operations_delivered",
+                                    "Ticket operations delivered to the helpdesk.", labels=["backend", "op"])
+    counts = {name: {"pending": 0, "dead": 0, "oldest": 0.0} for name in backends}
+    for row in state.query("""SELECT t.backend, o.state, COUNT(*) AS n, MIN(o.created_at) AS first
+                              FROM ticket_outbox o JOIN tickets t ON t.id = o.ticket_id
+                              WHERE o.state IN ('pending', 'dead') GROUP BY t.backend, o.state"""):
+        entry = counts.setdefault(row["backend"], {"pending": 0, "dead": 0, "oldest": 0.0})
+        entry[row["state"]] = row["n"]
+        if row["state"] == "pending":
+            entry["oldest"] = max(0.0, now - row["first"])
+    for name, entry in sorted(counts.items()):
+        pending.add_metric([name], entry["pending"])
+        dead.add_metric([name], entry["dead"])
+        oldest.add_metric([name], entry["oldest"])
+    for row in state.query("""SELECT t.backend, o.op, COUNT(*) AS n FROM ticket_outbox o JOIN tickets t
+                              ON t.id = o.ticket_id WHERE o.state = 'done' GROUP BY t.backend, o.op ORDER BY 1, 2"""):
+        delivered.add_metric([row["backend"], row["op"]], row["n"])
+    return [due, resolve, open_tickets, breaches, pending, dead, oldest, delivered]

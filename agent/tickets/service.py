@@ -1,0 +1,133 @@
+"""The ticket machinery of a running agent: one planner thread and one delivery thread per backend.
+
+A backend that hangs or is down for a day holds only its own thread; the
+planner keeps writing the outbox and the other helpdesks keep receiving.
+Incident changes wake the planner at once, so a ticket leaves within a second
+of the incident, not at the next poll.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Callable
+
+from agent.state import State
+from agent.tickets.backends import build_backend
+from agent.tickets.delivery import Audit, Deliverer
+from agent.tickets.planner import TicketPlanner
+
+if TYPE_CHECKING:
+    from agent.config import Config
+    from agent.tickets.backends.base import TicketBackend
+
+log = logging.getLogger(__name__)
+IDLE_WAIT = 5.0
+"""Longest sleep of a thread with nothing due: bounds how late a delayed solve or a retry can be."""
+
+
+class TicketService:
+    def __init__(self, config: "Config", state: State, publish: Callable[[list], None] | None = None,
+                 audit: Audit | None = None, clock: Callable[[], float] = time.time,
+                 backends: dict[str, "TicketBackend"] | None = None) -> None:
+        self.config = config
+        self.state = state
+        self.publish_families = publish
+        self.clock = clock
+        self.planner = TicketPlanner(config, state, clock)
+        built = backends if backends is not None else {
+            name: build_backend(name, settings, config.smtp) for name, settings in config.tickets.backends.items()}
+        self.deliverers = {name: Deliverer(config, state, self.planner, backend, clock, audit)
+                           for name, backend in built.items()}
+        self._stop = threading.Event()
+        self._plan_wake = threading.Event()
+        self._wakes = {name: threading.Event() for name in self.deliverers}
+        self._threads: list[threading.Thread] = []
+        self._plan_lock = threading.Lock()
+
+    # --- one step, for the command line and tests ---------------------------------------
+
+    def plan(self) -> int:
+        with self._plan_lock:
+            queued = self.planner.plan()
+            queued += self.planner.maintain()
+        return queued
+
+    def step(self, sync: bool = False) -> int:
+        """Plan, then try every due operation of every backend once; return operations tried."""
+        self.plan()
+        tried = 0
+        for deliverer in self.deliverers.values():
+            if sync:
+                deliverer.sync()
+            for _ in range(10):  # a delivery may queue more (a replacement ticket): go on while there is work
+                done = deliverer.run_once(limit=10_000)
+                tried += done
+                if not done:
+                    break
+        self.plan()
+        self.publish()
+        return tried
+
+    def publish(self) -> None:
+        if self.publish_families is None:
+            return
+        from agent.tickets.metrics import ticket_families
+
+        self.publish_families(ticket_families(self.state, list(self.deliverers), self.clock()))
+
+    # --- threads ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._threads = [threading.Thread(target=self._planner_loop, name="tickets-plan", daemon=True)]
+        self._threads += [threading.Thread(target=self._delivery_loop, args=(name,), name=f"tickets-{name}",
+                                           daemon=True) for name in self.deliverers]
+        for thread in self._threads:
+            thread.start()
+
+    def wake(self) -> None:
+        """An incident changed: plan now."""
+        self._plan_wake.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._plan_wake.set()
+        for event in self._wakes.values():
+            event.set()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _planner_loop(self) -> None:
+        while not self._stop.is_set():
+            self._plan_wake.clear()
+            try:
+                if self.plan():
+                    for event in self._wakes.values():
+                        event.set()
+                self.publish()
+            except Exception:
+                log.exception("ticket planning failed; will try again")
+            self._plan_wake.wait(IDLE_WAIT)
+
+    def _delivery_loop(self, name: str) -> None:
+        deliverer = self.deliverers[name]
+        wake = self._wakes[name]
+        interval = self.config.tickets.sync_interval
+        while not self._stop.is_set():
+            wake.clear()
+            tried = 0
+            try:
+                tried = deliverer.run_once()
+                if self.clock() - deliverer.last_sync >= interval:
+                    deliverer.sync()
+                if tried:
+                    self._plan_wake.set()  # a closed ticket may need a replacement; metrics changed
+            except Exception:
+                log.exception("ticket delivery failed; will try again", extra={"backend": name})
+            if tried:
+                continue
+            next_at = deliverer.next_attempt_at()
+            wait = IDLE_WAIT if next_at is None else min(IDLE_WAIT, max(0.05, next_at - self.clock()))
+            wake.wait(wait)
