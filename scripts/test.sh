@@ -11,7 +11,7 @@ apt_install() {
 }
 
 # Real components the tests start themselves, on loopback ports.
-PACKAGES="prometheus prometheus-node-exporter dovecot-imapd openssh-server openssh-client init-system-helpers procps restic borgbackup"
+PACKAGES="prometheus prometheus-alertmanager prometheus-node-exporter dovecot-imapd openssh-server openssh-client init-system-helpers procps restic borgbackup"
 missing=""
 for pkg in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing="$missing $pkg"

@@ -87,6 +87,11 @@ class Deliverer:
 
     def deliver(self, op: OutboxOp) -> None:
         ticket = self._ticket(op.ticket_id)
+        # The try is counted before the call: if Custode dies before recording the answer, the next
+        # run knows the call may have landed and has the backend look for it before writing again.
+        with self.state.transaction() as db:
+            db.execute("UPDATE ticket_outbox SET attempts = attempts + 1, last_attempt_at = ? WHERE id = ?",
+                       (self.clock(), op.id))
         try:
             if op.op == "create":
                 remote = self._create(op, ticket)
@@ -146,8 +151,8 @@ class Deliverer:
     def _done(self, op: OutboxOp, ticket: Ticket, ref: TicketRef | None = None) -> None:
         now = self.clock()
         with self.state.transaction() as db:
-            db.execute("""UPDATE ticket_outbox SET state = 'done', done_at = ?, last_attempt_at = ?,
-                          attempts = attempts + 1 WHERE id = ? AND state = 'pending'""", (now, now, op.id))
+            db.execute("UPDATE ticket_outbox SET state = 'done', done_at = ? WHERE id = ? AND state = 'pending'",
+                       (now, op.id))
             if ref is not None:
                 update_ticket(db, ticket.id, ref=ref.ref, url=ref.url, remote_status=ref.status,
                               message_ids=(ref.ref,))
@@ -162,16 +167,15 @@ class Deliverer:
         if retryable:
             delay = retry_after if retry_after is not None else self.backoff(attempts)
             with self.state.transaction() as db:
-                db.execute("""UPDATE ticket_outbox SET attempts = ?, last_attempt_at = ?, last_error = ?,
-                              next_attempt_at = ? WHERE id = ? AND state = 'pending'""",
-                           (attempts, now, error, now + max(delay, 0.0), op.id))
+                db.execute("""UPDATE ticket_outbox SET last_error = ?, next_attempt_at = ?
+                              WHERE id = ? AND state = 'pending'""", (error, now + max(delay, 0.0), op.id))
             log.warning("ticket operation failed; will retry", extra={
                 "incident": ticket.key, "op": op.op, "attempts": attempts, "retry_in": round(delay, 1),
                 "error": error})
             return
         with self.state.transaction() as db:
-            db.execute("""UPDATE ticket_outbox SET state = 'dead', attempts = ?, last_attempt_at = ?, last_error = ?
-                          WHERE id = ? AND state = 'pending'""", (attempts, now, error, op.id))
+            db.execute("UPDATE ticket_outbox SET state = 'dead', last_error = ? WHERE id = ? AND state = 'pending'",
+                       (error, op.id))
         log.error("ticket operation undeliverable; kept in the outbox ('custode tickets outbox')",
                   extra={"incident": ticket.key, "op": op.op, "error": error})
         self._audit("ticket.undeliverable", ticket.key, {"op": op.op, "op_id": op.op_id, "backend": self.name,
@@ -180,8 +184,8 @@ class Deliverer:
     def _closed_on_helpdesk(self, op: OutboxOp, ticket: Ticket, why: str) -> None:
         now = self.clock()
         with self.state.transaction() as db:
-            db.execute("""UPDATE ticket_outbox SET state = 'done', done_at = ?, last_attempt_at = ?, last_error = ?,
-                          attempts = attempts + 1 WHERE id = ?""", (now, now, f"superseded: {why}", op.id))
+            db.execute("UPDATE ticket_outbox SET state = 'done', done_at = ?, last_error = ? WHERE id = ?",
+                       (now, f"superseded: {why}", op.id))
         if op.op == "solve":
             with self.state.transaction() as db:
                 update_ticket(db, ticket.id, remote_status="closed")

@@ -24,7 +24,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 IDLE_WAIT = 5.0
-"""Longest sleep of a thread with nothing due: bounds how late a delayed solve or a retry can be."""
+"""Longest sleep of a delivery thread with nothing due: bounds how late a delayed solve or a retry can be."""
+PLAN_POLL = 1.0
+"""The planner also looks for incident events every second: a command run in another process
+(``custode backups poll``) writes incidents this process is not told of."""
 
 
 class TicketService:
@@ -109,7 +112,7 @@ class TicketService:
                 self.publish()
             except Exception:
                 log.exception("ticket planning failed; will try again")
-            self._plan_wake.wait(IDLE_WAIT)
+            self._plan_wake.wait(PLAN_POLL)
 
     def _delivery_loop(self, name: str) -> None:
         deliverer = self.deliverers[name]
