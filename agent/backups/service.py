@@ -9,6 +9,7 @@ matter of the clock.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ class BackupMonitor:
                  publish: Callable[[list], None] | None = None, audit: Callable[[str, str, dict], None] | None = None,
                  clock: Callable[[], float] = time.time, sources: list[MailSource] | None = None) -> None:
         self.section = section
+        self.state = state
         self.store = MailStore(state)
         self.incidents = incidents
         self.publish = publish
@@ -126,9 +128,19 @@ class BackupMonitor:
         priorities = self.section.priorities(job.job)
         severity = {"failed": _SEVERITY[priorities.failed], "missing": _SEVERITY[priorities.missing],
                     "warning": _SEVERITY[priorities.warning]}.get(job.state, "ok")
-        self.incidents.observe(CheckResult(job.tenant, CHECK, job.job.name, severity,  # type: ignore[arg-type]
-                                           describe(job), _details(job)),
-                               occurrence=severity != "ok" and previous_state != job.state, now=now)
+        result = CheckResult(job.tenant, CHECK, job.job.name, severity, describe(job), _details(job))  # type: ignore[arg-type]
+        occurrence = severity != "ok" and (previous_state != job.state or self._another_run(result, job))
+        self.incidents.observe(result, occurrence=occurrence, now=now)
+
+    def _another_run(self, result: CheckResult, job: JobStatus) -> bool:
+        """The open incident was about an earlier run: tonight's run failed (or went missing) too.
+
+        That is a repeat of the failure (a follow-up on the ticket), not the same failure seen again.
+        """
+        rows = self.state.query("SELECT details FROM incidents WHERE key = ? AND status = 'open'", (result.key,))
+        if not rows:
+            return False
+        return json.loads(rows[0]["details"]).get("due") != job.due
 
     def prune(self) -> int:
         return self.store.prune(self.clock() - self.section.retention)

@@ -34,7 +34,7 @@ def ticket_families(state: State, backends: list[str], now: float | None = None)
                               GROUP BY tenant, backend, priority ORDER BY 1, 2, 3"""):
         open_tickets.add_metric([row["tenant"], row["backend"], row["priority"]], row["n"])
 
-    breaches = CounterMetricFamily("custode_ticket_sla_breaches",
+    breaches = CounterMetricFamily("custode_ticket_sla_breaches_total",
                                    "Tickets not taken in charge (or not resolved) within their SLA target.",
                                    labels=["tenant", "priority", "target"])
     for row in state.query("""SELECT tenant, priority, SUM(take_charge_breached) AS tc, SUM(resolve_breached) AS rs
@@ -49,7 +49,7 @@ def ticket_families(state: State, backends: list[str], now: float | None = None)
                              labels=["backend"])
     oldest = GaugeMetricFamily("custode_ticket_outbox_oldest_pending_age_seconds",
                                "Age of the oldest operation still waiting for delivery.", labels=["backend"])
-    delivered = CounterMetricFamily("custode_ticket_operations_delivered",
+    delivered = CounterMetricFamily("custode_ticket_operations_delivered_total",
                                     "Ticket operations delivered to the helpdesk.", labels=["backend", "op"])
     counts = {name: {"pending": 0, "dead": 0, "oldest": 0.0} for name in backends}
     for row in state.query("""SELECT t.backend, o.state, COUNT(*) AS n, MIN(o.created_at) AS first
