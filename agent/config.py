@@ -19,7 +19,7 @@ from agent.calendar import CalendarSection, TenantCalendar
 from agent.durations import Duration
 from agent.farm.config import FarmSection
 from agent.restore.config import RestoreTestsSection
-from agent.smtp_settings import SmtpSettings, parse_address
+from agent.smtp_settings import SmtpSettings, check_addresses
 from agent.tickets.config import TenantTickets, TicketsSection
 from agent.schema import Strict, check_names
 from agent.transports.config import HostConfig
@@ -85,12 +85,7 @@ class Tenant(Strict):
     tickets: TenantTickets = Field(default_factory=TenantTickets,
                                    description="which helpdesk backend files this comune's tickets")
 
-    @field_validator("referents")
-    @classmethod
-    def _addresses(cls, value: list[str]) -> list[str]:
-        for address in value:
-            parse_address(address)  # the parser that writes the To: header, so what passes here can be sent
-        return value
+    _addresses = field_validator("referents")(lambda cls, value: check_addresses(value))
 
 
 class ThresholdCheck(Strict):

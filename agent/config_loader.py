@@ -338,6 +338,11 @@ def _unknown_tenant_references(config: Config, source: str, lines: dict[Path_, i
                             tenant.tickets.backend, "tickets.backends", backends)
                  for name, tenant in config.tenants.items()
                  if tenant.tickets.backend not in (None, "none", *backends)]
+    problems += [Problem(source, _line_for(lines, ("tickets", "backends", name)), f"tickets.backends.{name}",
+                         "an e-mail ticket backend needs an SMTP server: add the top-level smtp: section or "
+                         "give this backend its own smtp:")
+                 for name, backend in config.tickets.backends.items()
+                 if backend.type == "email" and backend.smtp is None and config.smtp is None]
     if config.tickets.alertmanager.enabled and config.tickets.alertmanager.default_tenant not in (None, *known):
         problems.append(_undefined(source, lines, ("tickets", "alertmanager", "default_tenant"), "tenant",
                                    config.tickets.alertmanager.default_tenant, "tenants", known))

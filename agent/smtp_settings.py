@@ -52,6 +52,13 @@ def parse_address(value: str) -> Address:
     return address
 
 
+def check_addresses(value: list[str]) -> list[str]:
+    """Each entry one mailbox, parsed the way the To: header will be written, so what passes can be sent."""
+    for address in value:
+        parse_address(address)
+    return value
+
+
 # --- settings ----------------------------------------------------------------------------------
 
 class SmtpSettings(Strict):

@@ -213,7 +213,7 @@ def test_comment_is_public_and_ends_with_marker(glpi, backend) -> None:
     backend.comment(thread_of(ref.ref), "Ancora nessun backup.\n", op_id="op-c1", retry=False)
     [followup] = glpi.followups(int(ref.ref))
     assert followup["is_private"] == 0 and followup["itemtype"] == "Ticket"
-    assert followup["content"] == f"Ancora nessun backup.\n{op_marker('op-c1')}"
+    assert followup["content"] == f"Ancora nessun backup.\n\n{op_marker('op-c1')}"
 
 
 def test_comment_retry_after_lost_answer_does_not_duplicate(glpi, backend) -> None:

@@ -76,7 +76,7 @@ def test_create_posts_the_documented_signed_document():
     assert event.payload == {
         "version": "1", "event": "create", "delivery_id": "op-create-1", "key": KEY, "tenant": "comune-a",
         "tenant_name": "Comune di Àrea", "ref": None, "subject": "Disco quasi pieno su srv-db01",
-        "text": f"{BODY}\n\n{op_marker('op-create-1')}\n", "priority": "high",
+        "text": f"{BODY}\n\n{op_marker('op-create-1')}", "priority": "high",
         "due_at": "2025-03-04T09:00:00+00:00", "previous_ref": None, "tags": ["custode", "disco"]}
     headers = event.headers
     assert headers["content-type"] == "application/json"
@@ -106,7 +106,7 @@ def test_follow_ups_carry_ref_event_and_priority():
     assert [comment["event"], priority["event"], solve["event"]] == ["comment", "priority", "solve"]
     assert {comment["ref"], priority["ref"], solve["ref"]} == {"WH-1"}
     assert comment["priority"] is None and priority["priority"] == "medium"
-    assert priority["text"] == f"Scende a media.\n\n{op_marker('op-p1')}\n"
+    assert priority["text"] == f"Scende a media.\n\n{op_marker('op-p1')}"
     assert solve["delivery_id"] == "op-s1" and solve["due_at"] is None and solve["tags"] == []
 
 

@@ -16,7 +16,7 @@ from pydantic import Field, field_validator, model_validator
 from agent.durations import Duration
 from agent.schema import Strict, check_names
 from agent.secrets import SecretRef
-from agent.smtp_settings import SmtpSettings, parse_address
+from agent.smtp_settings import SmtpSettings, check_addresses, parse_address
 
 Priority = Literal["low", "medium", "high"]
 
@@ -89,12 +89,7 @@ class EmailConfig(Strict):
     to: list[str] = Field(default_factory=list, description="the helpdesk's address(es); a tenant may add its own")
     smtp: SmtpSettings | None = Field(default=None, description="default: the top-level smtp section")
 
-    @field_validator("to")
-    @classmethod
-    def _addresses(cls, value: list[str]) -> list[str]:
-        for address in value:
-            parse_address(address)
-        return value
+    _addresses = field_validator("to")(lambda cls, value: check_addresses(value))
 
 
 class WebhookConfig(HttpBackendConfig):
@@ -197,9 +192,4 @@ class TenantTickets(Strict):
     organization_id: int | None = Field(default=None, description="Zendesk organization id")
     entity_id: int | None = Field(default=None, description="GLPI entities_id")
 
-    @field_validator("recipients")
-    @classmethod
-    def _addresses(cls, value: list[str]) -> list[str]:
-        for address in value:
-            parse_address(address)
-        return value
+    _addresses = field_validator("recipients")(lambda cls, value: check_addresses(value))

@@ -53,6 +53,15 @@ def op_marker(op_id: str) -> str:
     return f"[custode-op:{op_id}]"
 
 
+def with_marker(text: str, op_id: str) -> str:
+    """``text`` ending with its op marker line, once (the planner may already have put it there)."""
+    marker = op_marker(op_id)
+    body = text.rstrip()
+    if body.endswith(marker):
+        return body
+    return f"{body}\n\n{marker}" if body else marker
+
+
 class TicketBackend(ABC):
     """One configured helpdesk. Instances are used by one delivery thread at a time."""
 

@@ -15,7 +15,7 @@ import re
 
 from agent.mailer import Mailer, MailerError, OutgoingMail
 from agent.smtp_settings import SmtpSettings, parse_address
-from agent.tickets.backends.base import DeliveryError, TicketBackend, op_marker
+from agent.tickets.backends.base import DeliveryError, TicketBackend, with_marker
 from agent.tickets.config import EmailConfig
 from agent.tickets.model import Priority, TenantTicketing, TicketDraft, TicketRef, TicketThread
 
@@ -40,13 +40,6 @@ def reply_subject(subject: str, key: str) -> str:
     return text if text[:3].lower() == "re:" else f"Re: {text}"
 
 
-def with_marker(text: str, op_id: str) -> str:
-    """``text`` ending with the op marker line (once), as the delivery contract requires."""
-    marker = op_marker(op_id)
-    body = text.rstrip()
-    if body.endswith(marker):
-        return body + "\n"
-    return f"{body}\n\n{marker}\n" if body else f"{marker}\n"
 
 
 def message_id_for(op_id: str, sender: str) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 import requests
 
 from agent.secrets import SecretError, SecretRef
-from agent.tickets.backends.base import DeliveryError, TicketBackend, TicketClosed, op_marker
+from agent.tickets.backends.base import DeliveryError, TicketBackend, TicketClosed, op_marker, with_marker
 from agent.tickets.backends.http import HttpClient
 from agent.tickets.config import GlpiConfig
 from agent.tickets.model import Priority, RemoteStatus, TenantTicketing, TicketDraft, TicketRef, TicketThread
@@ -63,13 +63,6 @@ def map_status(value: object) -> RemoteStatus:
     return "unknown"
 
 
-def with_marker(text: str, op_id: str) -> str:
-    """``text`` ending with the op marker line (once, even if the caller already put it there)."""
-    marker = op_marker(op_id)
-    body = text.rstrip()
-    if body.endswith(marker):
-        return body
-    return f"{body}\n{marker}" if body else marker
 
 
 def unescape(text: str) -> str:

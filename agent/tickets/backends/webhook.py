@@ -20,7 +20,7 @@ from typing import Any
 import requests
 
 from agent.secrets import SecretError
-from agent.tickets.backends.base import DeliveryError, TicketBackend, TicketClosed, op_marker
+from agent.tickets.backends.base import DeliveryError, TicketBackend, TicketClosed, with_marker
 from agent.tickets.backends.http import HttpClient
 from agent.tickets.config import WebhookConfig
 from agent.tickets.model import Priority, TenantTicketing, TicketDraft, TicketRef, TicketThread
@@ -58,13 +58,6 @@ def verify_signature(secret: bytes, body: bytes, header: str) -> bool:
     return hmac.compare_digest(expected.encode("ascii"), digest.strip().lower().encode("ascii", "replace"))
 
 
-def with_marker(text: str, op_id: str) -> str:
-    """``text`` ending with the op marker line (once), as the delivery contract requires."""
-    marker = op_marker(op_id)
-    body = text.rstrip()
-    if body.endswith(marker):
-        return body + "\n"
-    return f"{body}\n\n{marker}\n" if body else f"{marker}\n"
 
 
 class WebhookBackend(TicketBackend):

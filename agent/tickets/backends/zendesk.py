@@ -24,7 +24,7 @@ import urllib.parse
 from typing import Any
 
 from agent.secrets import SecretError
-from agent.tickets.backends.base import DeliveryError, TicketBackend, TicketClosed, op_marker
+from agent.tickets.backends.base import DeliveryError, TicketBackend, TicketClosed, op_marker, with_marker
 from agent.tickets.backends.http import HttpClient
 from agent.tickets.config import ZendeskConfig
 from agent.tickets.model import Priority, RemoteStatus, TenantTicketing, TicketDraft, TicketRef, TicketThread
@@ -124,7 +124,7 @@ class ZendeskBackend(TicketBackend):
                 body = _previous_line(draft.previous_ref, draft.tenant.language) + "\n\n" + body
         ticket: dict[str, Any] = {
             "subject": draft.subject,
-            "comment": {"body": _with_marker(body, draft.op_id), "public": True},
+            "comment": {"body": with_marker(body, draft.op_id), "public": True},
             "priority": self._priority(draft.priority),
             "type": "incident",
             "external_id": draft.key,
@@ -155,7 +155,7 @@ class ZendeskBackend(TicketBackend):
         if status in ("solved", "closed"):
             raise TicketClosed(f"ticket backend {self.name!r}: {what}: a person marked the ticket {status} on "
                                "Zendesk, so it cannot take this update; a new ticket will reference it", thread.ref)
-        update: dict[str, Any] = {"comment": {"body": _with_marker(text, op_id), "public": True}, **changes}
+        update: dict[str, Any] = {"comment": {"body": with_marker(text, op_id), "public": True}, **changes}
         if op == "solve" and ticket.get("assignee_id") is None:
             # Zendesk refuses to solve an unassigned ticket; the API agent takes it, as the UI would.
             update["assignee_email"] = self.config.email
@@ -246,13 +246,6 @@ def _site_url(url: str) -> str:
     return url
 
 
-def _with_marker(text: str, op_id: str) -> str:
-    """``text`` ending with the op marker line (added unless the planner already put it there)."""
-    marker = op_marker(op_id)
-    stripped = text.rstrip()
-    if stripped.endswith(marker):
-        return stripped
-    return f"{stripped}\n\n{marker}" if stripped else marker
 
 
 def _previous_line(previous_ref: str, language: str) -> str:
