@@ -22,12 +22,12 @@ import re
 import secrets
 import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from conftest import free_port
-from server_base import LoopbackServer
+from server_base import ThreadedHttpServer
 
 API = "/glpi/apirest.php"
 SOLVED, CLOSED = 5, 6
@@ -61,7 +61,7 @@ class _Reply(Exception):
         self.status, self.body = status, [code, message]
 
 
-class FakeGlpi(LoopbackServer):
+class FakeGlpi(ThreadedHttpServer):
     """``with FakeGlpi(user_token="u", app_token="a") as glpi:`` → ``glpi.url`` ends with /apirest.php."""
 
     def __init__(self, *, user_token: str = "user-token-1", app_token: str | None = None,
@@ -75,8 +75,6 @@ class FakeGlpi(LoopbackServer):
         self.hang_seconds = hang_seconds
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self._ids = itertools.count(1)
         self._sessions: set[str] = set()
         self.sessions_started = 0
@@ -100,22 +98,11 @@ class FakeGlpi(LoopbackServer):
         class Handler(_Handler):
             server_fake = fake
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
-        self._server.daemon_threads = True
-        self._server.block_on_close = False  # a hung request must not hold stop()
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-glpi", daemon=True)
-        self._thread.start()
+        self._serve(Handler, "fake-glpi")
 
     def stop(self) -> None:
         self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
+        self._shutdown()
 
     @property
     def url(self) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TypeVar
 
@@ -44,6 +46,32 @@ class LoopbackServer(TestServer):
     @property
     def port(self) -> int:
         return self._port
+
+
+class ThreadedHttpServer(LoopbackServer):
+    """An ``http.server`` serving in a daemon thread: the HTTP doubles of helpdesks and receivers."""
+
+    _httpd: ThreadingHTTPServer | None = None
+    _thread: threading.Thread | None = None
+
+    def _serve(self, handler: type[BaseHTTPRequestHandler], name: str,
+               server_class: type[ThreadingHTTPServer] = ThreadingHTTPServer) -> None:
+        self._httpd = server_class((self.host, self._port), handler)
+        self._httpd.daemon_threads = True
+        self._httpd.block_on_close = False  # a hung request must not hold stop()
+        self._port = int(self._httpd.server_address[1])  # kept, so stop()/start() serves the same url
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name=name, daemon=True)
+        self._thread.start()
+
+    def _shutdown(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None
 
 
 class DaemonServer(LoopbackServer):

@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from agent.tickets.backends.webhook import verify_signature
 from conftest import free_port
-from server_base import LoopbackServer
+from server_base import ThreadedHttpServer
 
 _MAX_BODY = 1024 * 1024
 
@@ -39,7 +39,7 @@ class _Fault:
     hang: float = 0.0
 
 
-class WebhookReceiver(LoopbackServer):
+class WebhookReceiver(ThreadedHttpServer):
     """``with WebhookReceiver(b"secret") as receiver: ... receiver.url``.
 
     ``answer_id``: answer a create with ``{"id": "WH-<n>"}``; else an empty 204.
@@ -61,8 +61,6 @@ class WebhookReceiver(LoopbackServer):
         self._faults: list[_Fault] = []
         self._lock = threading.Lock()
         self._release = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -84,22 +82,12 @@ class WebhookReceiver(LoopbackServer):
 
     def start(self) -> "WebhookReceiver":
         self._release.clear()
-        self._server = ThreadingHTTPServer((self.host, self.port), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="webhook-receiver", daemon=True)
-        self._thread.start()
+        self._serve(self._handler_class(), "webhook-receiver")
         return self
 
     def stop(self) -> None:
         self._release.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
+        self._shutdown()
 
     # --- request handling ------------------------------------------------------------------
 

@@ -47,7 +47,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from server_base import LoopbackServer
+from server_base import ThreadedHttpServer
 
 PRIORITIES = ("low", "normal", "high", "urgent")
 TYPES = ("problem", "incident", "question", "task")
@@ -113,7 +113,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class ZendeskFake(LoopbackServer):
+class ZendeskFake(ThreadedHttpServer):
     """A fake Zendesk account on 127.0.0.1; a context manager, or ``start()``/``stop()``."""
 
     def __init__(self, *, email: str = DEFAULT_EMAIL, token: str = DEFAULT_TOKEN, port: int = 0,
@@ -127,8 +127,6 @@ class ZendeskFake(LoopbackServer):
         self.state_file = Path(state_file) if state_file else None
         self._lock = threading.RLock()
         self._stopping = threading.Event()
-        self._httpd: _HttpServer | None = None
-        self._thread: threading.Thread | None = None
         self._connections: set[socket.socket] = set()
         self._calls: list[Call] = []
         self._faults: list[_Fault] = []
@@ -159,19 +157,12 @@ class ZendeskFake(LoopbackServer):
     def start(self) -> None:
         handler = type("Handler", (_Handler,), {"fake": self})
         self._stopping.clear()
-        self._httpd = _HttpServer((self.host, self._port), handler)
-        self._port = int(self._httpd.server_address[1])  # kept, so stop()/start() serves the same url
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"zendesk-fake-{self._port}", daemon=True)
-        self._thread.start()
+        self._serve(handler, "zendesk-fake", _HttpServer)
 
     def stop(self) -> None:
         """Stop serving; hanging requests are released and their connections dropped unanswered."""
         self._stopping.set()
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
+        self._shutdown()
         with self._lock:
             connections, self._connections = list(self._connections), set()
         for connection in connections:
@@ -179,9 +170,6 @@ class ZendeskFake(LoopbackServer):
                 connection.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
 
     # -- fault injection ----------------------------------------------------------------------------
 

@@ -132,8 +132,7 @@ class Deliverer:
             raise DeliveryError(f"ticket backend {self.name!r}: ticket {ticket.id} ({ticket.key}) was never "
                                 "created on the helpdesk; its create operation must be delivered first",
                                 retryable=False)
-        thread = TicketThread(key=ticket.key, ref=ticket.ref, tenant=tenant_ticketing(self.config, ticket.tenant),
-                              subject=ticket.subject, references=ticket.message_ids or (ticket.ref,))
+        thread = self._thread_of(ticket)
         retry = op.attempts > 0
         if op.op == "comment":
             self.backend.comment(thread, op.payload["text"], op_id=op.op_id, retry=retry)
@@ -157,9 +156,7 @@ class Deliverer:
                 update_ticket(db, ticket.id, ref=ref.ref, url=ref.url, remote_status=ref.status,
                               message_ids=(ref.ref,))
             if op.op == "solve":
-                update_ticket(db, ticket.id, remote_status="solved")
-                db.execute("UPDATE tickets SET state = 'done', finished_at = ? WHERE id = ? AND state = 'recovered'",
-                           (now, ticket.id))
+                _finish_recovered(db, ticket.id, "solved", now)
 
     def _failed(self, op: OutboxOp, ticket: Ticket, error: str, retryable: bool, retry_after: float | None) -> None:
         now = self.clock()
@@ -188,9 +185,7 @@ class Deliverer:
                        (now, f"superseded: {why}", op.id))
         if op.op == "solve":
             with self.state.transaction() as db:
-                update_ticket(db, ticket.id, remote_status="closed")
-                db.execute("UPDATE tickets SET state = 'done', finished_at = ? WHERE id = ? AND state = 'recovered'",
-                           (now, ticket.id))
+                _finish_recovered(db, ticket.id, "closed", now)
             return
         new_id = self.planner.replace_closed(ticket.id, why)
         self._audit("ticket.closed_on_helpdesk", ticket.key, {"ticket": ticket.ref, "backend": self.name,
@@ -213,11 +208,8 @@ class Deliverer:
         try:
             for row in rows:
                 ticket = Ticket.from_row(row)
-                thread = TicketThread(key=ticket.key, ref=ticket.ref or "", subject=ticket.subject,
-                                      tenant=tenant_ticketing(self.config, ticket.tenant),
-                                      references=ticket.message_ids)
                 try:
-                    status = self.backend.status(thread)
+                    status = self.backend.status(self._thread_of(ticket))
                 except DeliveryError as exc:
                     log.warning("cannot read a ticket's state back", extra={"ticket": ticket.ref, "error": str(exc)})
                     if exc.retryable:
@@ -237,7 +229,7 @@ class Deliverer:
             if ticket.state == "recovered":
                 with self.state.transaction() as db:
                     cancel_pending(db, ticket.id, ("solve",), f"the ticket was {status} on the helpdesk", now)
-                    update_ticket(db, ticket.id, state="done", finished_at=now, remote_status=status)
+                    _finish_recovered(db, ticket.id, status, now)
                 return 1
             pending = self.state.query("SELECT 1 FROM ticket_outbox WHERE ticket_id = ? AND state IN ('pending', "
                                        "'dead') AND op = 'solve'", (ticket.id,))
@@ -256,6 +248,10 @@ class Deliverer:
 
     # --- helpers -----------------------------------------------------------------------------
 
+    def _thread_of(self, ticket: Ticket) -> TicketThread:
+        return TicketThread(key=ticket.key, ref=ticket.ref or "", tenant=tenant_ticketing(self.config, ticket.tenant),
+                            subject=ticket.subject, references=ticket.message_ids or (ticket.ref or "",))
+
     def _ticket(self, ticket_id: int) -> Ticket:
         rows = self.state.query("SELECT * FROM tickets WHERE id = ?", (ticket_id,))
         ticket = Ticket.from_row(rows[0]) if rows else None
@@ -272,3 +268,10 @@ class Deliverer:
     def _audit(self, action: str, subject: str, details: dict) -> None:
         if self.audit is not None:
             self.audit(action, subject, details)
+
+
+def _finish_recovered(db: sqlite3.Connection, ticket_id: int, remote_status: str, now: float) -> None:
+    """The helpdesk has the ticket solved or closed: a recovered ticket is done (an open one stays open)."""
+    update_ticket(db, ticket_id, remote_status=remote_status)
+    db.execute("UPDATE tickets SET state = 'done', finished_at = ? WHERE id = ? AND state = 'recovered'",
+               (now, ticket_id))

@@ -137,7 +137,7 @@ class TicketPlanner:
         language = self.language(incident.tenant)
         subject = text.ticket_subject(facts, language)
         body = text.opening_text(facts, language, priority, due, previous_ref=previous.ref if previous else None,
-                                 sla_hours=self.settings.sla[priority].take_charge / 3600)
+                                 sla_hours=sla.sla_hours(self.config, priority))
         ticket_id = insert_ticket(db, key=incident.key, tenant=incident.tenant, backend=backend,
                                   check=incident.check, incident_id=incident.id, priority=priority, subject=subject,
                                   opened_at=now, due_at=due.timestamp(),

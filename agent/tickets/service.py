@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 IDLE_WAIT = 5.0
 """Longest sleep of a delivery thread with nothing due: bounds how late a delayed solve or a retry can be."""
+PUBLISH_EVERY = 30.0
 PLAN_POLL = 1.0
 """The planner also looks for incident events every second: a command run in another process
 (``custode backups poll``) writes incidents this process is not told of."""
@@ -103,16 +104,23 @@ class TicketService:
             thread.join(max(0.0, deadline - time.monotonic()))
 
     def _planner_loop(self) -> None:
+        published = 0.0
+        woken = True
         while not self._stop.is_set():
             self._plan_wake.clear()
             try:
-                if self.plan():
+                queued = self.plan()
+                if queued:
                     for event in self._wakes.values():
                         event.set()
-                self.publish()
+                # Metrics are re-read when something changed (here or in a delivery, which wakes us),
+                # else only every PUBLISH_EVERY for the ages: not five queries a second for nothing.
+                if queued or woken or time.monotonic() - published >= PUBLISH_EVERY:
+                    self.publish()
+                    published = time.monotonic()
             except Exception:
                 log.exception("ticket planning failed; will try again")
-            self._plan_wake.wait(PLAN_POLL)
+            woken = self._plan_wake.wait(PLAN_POLL)
 
     def _delivery_loop(self, name: str) -> None:
         deliverer = self.deliverers[name]

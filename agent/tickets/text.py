@@ -488,38 +488,36 @@ def _due_line(lang: str, priority: str, due_at: datetime | None, sla_hours: floa
             f"{within}; only office hours count.")
 
 
+_OPENING = {
+    "it": {"found": "Custode ha rilevato un problema per {tenant}: {what}.", "since": "Da quando: {when}",
+           "severity": "Gravità: {severity}", "occurrences": "Occorrenze finora: {n}",
+           "checked": "Cosa ha già verificato Custode:",
+           "continues": "Questo ticket prosegue il ticket {ref}, chiuso mentre il problema era ancora presente.",
+           "reference": "Riferimento Custode: {key}"},
+    "en": {"found": "Custode found a problem for {tenant}: {what}.", "since": "Since: {when} (Europe/Rome)",
+           "severity": "Severity: {severity}", "occurrences": "Occurrences so far: {n}",
+           "checked": "What Custode already checked:",
+           "continues": "This ticket continues ticket {ref}, closed while the problem persisted.",
+           "reference": "Custode reference: {key}"},
+}
+
+
 def opening_text(facts: IncidentFacts, language: str, priority: str, due_at: datetime | None,
                  previous_ref: str | None = None, sla_hours: float | None = None) -> str:
     """The body of a new ticket: what, where, since when, how serious, what was checked, the SLA."""
     lang = _lang(language)
-    what = what_failed(facts, lang)
-    severity = _SEVERITY[lang].get(facts.severity, facts.severity)
-    if lang == "it":
-        lines = [f"Custode ha rilevato un problema per {facts.tenant_name}: {what}.", "",
-                 _where(facts, lang),
-                 f"Da quando: {when(facts.opened_at, lang)}",
-                 f"Gravità: {severity}"]
-        if facts.occurrences > 1:
-            lines.append(f"Occorrenze finora: {facts.occurrences}")
-        lines += ["", "Cosa ha già verificato Custode:"] + [f"- {_capital(t)}." for t in _tried(facts, lang)]
-        lines += ["", _due_line(lang, priority, due_at, sla_hours)]
-        if previous_ref:
-            lines += ["", f"Questo ticket prosegue il ticket {ref_words(previous_ref)}, chiuso mentre il problema "
-                          "era ancora presente."]
-        lines += ["", f"Riferimento Custode: {facts.key}"]
-    else:
-        lines = [f"Custode found a problem for {facts.tenant_name}: {what}.", "",
-                 _where(facts, lang),
-                 f"Since: {when(facts.opened_at, lang)} (Europe/Rome)",
-                 f"Severity: {severity}"]
-        if facts.occurrences > 1:
-            lines.append(f"Occurrences so far: {facts.occurrences}")
-        lines += ["", "What Custode already checked:"] + [f"- {_capital(t)}." for t in _tried(facts, lang)]
-        lines += ["", _due_line(lang, priority, due_at, sla_hours)]
-        if previous_ref:
-            lines += ["", f"This ticket continues ticket {ref_words(previous_ref)}, closed while the problem "
-                          "persisted."]
-        lines += ["", f"Custode reference: {facts.key}"]
+    words = _OPENING[lang]
+    lines = [words["found"].format(tenant=facts.tenant_name, what=what_failed(facts, lang)), "",
+             _where(facts, lang),
+             words["since"].format(when=when(facts.opened_at, lang)),
+             words["severity"].format(severity=_SEVERITY[lang].get(facts.severity, facts.severity))]
+    if facts.occurrences > 1:
+        lines.append(words["occurrences"].format(n=facts.occurrences))
+    lines += ["", words["checked"]] + [f"- {_capital(t)}." for t in _tried(facts, lang)]
+    lines += ["", _due_line(lang, priority, due_at, sla_hours)]
+    if previous_ref:
+        lines += ["", words["continues"].format(ref=ref_words(previous_ref))]
+    lines += ["", words["reference"].format(key=facts.key)]
     return "\n".join(lines)
 
 
