@@ -43,7 +43,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
+
+from agent.clock import ROME, now_utc
 
 if os.name == "nt":  # pragma: no cover - exercised on Windows only
     import msvcrt
@@ -136,7 +137,7 @@ def _jsonable(value: Any, depth: int = 0) -> Any:
 
 
 def _now_ts() -> str:
-    return datetime.now(timezone.utc).strftime(_TS_FORMAT)
+    return now_utc().strftime(_TS_FORMAT)
 
 
 def _make_record(seq: int, ts: str, actor: str, action: str, subject: str | None,
@@ -552,7 +553,7 @@ _SINCE_FORMS = ("2026-11-23 (midnight, Italian time), 2026-11-23T10:00 (Italian 
 
 def _rome(local: datetime) -> datetime:
     # Windows has no system tz database; the tzdata package (a dependency there) provides it.
-    return local.replace(tzinfo=ZoneInfo("Europe/Rome"))
+    return local.replace(tzinfo=ROME)
 
 
 def parse_since(text: str) -> datetime:

@@ -11,6 +11,7 @@ import sys
 from typing import Callable, Sequence
 
 from agent import __version__
+from agent.clock import current_time
 
 EPILOG = ("Config: --config PATH, else /etc/custode/custode.yaml (Windows: %ProgramData%\\Custode\\custode.yaml) "
           "if it exists, else the embedded default. Docs: README.md.")
@@ -120,13 +121,12 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
 
 
 def cmd_backups(args: argparse.Namespace) -> int:
-    import time
 
     from agent.backups import cli as backups_cli
 
     handler = {"status": backups_cli.cmd_status, "unexpected": backups_cli.cmd_unexpected,
                "poll": backups_cli.cmd_poll}[args.backups_command]
-    return handler(args, _load(args), time.time())
+    return handler(args, _load(args), current_time())
 
 
 def cmd_mail_classify(args: argparse.Namespace) -> int:

@@ -19,8 +19,9 @@ from typing import Callable
 
 from prometheus_client.core import Metric
 
-from collectors.base import Collector, CollectorUnavailable
+from agent.clock import current_time
 from agent.metric_cache import MetricCache
+from collectors.base import Collector, CollectorUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ class CollectorRunner:
                 return self._publish(self._failed(start, f"timed out after {self.timeout:g}s"), None)
             error = box.get("error")
             if isinstance(error, CollectorUnavailable):
-                outcome = RunOutcome(self.name, True, time.monotonic() - start, time.time(),
+                outcome = RunOutcome(self.name, True, time.monotonic() - start, current_time(),
                                      error=str(error), unavailable=True)
                 return self._publish(outcome, [])
             if error is not None:
@@ -85,10 +86,10 @@ class CollectorRunner:
             families = box.get("families")
             if not isinstance(families, list):
                 return self._publish(self._failed(start, "collect() did not return a list of metric families"), None)
-            return self._publish(RunOutcome(self.name, True, time.monotonic() - start, time.time()), families)
+            return self._publish(RunOutcome(self.name, True, time.monotonic() - start, current_time()), families)
 
     def _failed(self, start: float, error: str) -> RunOutcome:
-        return RunOutcome(self.name, False, time.monotonic() - start, time.time(), error=error)
+        return RunOutcome(self.name, False, time.monotonic() - start, current_time(), error=error)
 
     def _publish(self, outcome: RunOutcome, families: list[Metric] | None) -> RunOutcome:
         if outcome.success:

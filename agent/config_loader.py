@@ -22,7 +22,7 @@ from agent.config import DEFAULT_TENANT, TENANT_ID, Config
 from agent.durations import DURATION_HINT, Duration
 from agent.suggest import did_you_mean
 from collectors.base import Collector
-from collectors.registry import available
+from collectors.registry import available, broken
 
 Path_ = tuple[str | int, ...]
 EMBEDDED = "<embedded default>"
@@ -247,8 +247,11 @@ def _entry_model(cls: type[Collector]) -> type[BaseModel]:
 
 def _plan_collectors(raw: dict[str, Any], source: str, lines: dict[Path_, int]) -> tuple[list[CollectorPlan], list[Problem]]:
     known = available()
+    unloadable = broken()
     plans, problems = [], []
     for name in raw:
+        if name in unloadable:
+            continue  # its code is broken, not the config: the agent starts and reports it (collectors.registry)
         if name not in known:
             hint = did_you_mean(name, known)
             text = (f"unknown collector {name!r}; did you mean {hint!r}?" if hint else

@@ -17,10 +17,10 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Literal
 
+from agent.clock import Clock, current_time
 from agent.state import State
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ class Incidents:
     """The incident lifecycle on top of the state DB."""
 
     def __init__(self, state: State, on_change: Callable[[IncidentChange], None] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Clock = current_time) -> None:
         self.state = state
         self.on_change = on_change
         self.clock = clock

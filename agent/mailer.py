@@ -21,10 +21,10 @@ import socket
 import ssl
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 
+from agent.clock import now_rome
 from agent.secrets import SecretError
 from agent.smtp_settings import DEFAULT_PORTS, SmtpSettings, parse_address
 
@@ -107,7 +107,7 @@ def build_message(settings: SmtpSettings, mail: OutgoingMail) -> EmailMessage:
     if mail.cc:
         message["Cc"] = ", ".join(str(parse_address(value)) for value in mail.cc)
     message["Subject"] = mail.subject
-    message["Date"] = format_datetime(datetime.now().astimezone())
+    message["Date"] = format_datetime(now_rome())
     message["Message-ID"] = _msg_id(mail.message_id, "message_id") if mail.message_id \
         else new_message_id(settings.sender)
     references = [_msg_id(value, "reference") for value in mail.references]

@@ -11,7 +11,6 @@ import logging
 import signal
 import sys
 import threading
-import time
 from datetime import datetime, timezone
 
 from prometheus_client.core import GaugeMetricFamily
@@ -19,6 +18,7 @@ from prometheus_client.core import GaugeMetricFamily
 from agent import __version__
 from agent.audit import AuditLog, tolerant_writer
 from agent.checks import HostChecks, apply
+from agent.clock import current_time, now_utc
 from agent.collection import CollectorRunner, RunOutcome
 from agent.config_loader import LoadedConfig
 from agent.http_server import make_server, serve_in_thread
@@ -36,8 +36,16 @@ FARM_TICK = 5
 
 def build_runners(loaded: LoadedConfig, cache: MetricCache, extra: list[tuple[Collector, float, float]] = (),
                   on_outcome=None) -> list[CollectorRunner]:
-    """Runners for every enabled collector (plus ``extra`` (collector, interval, timeout), for tests)."""
+    """Runners for every enabled collector (plus ``extra`` (collector, interval, timeout), for tests).
+
+    A collector whose module could not be imported gets a stand-in that fails
+    every run with the import error, so it is reported, not silently absent.
+    """
+    from collectors.registry import Unloadable, broken
+
     planned = [(plan.build(), plan.interval, plan.timeout) for plan in loaded.enabled_collectors]
+    planned += [(Unloadable(name, error), Unloadable.default_interval, Unloadable.default_timeout)
+                for name, error in broken().items()]
     return [CollectorRunner(collector, timeout, cache, on_outcome, interval)
             for collector, interval, timeout in planned + list(extra)]
 
@@ -190,7 +198,6 @@ class Agent:
         from apscheduler.triggers.cron import CronTrigger
 
         from agent.calendar import ROME
-
         from agent.updates.runner import check_playbooks
 
         assert self.updates is not None
@@ -214,7 +221,7 @@ class Agent:
         from agent.updates.runner import RunRefused
         from agent.updates.windows import occurrence_at
 
-        occurrence = occurrence_at(self.loaded.model, name, now or datetime.now(timezone.utc))
+        occurrence = occurrence_at(self.loaded.model, name, now or now_utc())
         try:
             if occurrence is None:
                 log.warning("update window job fired outside its window", extra={"window": name})
@@ -238,7 +245,7 @@ class Agent:
         from agent.updates.metrics import update_families
 
         try:
-            self.cache.update("updates", update_families(self.loaded.model, self.updates.store, time.time()))
+            self.cache.update("updates", update_families(self.loaded.model, self.updates.store, current_time()))
         except Exception:
             log.exception("update metrics failed")
 

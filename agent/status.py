@@ -7,10 +7,10 @@ any shell while the service runs, and says so when the agent seems stopped
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import datetime
 
+from agent.clock import current_time
 from agent.config_loader import LoadedConfig
 from agent.incidents import Incidents
 from agent.paths import state_path
@@ -29,7 +29,7 @@ def _when(ts: float) -> str:
 
 
 def build_status(loaded: LoadedConfig, now: float | None = None) -> StatusReport:
-    now = time.time() if now is None else now
+    now = current_time() if now is None else now
     path = state_path(loaded.model)
     if not path.exists():
         return StatusReport(f"No state yet at {path}: Custode has not run with this config. "

@@ -3,7 +3,10 @@
 Built-in collectors are the modules of this package; third-party collectors
 are found through the ``custode.collectors`` entry point group. Discovery
 imports modules lazily so that a broken optional collector cannot stop the
-agent: its import error is logged and it is simply absent.
+agent: its import error is logged, kept in :func:`broken`, and the agent runs
+a stand-in under the module's name that fails every run with that error, so
+``custode_collector_success{collector="NAME"} 0``, ``custode status`` and
+``custode once`` show it instead of the collector silently missing.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from collectors.base import Collector
 log = logging.getLogger(__name__)
 
 _REGISTRY: dict[str, type[Collector]] = {}
+_BROKEN: dict[str, str] = {}
 _NOT_COLLECTORS = {"base", "registry"}
 _discovered = False
 
@@ -46,14 +50,44 @@ def discover() -> None:
             continue
         try:
             importlib.import_module(f"collectors.{module.name}")
-        except Exception:  # a broken collector must not stop the agent
-            log.exception("cannot import collector module", extra={"module": module.name})
+        except Exception as exc:  # a broken collector must not stop the agent
+            _record_broken(module.name, f"module collectors.{module.name}", exc)
     for ep in entry_points(group="custode.collectors"):
         try:
             register(ep.load())
-        except Exception:
-            log.exception("cannot load collector plugin", extra={"plugin": ep.name})
+        except Exception as exc:
+            _record_broken(ep.name, f"plug-in {ep.value}", exc)
     _discovered = True
+
+
+def _record_broken(name: str, where: str, exc: Exception) -> None:
+    # LogRecord reserves "module" (and "name"): an extra key of that name makes the log call itself raise.
+    error = f"{where} cannot be loaded: {type(exc).__name__}: {exc}"
+    _BROKEN[name] = error
+    log.error("collector not loaded; fix or remove it", exc_info=exc,
+              extra={"collector": name, "source": where, "error": f"{type(exc).__name__}: {exc}"})
+
+
+def broken() -> dict[str, str]:
+    """Collectors that could not be loaded (after discovery): name -> why, naming the module or plug-in."""
+    discover()
+    return {name: error for name, error in sorted(_BROKEN.items()) if name not in _REGISTRY}
+
+
+class Unloadable(Collector):
+    """Stand-in for a collector whose code could not be loaded: every run fails with the load error."""
+
+    description = "a collector whose module could not be imported"
+    default_interval = 60.0
+    default_timeout = 1.0
+
+    def __init__(self, name: str, error: str) -> None:
+        super().__init__()
+        self.name = name  # type: ignore[misc]  # one stand-in class serves every broken module
+        self.error = error
+
+    def collect(self) -> list:
+        raise RuntimeError(self.error)
 
 
 def available() -> dict[str, type[Collector]]:

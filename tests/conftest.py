@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import subprocess
 import time
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+
+from agent import clock
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -70,3 +74,18 @@ def write_config(tmp_path):
         path.write_text(text, encoding="utf-8")
         return path
     return write
+
+
+@pytest.fixture
+def pin_clock():
+    """Pin Custode's clock (``agent.clock``) where a fixture's dates are: ``pin_clock(datetime(..., tzinfo=...))``.
+
+    A test that judges a fixture's fixed date must judge it at the fixture's own
+    time, never at the day the suite happens to run. The pinned clock runs on
+    from there (``running=False`` freezes it); it is put back after the test.
+    Returns the clock callable, for code that takes a ``clock`` parameter.
+    """
+    with contextlib.ExitStack() as stack:
+        def pin(at: float | datetime, running: bool = True) -> clock.Clock:
+            return stack.enter_context(clock.pinned(at, running=running))
+        yield pin

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -27,8 +28,12 @@ HOSTS = {"fs-crema": "server2019-c-full.json", "dc-cremona": "server2022-defende
          "app-capannori": "server2016-37-updates.json", "old-forli": "server2008r2.json"}
 
 
+PROBED_AT = datetime(2026, 11, 20, 9, 15, 6, tzinfo=timezone.utc)  # the probe outputs' own "time"
+
+
 @pytest.fixture
-def farm(tmp_path, monkeypatch):
+def farm(tmp_path, monkeypatch, pin_clock):
+    pin_clock(PROBED_AT)  # signature and update ages are judged when the outputs were captured
     with contextlib.ExitStack() as stack:
         doubles = {}
         lines = ["agent: {tenant: provider}", "tenants:", "  provider: {name: Consorzio}",

@@ -14,14 +14,13 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Iterable, Literal
-from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
 from agent.backups.config import BackupsSection, ExpectedJob
 from agent.backups.store import StoredReport
+from agent.clock import ROME
 
-ROME = ZoneInfo("Europe/Rome")
 JobState = Literal["ok", "warning", "failed", "late", "missing"]
 JOB_STATES: tuple[JobState, ...] = ("ok", "warning", "failed", "late", "missing")
 _FROM_STATUS: dict[str, JobState] = {"success": "ok", "warning": "warning", "failure": "failed"}

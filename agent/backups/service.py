@@ -21,6 +21,7 @@ from agent.backups.metrics import MailboxHealth, backup_families
 from agent.backups.parsers import classify
 from agent.backups.rules import compile_rules
 from agent.backups.store import Cursor, MailStore, ProcessedMail
+from agent.clock import Clock, current_time
 from agent.incidents import CheckResult, Incidents
 from agent.mail.message import parse_message
 from agent.mail.sources import MailSource, MailSourceError, RawMail, build_source
@@ -43,7 +44,7 @@ class PollSummary:
 class BackupMonitor:
     def __init__(self, section: BackupsSection, state: State, incidents: Incidents | None = None,
                  publish: Callable[[list], None] | None = None, audit: Callable[[str, str, dict], None] | None = None,
-                 clock: Callable[[], float] = time.time, sources: list[MailSource] | None = None) -> None:
+                 clock: Clock = current_time, sources: list[MailSource] | None = None) -> None:
         self.section = section
         self.state = state
         self.store = MailStore(state)

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from dataclasses import dataclass
 from datetime import datetime
 
 from agent.backups.report import Classification
+from agent.clock import current_time
 from agent.mail.message import MailMessage
 from agent.state import State
 
@@ -70,7 +70,7 @@ def report_time(mail: ProcessedMail) -> float:
     if sent is None and mail.verdict and mail.verdict.report:
         sent = _timestamp(mail.verdict.report.finished_at)
     if sent is None:
-        return mail.received_at if mail.received_at is not None else time.time()
+        return mail.received_at if mail.received_at is not None else current_time()
     if mail.received_at is not None and abs(sent - mail.received_at) > CLOCK_SKEW_LIMIT:
         return mail.received_at
     return sent
@@ -103,7 +103,7 @@ class MailStore:
     def record(self, mailbox: str, mails: list[ProcessedMail], cursor: Cursor | None,
                now: float | None = None) -> tuple[list[ProcessedMail], int]:
         """Store a batch and advance the cursor atomically; return (new mails, duplicates skipped)."""
-        now = time.time() if now is None else now
+        now = current_time() if now is None else now
         fresh: list[ProcessedMail] = []
         duplicates = 0
         with self.state.transaction() as db:

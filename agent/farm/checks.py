@@ -9,11 +9,11 @@ antivirus and update incidents stay as they were until a poll can judge them.
 from __future__ import annotations
 
 import re
-import time
 from datetime import datetime
 
 from agent.calendar import ROME
 from agent.checks import Evaluation, judge_cpu, judge_filesystem, judge_memory, service_summary
+from agent.clock import current_time
 from agent.config import ChecksSection
 from agent.farm.config import FarmChecks
 from agent.farm.poller import PollResult
@@ -39,7 +39,7 @@ class _Judge:
 
 def farm_evaluations(checks: ChecksSection, farm: FarmChecks, result: PollResult, consecutive_failures: int,
                      now: float | None = None) -> list[Evaluation]:
-    now = time.time() if now is None else now
+    now = current_time() if now is None else now
     judge = _Judge(result)
     evaluations: list[Evaluation] = []
     if farm.unreachable.enabled:

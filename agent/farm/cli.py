@@ -6,10 +6,10 @@ import argparse
 import json
 import re
 import sys
-import time
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
+from agent.clock import current_time, today_rome
 from agent.table import human_age, table
 
 _TARGET = re.compile(r"^(?P<user>[^@\s]+)@(?P<host>\[[0-9A-Fa-f:.]+\]|[^:\s\[\]]+)(?::(?P<port>\d{1,5}))?$")
@@ -165,7 +165,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             rows_by_host = {r["host"]: r for r in state.query("SELECT * FROM farm_targets")}
         finally:
             state.close()
-    now = time.time()
+    now = current_time()
     down = 0
     lines = []
     for target in targets:
@@ -197,10 +197,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from agent.paths import state_path
     from agent.state import State
 
-    from agent.calendar import ROME
-
     loaded = _load(args)
-    end = args.to or datetime.now(ROME).date()  # days are Europe/Rome days
+    end = args.to or today_rome()  # days are Europe/Rome days
     start = args.since or (date(args.year, 1, 1) if args.year else end - timedelta(days=364))
     if args.year and not args.to:
         end = date(args.year, 12, 31)

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
+from agent.clock import Clock, current_time
 from agent.farm.snapshot import DiskHealth, HostSnapshot, ProbeOutputError, UpdateStatus
 from agent.farm.targets import Target
 from agent.transports import Transport, TransportError, open_transport
@@ -84,7 +85,7 @@ class FarmPoller:
     def __init__(self, targets: Iterable[Target], *, workers: int = 32, keep_connections: bool = True,
                  updates_interval: float | None = 6 * 3600.0,
                  transport_factory: Callable[[str, object], Transport] = open_transport,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Clock = current_time) -> None:
         self.targets = {t.name: t for t in targets}
         self.keep_connections = keep_connections
         self.updates_interval = updates_interval

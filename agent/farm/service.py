@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from agent.calendar import ROME
 from agent.checks import apply
+from agent.clock import Clock, current_time
 from agent.farm import history
 from agent.farm.checks import farm_evaluations
 from agent.farm.metrics import TargetStatus, host_families
@@ -58,7 +58,7 @@ def snapshot_summary(result: PollResult) -> dict[str, Any]:
     return summary
 
 
-def new_poller(config, clock: Callable[[], float] = time.time) -> FarmPoller:
+def new_poller(config, clock: Clock = current_time) -> FarmPoller:
     """The poller the agent runs, with the ``farm:`` settings."""
     farm = config.farm
     return FarmPoller(targets_of(config), workers=farm.workers, keep_connections=farm.keep_connections,
@@ -73,7 +73,7 @@ class FarmService:
     """
 
     def __init__(self, config, state: State, incidents: Incidents, cache: MetricCache | None = None,
-                 poller: FarmPoller | None = None, clock: Callable[[], float] = time.time) -> None:
+                 poller: FarmPoller | None = None, clock: Clock = current_time) -> None:
         self.config = config
         self.state = state
         self.incidents = incidents

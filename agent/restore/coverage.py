@@ -24,6 +24,7 @@ recording ``D:\\Dati`` (``/D/Dati``) is understood.
 from __future__ import annotations
 
 import csv
+import fnmatch
 import functools
 import io
 import itertools
@@ -35,12 +36,10 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-import fnmatch
 from fnmatch import fnmatchcase
 from typing import IO, Literal
-from zoneinfo import ZoneInfo
 
-ROME = ZoneInfo("Europe/Rome")
+from agent.clock import ROME
 
 DEFAULT_DATABASE_PATTERNS: list[str] = ["*.mdf", "*.ndf", "*.ldf", "*.bak", "*.fdb", "*.gdb", "*.ibd", "*.sqlite",
                                         "*.db", "*.accdb", "*.mdb"]

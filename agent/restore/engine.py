@@ -26,16 +26,16 @@ import hashlib
 import json
 import logging
 import socket
-import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from agent import __version__
+from agent.clock import Clock, current_time
 from agent.restore.backends.base import Backend
 from agent.restore.files import is_hash_error
 from agent.restore.model import FileEntry, ManifestEntry, RestoreError, RestoreOutcome, Snapshot
-from agent.restore.sampling import Sample, Sampler, SamplePolicy
+from agent.restore.sampling import Sample, SamplePolicy, Sampler
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def _verdict(entry: FileEntry, snapshot: Snapshot, item: ManifestEntry | None, o
 
 
 class RestoreTest:
-    def __init__(self, request: RestoreRequest, clock=time.time) -> None:
+    def __init__(self, request: RestoreRequest, clock: Clock = current_time) -> None:
         self.request = request
         self.clock = clock
         self.errors: list[str] = []

@@ -21,9 +21,9 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from zoneinfo import ZoneInfo
 
-ROME = ZoneInfo("Europe/Rome")
+from agent.clock import ROME
+
 MAX_OK_ROWS = 200
 """Rows of files that passed shown on the page; the JSON keeps them all, failures are always all shown."""
 FAILED = ("mismatch", "not_restored", "missing")

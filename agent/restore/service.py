@@ -9,18 +9,18 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
+from agent.clock import Clock, current_time
 from agent.config import Config
 from agent.fileutil import write_atomic
 from agent.incidents import CheckResult, Incidents
 from agent.restore.backends.base import Backend
 from agent.restore.config import RestoreSet
-from agent.restore.engine import RestoreTest, RestoreRequest
+from agent.restore.engine import RestoreRequest, RestoreTest
 from agent.restore.model import RestoreError
 from agent.restore.sampling import SamplePolicy
 from agent.restore.store import RestoreStore
@@ -102,7 +102,7 @@ class SetStatus:
 
 class RestoreService:
     def __init__(self, config: Config, state: State, incidents: Incidents, audit: Audit, data_dir: Path,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Clock = current_time) -> None:
         self.config = config
         self.section = config.restore_tests
         self.store = RestoreStore(state)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from datetime import datetime
 
+from agent.clock import current_time
 from agent.table import human_age, table
 
 
@@ -67,7 +67,7 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     if not rows:
         print("outbox empty: every ticket operation was delivered")
         return 0
-    now = time.time()
+    now = current_time()
     lines = [(r["op_id"][:12], r["backend"], r["op"], r["state"] if r["state"] != "dead" else "UNDELIVERABLE",
               r["attempts"], human_age(now - r["created_at"]),
               _when(r["next_attempt_at"]) if r["state"] == "pending" else "-", r["key"],

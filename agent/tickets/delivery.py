@@ -14,10 +14,10 @@ from __future__ import annotations
 import logging
 import random
 import sqlite3
-import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Callable
 
+from agent.clock import Clock, current_time
 from agent.state import State
 from agent.tickets.backends.base import DeliveryError, TicketBackend, TicketClosed
 from agent.tickets.model import TenantTicketing, TicketDraft, TicketRef, TicketThread
@@ -51,7 +51,7 @@ class Deliverer:
     """Delivers the operations of one backend; used by one thread."""
 
     def __init__(self, config: "Config", state: State, planner: "TicketPlanner", backend: TicketBackend,
-                 clock: Callable[[], float] = time.time, audit: Audit | None = None,
+                 clock: Clock = current_time, audit: Audit | None = None,
                  jitter: Callable[[], float] = random.random) -> None:
         self.config = config
         self.state = state

@@ -6,15 +6,14 @@ the same after a restart and agree with ``custode tickets``.
 
 from __future__ import annotations
 
-import time
-
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from agent.clock import current_time
 from agent.state import State
 
 
 def ticket_families(state: State, backends: list[str], now: float | None = None) -> list:
-    now = time.time() if now is None else now
+    now = current_time() if now is None else now
     due = GaugeMetricFamily("custode_ticket_sla_due_timestamp_seconds",
                             "When the open ticket must be taken in charge (working time by the tenant's calendar).",
                             labels=["tenant", "backend", "key", "ticket", "priority"])

@@ -20,11 +20,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 import sqlite3
-import time
 from datetime import datetime
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from agent.calendar import ROME
+from agent.clock import Clock, current_time
 from agent.incidents import Incident
 from agent.state import State
 from agent.tickets import sla, text
@@ -38,7 +38,7 @@ BATCH = 500
 
 
 class TicketPlanner:
-    def __init__(self, config: "Config", state: State, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, config: "Config", state: State, clock: Clock = current_time) -> None:
         self.config = config
         self.settings = config.tickets
         self.state = state

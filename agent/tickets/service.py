@@ -13,6 +13,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Callable
 
+from agent.clock import Clock, current_time
 from agent.state import State
 from agent.tickets.backends import build_backend
 from agent.tickets.delivery import Audit, Deliverer
@@ -33,7 +34,7 @@ PLAN_POLL = 1.0
 
 class TicketService:
     def __init__(self, config: "Config", state: State, publish: Callable[[list], None] | None = None,
-                 audit: Audit | None = None, clock: Callable[[], float] = time.time,
+                 audit: Audit | None = None, clock: Clock = current_time,
                  backends: dict[str, "TicketBackend"] | None = None) -> None:
         self.config = config
         self.state = state

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
-from agent.calendar import ROME, WEEKDAYS
+from agent.calendar import WEEKDAYS
+from agent.clock import today_rome
 from agent.tickets.model import PRIORITIES
 
 MAX_DAYS = 3660
@@ -83,7 +84,7 @@ def cmd_calendar(args: argparse.Namespace) -> int:
         calendar = tenant_calendar(config, args.tenant)
     except ValueError as exc:
         return _fail("calendar", f"{exc}{_tenant_hint(args)}")
-    first = args.start or datetime.now(ROME).date()
+    first = args.start or today_rome()
     rows = []
     for offset in range(args.days):
         day = first + timedelta(days=offset)

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any, Callable
 
 from agent.calendar import ROME
+from agent.clock import now_rome
 from agent.incidents import Incident
 
 SUBJECT_MAX = 150
@@ -49,7 +50,7 @@ class IncidentFacts:
     severity: str
     summary: str
     details: dict[str, Any] = field(default_factory=dict)
-    opened_at: datetime = field(default_factory=lambda: datetime.now(ROME))
+    opened_at: datetime = field(default_factory=now_rome)
     occurrences: int = 1
 
     @property

@@ -8,13 +8,14 @@ import sys
 from datetime import date, datetime
 
 from agent.calendar import ROME
+from agent.clock import today_rome
 from agent.table import table
 from agent.updates.windows import occurrences
 
 
 def _start_date(text: str | None) -> date:
     if not text:
-        return datetime.now(ROME).date()
+        return today_rome()
     try:
         return date.fromisoformat(text)
     except ValueError:

@@ -9,10 +9,11 @@ duplicating them.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 
 from icalendar import Calendar, Event, Timezone, TimezoneDaylight, TimezoneStandard
 
+from agent.clock import now_utc
 from agent.updates.windows import WindowOccurrence
 
 _TEXT = {
@@ -28,7 +29,7 @@ _TEXT = {
 def build_calendar(occurrences: list[WindowOccurrence], *, language: str = "it", provider: str = "Custode",
                    tenant_names: dict[str, str] | None = None, now: datetime | None = None) -> bytes:
     text = _TEXT[language]
-    stamp = now or datetime.now(timezone.utc)
+    stamp = now or now_utc()
     cal = Calendar()
     cal.add("prodid", f"-//{provider}//Custode update windows//IT")
     cal.add("version", "2.0")

@@ -11,13 +11,13 @@ only then is the incident judged, so the run's own silence cannot hide it.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable
 
 from agent.calendar import ROME
+from agent.clock import Clock, current_time, now_rome
 from agent.config import Config
 from agent.config_loader import ConfigError
 from agent.durations import format_duration
@@ -26,8 +26,15 @@ from agent.secrets import SecretError
 from agent.state import State
 from agent.transports import HostConfig, Transport, open_transport
 from agent.updates.notify import Notice, compose
-from agent.updates.playbook import (Playbook, Step, Variables, load_playbook, render_step, step_problem,
-                                    unknown_variables)
+from agent.updates.playbook import (
+    Playbook,
+    Step,
+    Variables,
+    load_playbook,
+    render_step,
+    step_problem,
+    unknown_variables,
+)
 from agent.updates.steps import StepExecutor, StepOutcome
 from agent.updates.store import NewRun, RunBusy, UpdateStore
 from agent.updates.windows import WindowOccurrence, next_occurrence, occurrence_at
@@ -134,7 +141,7 @@ class UpdateRunner:
                  incidents: Incidents | None = None, *,
                  audit: Callable[[str, str, dict], None] | None = None, mailer: Any = None,
                  transports: Callable[[str, HostConfig], Transport] = open_transport,
-                 executor: StepExecutor | None = None, clock: Callable[[], float] = time.time) -> None:
+                 executor: StepExecutor | None = None, clock: Clock = current_time) -> None:
         self.config = config
         self.source = source
         self.store = UpdateStore(state) if state is not None else None
@@ -451,7 +458,7 @@ def check_playbooks(config: Config, source: str) -> list:
     for name, window in config.updates.windows.items():
         if not window.enabled:
             continue
-        now = datetime.now(ROME)
+        now = now_rome()
         occurrence = WindowOccurrence(name, window.application, window.tenant, now,
                                       now + timedelta(seconds=window.duration), False, None)
         try:

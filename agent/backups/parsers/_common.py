@@ -15,8 +15,8 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
 from agent.backups.report import Status
+from agent.clock import ROME
 
-ROME = ZoneInfo("Europe/Rome")
 log = logging.getLogger("agent.backups.parsers")
 
 FAILURE_WORDS = (

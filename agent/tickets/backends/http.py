@@ -8,11 +8,11 @@ keeps a 401 or a 422 for a person instead of hammering the helpdesk.
 from __future__ import annotations
 
 import email.utils
-import time
 from typing import Any
 
 import requests
 
+from agent.clock import current_time
 from agent.tickets.backends.base import DeliveryError
 
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
@@ -33,7 +33,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         return None
     if when is None:
         return None
-    wait = when.timestamp() - (time.time() if now is None else now)
+    wait = when.timestamp() - (current_time() if now is None else now)
     return min(max(wait, 0.0), MAX_RETRY_AFTER)
 
 
