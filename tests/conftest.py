@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import socket
 import subprocess
@@ -22,12 +23,53 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+GO_PROGRAMS = frozenset({"prometheus", "promtool", "prometheus-alertmanager", "prometheus-node-exporter", "restic"})
+"""Debian's Go builds make their own system calls: libfaketime cannot move their clock (see .ci/run)."""
+
+_running: dict[str, pytest.Item] = {}
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    _running["item"] = item
+
+
 def require_binary(name: str, package: str) -> str:
-    """Path of a Debian-packaged program; a missing one fails loudly, never skips."""
+    """Path of a Debian-packaged program; a missing one fails loudly, never skips.
+
+    A Go program reads the real clock whatever libfaketime says, so a test that
+    starts one must be marked ``real_clock`` and is left out of the run with the
+    clock moved ahead; an unmarked one fails here instead of failing on dates.
+    """
+    item = _running.get("item")
+    if name in GO_PROGRAMS and item is not None and item.get_closest_marker("real_clock") is None:
+        pytest.fail(f"{item.nodeid} starts {name}, a Go program that ignores libfaketime: "
+                    "mark it @pytest.mark.real_clock")
     path = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else None)
     if path is None:
         pytest.fail(f"{name} is not installed: run 'bash scripts/test.sh' (it installs Debian's {package})")
     return path
+
+
+def host_env() -> dict[str, str]:
+    """This process's environment without the libfaketime of .ci/run's shifted-clock run.
+
+    For a program that plays a remote host's part (its backup tool, its
+    clock): such a host lives on its own clock, and over sshd it would see the
+    real day anyway.
+    """
+    return {key: value for key, value in os.environ.items() if not key.startswith(("LD_PRELOAD", "FAKETIME"))}
+
+
+def host_clock() -> float:
+    """The machine's own clock, as a program started without the suite's libfaketime reads it.
+
+    A remote host (here: this machine over sshd, or a probe started with a
+    clean environment) reports its own time; compare with this, not with the
+    test process's clock, which .ci/run moves 400 days ahead in one run.
+    """
+    done = subprocess.run(["date", "+%s.%N"], capture_output=True, text=True, env=host_env(), check=True,
+                          timeout=10)
+    return float(done.stdout)
 
 
 def wait_until(predicate, timeout: float, step: float = 0.05) -> bool:

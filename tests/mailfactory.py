@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import mailbox
+import os
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -32,6 +34,20 @@ def script_report(job: str, outcome: str, when: datetime, **kwargs) -> bytes:
     """A report in the shape of the test rule in ``SCRIPT_RULE`` (a site's own backup script)."""
     return make_mail(f"Backup {job}: {outcome}", f"Job {job} finished: {outcome}\n", date=when,
                      sender="nas-script@comune.example.it", **kwargs)
+
+
+def deliver(box: mailbox.Maildir, raw: bytes, arrived: datetime) -> str:
+    """Put ``raw`` in a Maildir as the MDA would have ``arrived``: the file's mtime is the arrival time.
+
+    Custode takes a Maildir file's mtime as the server's arrival time (and
+    trusts it over a Date header days apart). A file written by the test
+    carries the kernel's "now"; a report of last night must arrive last night,
+    on whatever clock the test runs.
+    """
+    key = box.add(raw)
+    path = os.path.join(box._path, box._lookup(key))  # mailbox has no public path of a message
+    os.utime(path, (arrived.timestamp(), arrived.timestamp()))
+    return key
 
 
 SCRIPT_RULE = {"name": "nas-script", "software": "NAS script", "sender": "^nas-script@",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 SPECIAL_NAMES = ["Protocollo/2026/délibera n. 12 <bozza>.txt", "Anagrafe/archivio & note.csv", "vuoto.txt"]
@@ -25,6 +26,20 @@ def make_source(root: Path, files: int = 24, age_days: float = 3.0) -> Path:
         path.write_bytes(b"" if name == "vuoto.txt" else f"contenuto {i}\n".encode() * 50)
         os.utime(path, (past, past))
     return root
+
+
+def write_now(path: Path, data: bytes, clock: Callable[[], float] = time.time) -> None:
+    """Write ``data`` as a program would now: its mtime is ``clock``'s (the test's clock), not the kernel's.
+
+    Restore tests judge mtimes against the backup's time. The kernel stamps a
+    write with the real day even where .ci/run moves the test's clock 400
+    days ahead; stamping it explicitly keeps "written after the backup" true
+    on every clock. Files on a "remote" host (this machine over sshd, whose
+    programs see the real day) take ``clock=conftest.host_clock``.
+    """
+    path.write_bytes(data)
+    now = clock()
+    os.utime(path, (now, now))
 
 
 def mirror(source: Path, copy: Path) -> Path:

@@ -6,8 +6,11 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 from conftest import require_binary
+
+pytestmark = pytest.mark.real_clock  # starts a Go program (conftest.GO_PROGRAMS)
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "packaging" / "prometheus" / "custode-alerts.yml"

@@ -384,6 +384,7 @@ def test_severity_and_summary_fallbacks(bridge, incidents) -> None:
 # --- with the real Alertmanager -------------------------------------------------------
 
 
+@pytest.mark.real_clock
 @pytest.mark.integration
 def test_real_alertmanager_opens_and_resolves_an_incident(bridge, incidents, tmp_path) -> None:
     labels = {"alertname": "DiskFull", "tenant": "comune-b", "severity": "critical", "instance": "db7:9100"}

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import mailbox
-import time
 from datetime import datetime
 
 from agent.backups.jobs import ROME, previous_run
 from agent.cli import main
-from mailfactory import make_mail, script_report
+from agent.clock import current_time
+from mailfactory import deliver, make_mail, script_report
 
 CONFIG = """
 tenants:
@@ -37,12 +37,11 @@ backups:
 
 def setup_mailbox(tmp_path, write_config):
     box = mailbox.Maildir(tmp_path / "Maildir", create=True)
-    now = time.time()
+    now = current_time()
     due = previous_run("0 22 * * *", now)
     last_night = datetime.fromtimestamp(max(due, min(due + 600, now - 2)), ROME)
-    box.add(script_report("alpha", "success", last_night))
-    box.add(script_report("beta", "failed", last_night))
-    box.add(script_report("zeta", "success", last_night))
+    for job, outcome in (("alpha", "success"), ("beta", "failed"), ("zeta", "success")):
+        deliver(box, script_report(job, outcome, last_night), arrived=last_night)
     return write_config(CONFIG % (tmp_path / "Maildir"))
 
 

@@ -24,7 +24,7 @@ from agent.farm.linux_probe import SCRIPT, SCRIPT_PATH, parse, probe_command
 from agent.farm.snapshot import DiskHealth, FailedService, Filesystem, HostSnapshot, OsInfo, ProbeOutputError
 from agent.transports import HostConfig, open_transport
 from agent.transports.config import SshOptions
-from conftest import require_binary
+from conftest import host_clock, require_binary
 from ssh_server import SshServer
 
 DATA = Path(__file__).parent / "data" / "farm" / "linux"
@@ -354,11 +354,11 @@ def excluded_root() -> bool:
 
 
 def assert_matches_this_machine(snap: HostSnapshot, *, elapsed_bound: float = 2.0) -> None:
-    uptime = float(Path("/proc/uptime").read_text().split()[0])
+    uptime, now = float(Path("/proc/uptime").read_text().split()[0]), host_clock()
     assert snap.problems == ()
     assert snap.os.family == "linux" and snap.os.kernel == os.uname().release
-    assert abs(snap.time - time.time()) < elapsed_bound + 1
-    assert snap.boot_time is not None and abs(snap.boot_time - (time.time() - uptime)) < 2
+    assert abs(snap.time - now) < elapsed_bound + 1
+    assert snap.boot_time is not None and abs(snap.boot_time - (now - uptime)) < 2
     assert snap.cpu_count == os.cpu_count()
     assert {cpu for cpu, _ in snap.cpu_seconds} == {str(n) for n in range(os.cpu_count() or 0)}
     assert snap.cpu_seconds[("0", "user")] > 0
@@ -437,7 +437,7 @@ def test_probe_over_ssh_with_updates(sshd: SshServer) -> None:
     others = updates.pending - updates.security
     assert len(updates.titles) == min(20, min(updates.security, 20) + min(others, 20))
     assert updates.reboot_required == Path("/var/run/reboot-required").exists()
-    assert updates.last_installed is not None and 0 < updates.last_installed <= time.time() + 1
+    assert updates.last_installed is not None and 0 < updates.last_installed <= host_clock() + 1
     if os.geteuid() == 0 and shutil.which("smartctl", path="/usr/sbin:/usr/bin:/sbin:/bin"):
         assert snap.disks is not None  # () on a VM whose disks smartctl does not list
     elif not shutil.which("smartctl", path="/usr/sbin:/usr/bin:/sbin:/bin"):

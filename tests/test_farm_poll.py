@@ -23,7 +23,7 @@ from agent.farm.poller import FarmPoller
 from agent.farm.targets import Target
 from agent.transports import open_transport
 from agent.transports.config import HostConfig, SshOptions
-from conftest import free_port, http_get, require_binary, stop_process, wait_until
+from conftest import free_port, host_clock, http_get, require_binary, stop_process, wait_until
 from ssh_server import Blackhole, SshServer, generate_key
 
 pytestmark = pytest.mark.integration
@@ -96,7 +96,7 @@ def test_failures_are_reported_and_never_delay_the_rest(sshd, tmp_path) -> None:
     assert elapsed < 3 + 3 + 4, f"one cycle took {elapsed:.1f} s: the failures were waited for one after another"
     snapshot = results["web1"].snapshot
     assert snapshot.memory_total_bytes == _meminfo_total()
-    assert abs(snapshot.boot_time - (time.time() - float(Path("/proc/uptime").read_text().split()[0]))) < 3
+    assert abs(snapshot.boot_time - (host_clock() - float(Path("/proc/uptime").read_text().split()[0]))) < 3
     root = os.statvfs("/")
     assert [fs.size_bytes for fs in snapshot.filesystems if fs.mountpoint == "/"] == [root.f_blocks * root.f_frsize]
 
@@ -169,6 +169,7 @@ def _farm_config(sshd: SshServer, tmp_path: Path, dead_port: int) -> Path:
     return path
 
 
+@pytest.mark.real_clock
 def test_farm_node_with_20_tenants_in_status_prometheus_and_report(sshd, tmp_path) -> None:
     prometheus = require_binary("prometheus", "prometheus")
     promtool = require_binary("promtool", "prometheus")

@@ -94,7 +94,7 @@ def test_the_shell_is_kept_between_polls_and_windows_update_is_asked_once(farm) 
     farm, doubles = farm
     first = farm.poller.poll()
     second = farm.poller.poll()
-    assert all(r.up for r in first + second)
+    assert all(r.up for r in first + second), [r.error for r in first + second]
     assert [r.included_updates for r in first] == [True] * 4 and [r.included_updates for r in second] == [False] * 4
     for double in doubles.values():
         assert double.actions.count("Create") == 1, double.actions  # one remote shell for both polls

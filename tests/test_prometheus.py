@@ -14,10 +14,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from conftest import free_port, http_get, require_binary, stop_process as _stop, wait_until
-from mailfactory import SCRIPT_RULE, script_report
+from mailfactory import SCRIPT_RULE, deliver, script_report
 from update_helpers import PLAYBOOKS
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.real_clock]
 
 
 def _wait_http(url: str, timeout: float) -> None:
@@ -35,7 +35,8 @@ def custode(tmp_path):
     port = free_port()
     config = tmp_path / "custode.yaml"
     maildir = mailbox.Maildir(tmp_path / "Maildir", create=True)
-    maildir.add(script_report("nightly", "failed", datetime.now(timezone.utc) - timedelta(minutes=5)))
+    sent = datetime.now(timezone.utc) - timedelta(minutes=5)
+    deliver(maildir, script_report("nightly", "failed", sent), arrived=sent)
     config.write_text("agent:\n  hostname: itest\ncollectors:\n  cpu:\n    interval: 2s\n    timeout: 1s\n"
                       f"backups:\n  poll_interval: 2s\n  mailboxes: [{{type: maildir, name: local, "
                       f"path: '{tmp_path / 'Maildir'}'}}]\n  rules: [{json.dumps(SCRIPT_RULE)}]\n"

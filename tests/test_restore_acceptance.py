@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from restore_trees import write_now
 from restore_repos import BIG, borg_env, borg_repo, corrupt_borg_segment, corrupt_restic_pack, make_tree, restic_repo
 
 from agent.config_loader import load
@@ -56,7 +57,7 @@ def assert_acceptance_shape(certificate: dict) -> None:
     assert isinstance(certificate["mismatches"], list) and isinstance(certificate["errors"], list)
 
 
-@pytest.mark.parametrize("backend", ["restic", "borg"])
+@pytest.mark.parametrize("backend", [pytest.param("restic", marks=pytest.mark.real_clock), "borg"])
 def test_a_clean_repository_passes_and_a_corrupted_one_fails_naming_files(tmp_path, source, backend):
     if backend == "restic":
         repo, env = restic_repo(tmp_path, source, PASSWORD), None
@@ -78,13 +79,13 @@ def test_a_clean_repository_passes_and_a_corrupted_one_fails_naming_files(tmp_pa
     assert failed and all(f["detail"] for f in failed.values())
 
 
-@pytest.mark.parametrize("backend", ["restic", "borg"])
+@pytest.mark.parametrize("backend", [pytest.param("restic", marks=pytest.mark.real_clock), "borg"])
 def test_a_file_changed_at_the_source_after_the_backup_is_not_corruption(tmp_path, source, backend):
     if backend == "restic":
         repo, env = restic_repo(tmp_path, source, PASSWORD), None
     else:
         repo, env = borg_repo(tmp_path, source, PASSWORD), borg_env(tmp_path, None)
-    (source / BIG).write_bytes(b"rewritten by the application this morning")
+    write_now(source / BIG, b"rewritten by the application this morning")
     code, certificate = run_cli(tmp_path, backend, repo, source, env)
     assert code == 0, certificate
     changed = next(f for f in certificate["files"] if f["path"] == BIG)
@@ -94,6 +95,7 @@ def test_a_file_changed_at_the_source_after_the_backup_is_not_corruption(tmp_pat
         assert changed["manifest_sha256"] == changed["restored_sha256"]  # borg's own hash vouches for the copy
 
 
+@pytest.mark.real_clock
 def test_a_configured_restic_set_that_is_corrupted_becomes_a_critical_incident(tmp_path, source, write_config,
                                                                                monkeypatch):
     repo = restic_repo(tmp_path, source, PASSWORD)

@@ -19,7 +19,6 @@ import shlex
 import shutil
 import stat
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,7 +33,8 @@ from agent.transports.config import SshOptions, WinrmOptions
 from agent.transports.local import LocalTransport
 from agent.transports.ssh import SshTransport
 from agent.transports.winrm import WinrmTransport
-from conftest import require_binary
+from conftest import host_clock, host_env, require_binary
+from restore_trees import write_now
 from ssh_server import SshServer
 from winrm_server import WinrmServer
 
@@ -144,10 +144,12 @@ def tar_backup(tmp_path: Path, source: Path) -> Path:
     """A real tar archive of ``source`` (member names without the leading slash, as GNU tar writes them)."""
     tar = require_binary("tar", "tar")
     archive = tmp_path / "backup notturno.tar"
-    subprocess.run([tar, "-C", "/", "-cf", str(archive), str(source).lstrip("/")], check=True, timeout=30)
-    os.utime(archive, (time.time() - 60, time.time() - 60))  # the backup ran a minute ago
+    subprocess.run([tar, "-C", "/", "-cf", str(archive), str(source).lstrip("/")], check=True, timeout=30,
+                   env=host_env())  # the remote host's own backup tool, on its own clock
+    now = host_clock()  # the files are on the "remote" host, whose programs (tar over sshd) see the real day
+    os.utime(archive, (now - 60, now - 60))  # the backup ran a minute ago
     for path in source.rglob("*"):
-        os.utime(path, (time.time() - 3600, time.time() - 3600), follow_symlinks=False)
+        os.utime(path, (now - 3600, now - 3600), follow_symlinks=False)
     return archive
 
 
@@ -171,9 +173,9 @@ def test_tar_backend_over_ssh_restores_the_sample(ssh, source, tar_backup, tmp_p
     assert snapshot.id == "backup notturno.tar" and snapshot.paths == [str(source)]
     assert snapshot.time == pytest.approx(os.stat(tar_backup).st_mtime, abs=1)
 
-    (source / "nuovo dopo il backup.txt").write_bytes(b"creato dopo")
+    write_now(source / "nuovo dopo il backup.txt", b"creato dopo", clock=host_clock)
     changed = source / "sub" / "b.bin"
-    changed.write_bytes(b"modificato dopo il backup")
+    write_now(changed, b"modificato dopo il backup", clock=host_clock)
     sample = [*TREE, "nuovo dopo il backup.txt"]
     manifest = backend.manifest(snapshot, sample)
     # no list command: "in the backup" means "not newer than the snapshot", with the source's own stat

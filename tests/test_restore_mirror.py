@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from restore_trees import SPECIAL_NAMES, damage_silently, make_source, mirror
+from restore_trees import SPECIAL_NAMES, damage_silently, make_source, mirror, write_now
 
 from agent.restore.backends.mirror import MirrorBackend
 from agent.restore.engine import RestoreTest, RestoreRequest, certificate_digest
@@ -54,7 +54,7 @@ def test_a_silently_truncated_copy_is_detected(tmp_path):
 def test_a_copy_overwritten_after_the_sync_is_detected_even_with_a_new_mtime(tmp_path):
     source = make_source(tmp_path / "src")
     copy = mirror(source, tmp_path / "copy")
-    (copy / "Anagrafe" / "archivio & note.csv").write_bytes(b"garbage")
+    write_now(copy / "Anagrafe" / "archivio & note.csv", b"garbage")
     certificate = run(source, copy, tmp_path)
     assert certificate["mismatches"] == ["Anagrafe/archivio & note.csv"]
 
@@ -63,7 +63,7 @@ def test_a_source_file_changed_after_the_copy_is_not_called_corruption(tmp_path)
     source = make_source(tmp_path / "src")
     copy = mirror(source, tmp_path / "copy")
     changed = source / "cartella2" / "file006.bin"
-    changed.write_bytes(b"edited today")
+    write_now(changed, b"edited today")
     certificate = run(source, copy, tmp_path)
     assert certificate["passed"] is True
     entry = next(f for f in certificate["files"] if f["path"] == "cartella2/file006.bin")
@@ -76,7 +76,7 @@ def test_a_file_older_than_the_copy_but_absent_from_it_is_missing(tmp_path):
     copy = mirror(source, tmp_path / "copy")
     os.remove(copy / "cartella3" / "file007.bin")
     fresh = source / "nuovo.txt"
-    fresh.write_text("created after the last sync")  # newer than anything in the copy: not expected there yet
+    write_now(fresh, b"created after the last sync")  # newer than anything in the copy: not expected there yet
     certificate = run(source, copy, tmp_path)
     assert certificate["passed"] is False
     assert certificate["mismatches"] == ["cartella3/file007.bin"]

@@ -17,6 +17,8 @@ from agent.restore.backends.process import chunked, find_named_path, parse_times
 from agent.restore.backends.restic import ResticBackend, _include_pattern
 from agent.restore.model import RestoreError, Snapshot
 
+pytestmark = pytest.mark.real_clock  # starts a Go program (conftest.GO_PROGRAMS)
+
 PASSWORD = "s3greto-di-prova-Ω"
 FEW = [SPACED, NESTED, GLOBBY, BIG, EMPTY, OLD]
 

@@ -21,7 +21,7 @@ from webhook_receiver import WebhookReceiver
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "am-bridge-token"
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.real_clock]
 
 
 def test_alert_fired_and_resolved_in_alertmanager_opens_and_solves_a_ticket(tmp_path):

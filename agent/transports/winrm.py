@@ -18,6 +18,7 @@ import math
 import re
 import socket
 import ssl
+import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
@@ -39,6 +40,8 @@ from agent.transports.base import DEFAULT_MAX_OUTPUT, BoundedBuffer, CommandResu
 from agent.transports.config import WinrmOptions
 
 T = TypeVar("T")
+
+_SESSION_BUILD = threading.Lock()
 
 UTF8_CODEPAGE = 65001
 """The shell's console code page: UTF-8, so accented names (Perù, Forlì) survive; the default 437 mangles them."""
@@ -279,6 +282,7 @@ class WinrmTransport(Transport):
             )
         except WinRMError as exc:
             raise TransportError(self.name, f"cannot set up WinRM to {self.endpoint}: {exc}") from exc
+        _sessions_ignore_environment(protocol.transport)
         self._protocol = protocol
         return protocol
 
@@ -416,3 +420,27 @@ class WinrmTransport(Transport):
         return _HostUnreachable(self.name, f"TLS with {self._where} failed: "
                                            f"{_one_line(str(reason or exc), 200)}; is that port the WinRM "
                                            "HTTPS listener (5986 https, 5985 http)?")
+
+
+def _sessions_ignore_environment(transport: winrm_transport.Transport) -> None:
+    """Build the transport's HTTP session one at a time, and let it never read the process environment again.
+
+    With ``proxy=None`` pywinrm gives requests ``no_proxy: *``, and requests
+    then *writes* ``os.environ['no_proxy']`` for the length of every proxy
+    look-up (``requests.utils.set_environ``) while other threads iterate
+    ``os.environ`` for theirs. Farm mode polls many Windows hosts in parallel
+    threads, and one poll's write broke another's read (``KeyError:
+    'no_proxy'``, reported as "not WS-Management"). A session built under a
+    lock and then marked ``trust_env = False`` sends with no look-up at all.
+    """
+    build = transport.build_session
+
+    def build_session() -> requests.Session:
+        if transport.session is not None:
+            return transport.session
+        with _SESSION_BUILD:
+            session = build()
+        session.trust_env = False
+        return session
+
+    transport.build_session = build_session  # type: ignore[method-assign]
