@@ -48,6 +48,20 @@ def test_html_only_body_becomes_text_and_tables() -> None:
     assert message.tables == [[["VM", "Status"], ["srv-dc01", "Success"], ["srv-sql", "Failed"]]]
 
 
+def test_html_source_layout_is_not_the_text_layout() -> None:
+    """A generator's source lines, cell-internal newlines and indentation are spaces, as in a browser."""
+    html = ("<table>\n  <tr>\n    <td>\n      Start\n      time\n    </td>\n    <td>22:00:12</td>\n"
+            "    <td>Total\r\n size</td>\n    <td>412.5\n GB</td>\n  </tr>\n</table>\n"
+            "<p>Job\nfinished<br>with\t\twarnings</p><pre>line one\n  line two</pre>")
+    raw = b"Subject: r\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + html.encode()
+    message = parse_message(raw)
+    lines = message.text.splitlines()
+    assert "Start time | 22:00:12 | Total size | 412.5 GB" in lines
+    assert "Job finished" in lines and "with warnings" in lines
+    assert "line one" in lines and "line two" in lines  # <pre> keeps its own line breaks
+    assert message.tables == [[["Start time", "22:00:12", "Total size", "412.5 GB"]]]
+
+
 def test_huge_attachment_is_capped_and_the_text_part_still_read() -> None:
     payload = base64.encodebytes(b"\0" * (MAX_MESSAGE_BYTES + 100_000))
     raw = (b"Subject: Backup nightly: success\r\nMIME-Version: 1.0\r\n"

@@ -34,7 +34,7 @@ def html_text(html: str, max_chars: int = 512 * 1024) -> str:
     mailbox, and the tokenizer in :mod:`html.parser` costs ten times as much.
     Tables as structures are :func:`html_tables`, computed only when a parser asks.
     """
-    text = _DROP.sub(" ", html[: max_chars * 4])
+    text = _collapse_whitespace(_DROP.sub(" ", html[: max_chars * 4]))
     text = _ROW.sub("\x01", text)
     text = _CELL.sub("\x02", text)
     text = _BREAK.sub("\n", text)
@@ -47,11 +47,33 @@ def html_text(html: str, max_chars: int = 512 * 1024) -> str:
     return normalise_lines("".join(rows))[:max_chars]
 
 
+_PRE = re.compile(r"(<pre\b[^>]*>.*?</pre\s*>)", re.IGNORECASE | re.DOTALL)
+_PRE_START = re.compile(r"<pre\b", re.IGNORECASE)
+_WHITESPACE = re.compile(r"\s+")
+
+
+def _collapse_whitespace(html: str) -> str:
+    """Whitespace as a browser renders it: every run, newlines included, is one space, except inside <pre>.
+
+    Generators write each <td> on its own source line, break lines inside
+    cells and split attributes across quoted-printable soft breaks; none of
+    that is a line of the report. Only block elements, <br> and table rows
+    break lines (``_BREAK``, ``_ROW``), whatever the source layout.
+    """
+    if _PRE_START.search(html) is None:  # nearly every report: one pass
+        return _WHITESPACE.sub(" ", html)
+    parts = _PRE.split(html)
+    for index in range(0, len(parts), 2):
+        parts[index] = _WHITESPACE.sub(" ", parts[index])
+    return "".join(parts)
+
+
 _TABLE_TAG = re.compile(r"<(/?)(table|tr|td|th)\b[^>]*>", re.IGNORECASE)
 
 
 def _cell_text(fragment: str) -> str:
-    return _SPACES.sub(" ", unescape(_TAG.sub("", fragment))).strip()
+    # a <br> or block inside a cell separates words; an inline tag (<b>, <span>) does not
+    return _WHITESPACE.sub(" ", unescape(_TAG.sub("", _BREAK.sub(" ", fragment)))).strip()
 
 
 def html_tables(html: str, max_chars: int = 512 * 1024) -> list[Table]:
