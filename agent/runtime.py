@@ -65,7 +65,8 @@ class Agent:
         self.cache = MetricCache()
         self.runners = build_runners(loaded, self.cache, list(extra_collectors), self._collector_finished)
         self.checks = HostChecks(config.checks, config.agent.tenant, config.agent.hostname)
-        self.backups = build_backup_monitor(config.backups, self.state, self.incidents, self.cache)
+        self.backups = build_backup_monitor(config.backups, self.state, self.incidents, self.cache,
+                                            config.agent.tenant)
         self.updates = build_update_runner(loaded, self.state, self.incidents, self._audit)
         self.restore = build_restore_service(config, self.state, self.incidents, self._audit)
         self.farm = build_farm_service(config, self.state, self.incidents, self.cache)
@@ -340,13 +341,15 @@ class Agent:
         return True, "ok"
 
 
-def build_backup_monitor(section, state: State, incidents: Incidents, cache: MetricCache):
+def build_backup_monitor(section, state: State, incidents: Incidents, cache: MetricCache,
+                         default_tenant: str = "default"):
     """The backup-mail job, when the config has mailboxes or expected jobs (else None)."""
     if not section.enabled or not (section.mailboxes or section.expected):
         return None
     from agent.backups.service import BackupMonitor
 
-    return BackupMonitor(section, state, incidents, publish=lambda families: cache.update("backups", families))
+    return BackupMonitor(section, state, incidents, publish=lambda families: cache.update("backups", families),
+                         default_tenant=default_tenant)
 
 
 def build_update_runner(loaded: LoadedConfig, state: State, incidents: Incidents, audit):

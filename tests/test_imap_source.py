@@ -206,3 +206,47 @@ def test_huge_message_is_fetched_capped(dovecot, folder, password, tmp_path) -> 
     state = State(tmp_path / "state.db")
     summary = BackupMonitor(section(dovecot, folder), state).poll()
     assert (summary.new, summary.reports) == (1, 1)
+
+
+def test_a_mailbox_unreadable_for_two_polls_is_an_incident_of_its_tenant(dovecot, folder, write_config,
+                                                                          monkeypatch, pin_clock, capsys) -> None:
+    from agent.cli import main
+
+    monkeypatch.setenv("CUSTODE_TEST_IMAP_PASSWORD", "not-the-password")
+    config = str(write_config(
+        "tenants:\n  provider: {name: Consorzio}\n  crema: {name: Comune di Crema}\nagent: {tenant: provider}\n"
+        f"backups:\n  poll_interval: 10m\n  mailboxes:\n    - {{type: imap, name: crema-mail, host: {dovecot.host}, "
+        f"port: {dovecot.port}, security: none, username: {dovecot.user}, "
+        f"password: {{env: CUSTODE_TEST_IMAP_PASSWORD}}, folders: [{folder}], tenant: crema, timeout: 5s}}\n"
+        f"  rules: [{{name: s, software: NAS script, sender: '^nas-script@', subject: '^Backup', "
+        "job: '^Backup (?P<job>\\w+):'}]\n"
+        "  expected:\n    crema: [{name: alpha, software: NAS script, schedule: '0 22 * * *'}]\n"))
+    first = datetime(2026, 11, 21, 7, 0, tzinfo=ROME)
+    pin_clock(first)
+    assert main(["backups", "poll", "--config", config]) == 1
+    assert "crema-mail" in capsys.readouterr().err
+
+    def mailbox_incidents() -> list:
+        from agent.config_loader import load
+        from agent.paths import state_path
+
+        state = State(state_path(load(config).model))
+        try:
+            return [i for i in Incidents(state).open_incidents() if i.check == "backup_mailbox"]
+        finally:
+            state.close()
+
+    assert mailbox_incidents() == []  # one failed poll may be a server restart
+    pin_clock(first.timestamp() + 600)
+    assert main(["backups", "poll", "--config", config]) == 1
+    [incident] = mailbox_incidents()
+    assert (incident.tenant, incident.target, incident.severity) == ("crema", "crema-mail", "critical")
+    assert "cannot be read" in incident.summary and "login" in incident.summary.lower()
+    capsys.readouterr()
+    assert main(["backups", "status", "--config", config]) == 1
+    assert "MAILBOX DOWN since 2026-11-21 07:10" in capsys.readouterr().out
+
+    monkeypatch.setenv("CUSTODE_TEST_IMAP_PASSWORD", dovecot.password)
+    pin_clock(first.timestamp() + 1200)
+    assert main(["backups", "poll", "--config", config]) == 0
+    assert mailbox_incidents() == []

@@ -30,6 +30,9 @@ def _open_store(loaded):
 
 
 def cmd_status(args: argparse.Namespace, loaded, now: float) -> int:
+    from agent.backups.service import MAILBOX_CHECK
+    from agent.incidents import Incidents
+
     section = loaded.model.backups
     if not section.expected:
         print("No expected backup jobs are configured: add them under backups.expected (see README, "
@@ -40,6 +43,7 @@ def cmd_status(args: argparse.Namespace, loaded, now: float) -> int:
         store = MailStore(state)
         result = evaluate(section, store.reports_since(now - lookback(section)), now)
         stored = store.job_states()
+        unreadable = [i for i in Incidents(state).open_incidents(args.tenant) if i.check == MAILBOX_CHECK]
     finally:
         state.close()
     jobs = [j for j in result.jobs if not args.tenant or j.tenant == args.tenant]
@@ -61,7 +65,9 @@ def cmd_status(args: argparse.Namespace, loaded, now: float) -> int:
         print(f"\n{len(jobs)} jobs: {bad} failed or missing, "
               f"{sum(1 for j in jobs if j.state == 'late')} late, {len(result.unexpected)} unexpected reports "
               "(custode backups unexpected)")
-    return 1 if any(j.state in ("failed", "missing") for j in jobs) else 0
+        for incident in unreadable:  # the table above cannot be trusted for what that mailbox brings
+            print(f"\nMAILBOX DOWN since {_local(incident.opened_at)}: {incident.summary}")
+    return 1 if unreadable or any(j.state in ("failed", "missing") for j in jobs) else 0
 
 
 def cmd_unexpected(args: argparse.Namespace, loaded, now: float) -> int:
@@ -107,7 +113,7 @@ def cmd_poll(args: argparse.Namespace, loaded, now: float) -> int:
         return 1
     state = State(state_path(loaded.model))
     try:
-        summary = BackupMonitor(section, state, Incidents(state)).poll()
+        summary = BackupMonitor(section, state, Incidents(state), default_tenant=loaded.model.agent.tenant).poll()
     finally:
         state.close()
     print(f"{summary.new} new messages ({summary.reports} backup reports), {summary.duplicates} already known")

@@ -30,6 +30,7 @@ from agent.state import State
 log = logging.getLogger(__name__)
 
 CHECK = "backup"
+MAILBOX_CHECK = "backup_mailbox"
 _SEVERITY: dict[Priority, str] = {"high": "critical", "normal": "warning", "none": "ok"}
 
 
@@ -44,7 +45,8 @@ class PollSummary:
 class BackupMonitor:
     def __init__(self, section: BackupsSection, state: State, incidents: Incidents | None = None,
                  publish: Callable[[list], None] | None = None, audit: Callable[[str, str, dict], None] | None = None,
-                 clock: Clock = current_time, sources: list[MailSource] | None = None) -> None:
+                 clock: Clock = current_time, sources: list[MailSource] | None = None,
+                 default_tenant: str = "default") -> None:
         self.section = section
         self.state = state
         self.store = MailStore(state)
@@ -55,6 +57,7 @@ class BackupMonitor:
         self.rules = compile_rules(section.rules)
         self.sources = sources if sources is not None else [build_source(m) for m in section.mailboxes]
         self.tenant_of_mailbox = {m.name: m.tenant for m in section.mailboxes}
+        self.default_tenant = default_tenant
         self.health: dict[str, MailboxHealth] = {}
 
     # --- polling -------------------------------------------------------------------
@@ -71,10 +74,31 @@ class BackupMonitor:
                 log.error("cannot read mailbox", extra={"mailbox": source.name, "error": str(exc)})
                 self.health[source.name] = MailboxHealth(False, previous.last_success_at if previous else None,
                                                          time.monotonic() - started, str(exc))
+                self._mailbox_incident(source.name, str(exc))
                 continue
             self.health[source.name] = MailboxHealth(True, self.clock(), time.monotonic() - started)
+            self._mailbox_incident(source.name, None)
         self.evaluate()
         return summary
+
+    def _mailbox_incident(self, mailbox: str, error: str | None) -> None:
+        """A mailbox that cannot be read blinds every backup check behind it: an incident from the second failed poll.
+
+        One failed poll is often a passing fault (a server restart); the
+        condition is held for half a poll interval, so the next failed poll
+        opens it and the first good poll resolves it. The tenant is the
+        mailbox's own, else the agent's (the provider's mailbox).
+        """
+        if self.incidents is None:
+            return
+        tenant = self.tenant_of_mailbox.get(mailbox) or self.default_tenant
+        if error is None:
+            result = CheckResult(tenant, MAILBOX_CHECK, mailbox, "ok", f"mailbox {mailbox} is read again")
+        else:
+            result = CheckResult(tenant, MAILBOX_CHECK, mailbox, "critical",
+                                 f"backup mailbox {mailbox} cannot be read, so no backup report is seen: {error}",
+                                 {"mailbox": mailbox, "error": error})
+        self.incidents.observe(result, hold_for=self.section.poll_interval / 2, now=self.clock())
 
     def _poll_source(self, source: MailSource, summary: PollSummary) -> None:
         def cursor(folder: str) -> tuple[int, int] | None:
