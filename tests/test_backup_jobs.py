@@ -187,3 +187,22 @@ def test_since_survives_evaluations(tmp_path) -> None:
     again = mon.evaluate().jobs[0]
     assert first.state == again.state == "missing"
     assert again.since == first.since == at("2026-11-20 04:00")
+
+
+def test_one_job_one_series_before_and_after_its_first_report(tmp_path) -> None:
+    """The software label is the config's: the report's product name must not fork the job's series."""
+    clock = Clock(at("2026-11-20 21:00"))
+    mon, source, _, published = monitor(tmp_path, [{**NIGHTLY[0], "software": "NAS"}], clock)
+    mon.poll()
+
+    def label_sets() -> set[tuple]:
+        return {(s.labels["tenant"], s.labels["backup_job"], s.labels["software"])
+                for family in published[-1] if family.name == "custode_backup_state" for s in family.samples}
+
+    before = label_sets()
+    clock.now = at("2026-11-20 23:15")
+    source.pending.append(script_report("nightly", "success", datetime(2026, 11, 20, 23, 10, tzinfo=ROME)))
+    mon.poll()
+    assert state_of(mon) == "ok"
+    assert label_sets() == before == {("crema", "nightly", "NAS")}
+    assert next(j for j in mon.evaluate().jobs).software == "NAS script"  # people still read the product's name

@@ -70,8 +70,19 @@ class JobStatus:
 
     @property
     def software(self) -> str:
+        """The product as the latest report names it (for people), else as the config does."""
         if self.last_report is not None:
             return self.last_report.software
+        return self.job.software or ""
+
+    @property
+    def software_label(self) -> str:
+        """The ``software`` metric label: the config's word only, so one job stays one series.
+
+        Taken from the reports, it changed when the first report arrived
+        ("Veeam" from the config, then "Veeam Backup & Replication"), and every
+        graph and alert of the job broke in two at that moment.
+        """
         return self.job.software or ""
 
 

@@ -34,7 +34,7 @@ def backup_families(evaluation: Evaluation, mailboxes: dict[str, MailboxHealth],
     reports = CounterMetricFamily("custode_backup_reports", "Reports received for the job, by status "
                                   "(within the retention).", labels=JOB_LABELS + ["status"])
     for job in evaluation.jobs:
-        labels = [job.tenant, job.job.name, job.software]
+        labels = [job.tenant, job.job.name, job.software_label]
         for name in JOB_STATES:
             state.add_metric(labels + [name], 1.0 if job.state == name else 0.0)
         if job.last_success_at is not None:
