@@ -208,16 +208,25 @@ def test_huge_message_is_fetched_capped(dovecot, folder, password, tmp_path) -> 
     assert (summary.new, summary.reports) == (1, 1)
 
 
-def test_a_mailbox_unreadable_for_two_polls_is_an_incident_of_its_tenant(dovecot, folder, write_config,
+@pytest.fixture
+def own_dovecot(tmp_path):
+    """A Dovecot of this test's own: the module's has counted other tests' failed logins (auth penalty)."""
+    with DovecotServer(tmp_path / "dovecot") as server:
+        server.create_folder("Backup")
+        yield server
+
+
+def test_a_mailbox_unreadable_for_two_polls_is_an_incident_of_its_tenant(own_dovecot, write_config,
                                                                           monkeypatch, pin_clock, capsys) -> None:
     from agent.cli import main
 
+    dovecot, folder = own_dovecot, "Backup"
     monkeypatch.setenv("CUSTODE_TEST_IMAP_PASSWORD", "not-the-password")
     config = str(write_config(
         "tenants:\n  provider: {name: Consorzio}\n  crema: {name: Comune di Crema}\nagent: {tenant: provider}\n"
         f"backups:\n  poll_interval: 10m\n  mailboxes:\n    - {{type: imap, name: crema-mail, host: {dovecot.host}, "
         f"port: {dovecot.port}, security: none, username: {dovecot.user}, "
-        f"password: {{env: CUSTODE_TEST_IMAP_PASSWORD}}, folders: [{folder}], tenant: crema, timeout: 5s}}\n"
+        f"password: {{env: CUSTODE_TEST_IMAP_PASSWORD}}, folders: [{folder}], tenant: crema, timeout: 10s}}\n"
         f"  rules: [{{name: s, software: NAS script, sender: '^nas-script@', subject: '^Backup', "
         "job: '^Backup (?P<job>\\w+):'}]\n"
         "  expected:\n    crema: [{name: alpha, software: NAS script, schedule: '0 22 * * *'}]\n"))
