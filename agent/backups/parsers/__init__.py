@@ -33,7 +33,8 @@ PARSER_MODULES: tuple[str, ...] = (
     "acronis", "synology_active_backup", "synology_hyper_backup", "qnap_hbs",
     "iperius", "uranium", "cobian",
     "bacula", "duplicati", "urbackup",
-    "wbadmin",
+    "proxmox_ve", "proxmox_backup", "restic", "borg",
+    "hyperv_backup", "wbadmin",
 )
 
 
