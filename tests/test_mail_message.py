@@ -174,3 +174,14 @@ def test_fuzz_mime_structure_never_crash(subject: str, content_type: str, charse
     classify(message)
     for text in (message.subject, message.text, message.attachment_text):
         text.encode("utf-8")
+
+
+def test_an_html_report_with_tables_is_read_from_its_html_not_its_flattened_text_part() -> None:
+    """Outlook's text alternative of a forwarded HTML report puts every cell on its own line."""
+    html = ("<table><tr><td>Name</td><td>Status</td></tr><tr><td>SRV-ANAGRAFE</td><td>Warning</td></tr></table>")
+    raw = (b"Subject: I: report\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=A\r\n\r\n"
+           b"--A\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nName\r\nStatus\r\nSRV-ANAGRAFE\r\nWarning\r\n"
+           b"--A\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + html.encode() + b"\r\n--A--\r\n")
+    assert "SRV-ANAGRAFE | Warning" in parse_message(raw).text.splitlines()
+    plain_only = raw.replace(b"<table>", b"<div>").replace(b"</table>", b"</div>")
+    assert "SRV-ANAGRAFE" in parse_message(plain_only).text.splitlines()  # no table: the text part is kept

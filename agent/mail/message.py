@@ -278,13 +278,19 @@ def _read_body(parsed: email.message.Message, message: MailMessage, depth: int) 
     if html is not None:
         message.html = html
         rendered = html_text(html, MAX_TEXT_CHARS)
-    if plain is not None and plain.strip():
+    has_table = html is not None and _TABLE_TAG.search(html) is not None
+    if plain is not None and plain.strip() and not (has_table and rendered):
         message.text = normalise_lines(plain)
-        if rendered and len(rendered) > 2 * len(message.text) and "<table" not in html.lower():  # type: ignore[union-attr]
+        if rendered and len(rendered) > 2 * len(message.text):
             message.text = rendered  # a stub "view this mail in HTML" text part
     else:
+        # No text part, or an HTML report with tables: its text alternative is a lossy rendering
+        # (Outlook writes every cell on a line of its own), the rendered HTML keeps a row a row.
         message.text = rendered
     message.attachment_text = "\n".join(attachment_texts)[:MAX_TEXT_CHARS]
+
+
+_TABLE_TAG = re.compile(r"<table\b", re.IGNORECASE)
 
 
 def _walk(root: email.message.Message):
