@@ -281,6 +281,30 @@ def mentions(text: str, *needles: str) -> bool:
 
 
 REPLY = re.compile(r"^\s*(?:re|r|rif|aw|sv|antw|odp|ref|vs)\s*(?:\[\d+\])?\s*:", re.IGNORECASE)
+
+GATEWAY_TAGS = re.compile(r"^\s*(?:\[[^\]]{1,40}\]\s*)+")
+"""Tags a mail gateway puts before a subject: ``[EXTERNAL] ``, ``[SPAM] ``."""
+QUOTED_SUBJECT = re.compile(r"^\s*\*?(?:subject|oggetto|betreff|objet|asunto)\s*:\*?\s*(?P<value>.+)$",
+                            re.IGNORECASE | re.MULTILINE)
+"""The Subject line of an inline forward's header block (Outlook, Thunderbird, in their languages)."""
+
+
+def is_reply_behind_tags(subject: str) -> bool:
+    """``Re:``/``R:`` after any gateway tag (``[EXTERNAL] R: vzdump backup status ...``)."""
+    return bool(REPLY.match(GATEWAY_TAGS.sub("", subject)))
+
+
+def forwarded_subject(text: str, subject: re.Pattern[str]) -> re.Match[str] | None:
+    """The first Subject line of an inline forward's header block that ``subject`` finds.
+
+    For a forward whose own subject was changed by the person forwarding it:
+    the original subject is still in the quoted header block.
+    """
+    for quoted in QUOTED_SUBJECT.finditer(text[:20_000]):
+        match = subject.search(quoted.group("value"))
+        if match:
+            return match
+    return None
 """A reply's subject prefix (Re:, R:, Rif:, AW:, SV:...): a person talking about a report, not a new one."""
 
 QUOTE_MARKS = re.compile(r"^[ \t]*>[> \t]*", re.MULTILINE)

@@ -16,7 +16,20 @@ mail is one or more of:
   521/544/545/546/561 failures, 1 started and 14 completed (no outcome);
 * ``Get-WBSummary`` / ``Get-WBJob`` objects (``LastBackupResultHR``,
   ``JobState``, ``HResult``, ``ErrorDescription``);
-* ``wbadmin get versions`` (the list of backups).
+* ``wbadmin get versions`` (the list of backups);
+* the HTML report of the widely copied "Windows Backup Mail Report" script
+  (Joakim, jocha.se, v4.x, ``WBJobReport.ps1``), sent by ``Send-MailMessage``
+  as base64 UTF-8 HTML. Its title is ``<Company> Backup Report for
+  <COMPUTERNAME>``, a summary table ("Todays date", "Last Successful Backup",
+  "Start time last backup", "End time last backup", "Duration last backup",
+  "Backup Result", "Error Message (if applicable)") and a ``ConvertTo-HTML``
+  items table (Name | Status | Size). "Backup Result" is only ``Successful``
+  (``LastBackupResultHR`` 0) or ``Failed`` (anything else), the subject
+  ``<Result> Backup on <COMPUTERNAME>``; when the script itself breaks, its
+  catch block sends "Failed Backup on <COMPUTERNAME>" with the body "The
+  backup script failed to run!". None of it names wbadmin or the event log,
+  so it is recognised by that layout; the job is the computer (one report per
+  server, and the subject says nothing else).
 
 The parser recognises that output in the body, never the product's name alone,
 so a mail that only talks about a failed Windows backup is not taken for one.
@@ -29,8 +42,8 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
-from agent.backups.parsers._common import REPLY as _REPLY, head_tail
-from agent.backups.parsers._common import parse_datetime, status_in
+from agent.backups.parsers._common import QUOTE_MARKS, head_tail, parse_datetime, parse_size, read_fields, status_in
+from agent.backups.parsers._common import REPLY as _REPLY
 from agent.backups.report import BackupReport, ItemResult, Status, worst
 from agent.mail.message import MailMessage
 
@@ -120,9 +133,26 @@ _SUBJECT_WORDS = re.compile(
     re.IGNORECASE)
 
 
+# "Windows Backup Mail Report" (jocha.se): labels of its summary table, its title and its subjects.
+_MR_LABELS = frozenset({"todays date", "last successful backup", "start time last backup", "end time last backup",
+                        "duration last backup", "backup result", "error message (if applicable)"})
+_MR_TITLE = re.compile(r"^\s*(?:.{0,80}?\s)?backup report for\s+(?P<host>[A-Za-z0-9][A-Za-z0-9._-]{0,62})\s*$",
+                       re.IGNORECASE | re.MULTILINE)
+_MR_SUBJECT = re.compile(r"^\s*(?P<result>successful|failed)\s+backup\s+on\s+"
+                         r"(?P<host>[A-Za-z0-9][A-Za-z0-9._-]{0,62})\s*$", re.IGNORECASE)
+_MR_SCRIPT_FAILED = re.compile(r"^\s*the backup script failed to run!?\s*$", re.IGNORECASE | re.MULTILINE)
+_MR_ITEM_HEADER = re.compile(r"^\s*name\s*[|\t ]\s*status\s*[|\t ]\s*size\s*$", re.IGNORECASE)
+# ConvertTo-HTML rows of the items table as rendered: "C: | Completed | 58.41 GB" (or tab-separated).
+_MR_ITEM = re.compile(r"^\s*(?P<name>[^|\t\n]{1,120}?)\s*[|\t]\s*(?P<status>[A-Za-z][A-Za-z ]{1,30}?)\s*[|\t]\s*"
+                      r"(?P<size>\d[\d.,]*\s*(?:bytes|[KMGTP]B))\s*\|?\s*$", re.IGNORECASE | re.MULTILINE)
+
+
 def parse(message: MailMessage) -> BackupReport | None:
     if _REPLY.match(message.subject):
         return None  # a human answering a report, not the report
+    report = _mail_report(message)
+    if report is not None:
+        return report
     if not _has_marker("\n".join((head_tail(message.text), head_tail(message.attachment_text))).lower()):
         return None
     text = message.text
@@ -431,3 +461,62 @@ def _job(subject: str, host: str | None) -> str | None:
             kept.append(cleaned.strip(" -–|:"))
     job = " - ".join(part for part in kept if part)
     return job or host
+
+
+def _mail_report(message: MailMessage) -> BackupReport | None:
+    """The "Windows Backup Mail Report" script's HTML report (or its "script failed" note), else None."""
+    text = message.text
+    low = head_tail(text).lower()
+    subject = _MR_SUBJECT.match(message.clean_subject)
+    if "backup result" not in low:
+        if subject and subject.group("result").lower() == "failed" and _MR_SCRIPT_FAILED.search(text[:2000]):
+            host = subject.group("host").split(".")[0]
+            return BackupReport(software=SOFTWARE, job=host, status="failure", host=host,
+                                error="The backup script failed to run!",
+                                details={"sender_tool": "Windows Backup Mail Report", "note": "the script failed"})
+        return None
+    if ">" in text and QUOTE_MARKS.search(text):
+        text = QUOTE_MARKS.sub("", text)  # forwarded "as quote"
+    title = _MR_TITLE.search(text)
+    fields = read_fields(text.splitlines()[:400], _MR_LABELS, only_known=True)
+    value = fields.get("backup result")
+    if value is None or len(fields) < 4 or not (title or subject):
+        return None  # another script's "Backup result": not this layout
+    status: Status | None = {"successful": "success", "failed": "failure"}.get(value.strip().lower()) \
+        or status_in(value)
+    items: dict[str, ItemResult] = {}
+    for match in _MR_ITEM.finditer(text):
+        name = match.group("name").strip()
+        item_status = status_in(match.group("status")) or "warning"
+        items[name] = ItemResult(name=name, status=item_status,
+                                 error=match.group("status").strip() if item_status != "success" else None,
+                                 size_bytes=parse_size(match.group("size")))
+    if status is None:
+        status = worst([item.status for item in items.values()]) if items else (
+            status_in(message.clean_subject) or "warning")
+    elif status == "success" and items:
+        status = worst([status] + [item.status for item in items.values()])
+    host = (title.group("host") if title else subject.group("host")).split(".")[0]  # type: ignore[union-attr]
+    error = fields.get("error message (if applicable)") or None
+    if error and _MR_ITEM_HEADER.match(error):
+        error = None  # an empty error cell, and the items table's header on the next line
+    if status == "success":
+        error = None
+    elif error is None:
+        error = next((item.error for item in items.values() if item.error), None)
+    sizes = [item.size_bytes for item in items.values() if item.size_bytes is not None]
+    details: dict[str, object] = {"sender_tool": "Windows Backup Mail Report"}
+    if fields.get("last successful backup"):
+        details["last_successful_backup"] = fields["last successful backup"]
+    return BackupReport(
+        software=SOFTWARE,
+        job=host,
+        status=status,
+        host=host,
+        started_at=parse_datetime(fields.get("start time last backup")),
+        finished_at=parse_datetime(fields.get("end time last backup")),
+        size_bytes=sum(sizes) if sizes else None,
+        error=error[:2000] if error else None,
+        items=list(items.values())[:100],
+        details=details,
+    )
