@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
