@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -185,3 +186,31 @@ def test_an_html_report_with_tables_is_read_from_its_html_not_its_flattened_text
     assert "SRV-ANAGRAFE | Warning" in parse_message(raw).text.splitlines()
     plain_only = raw.replace(b"<table>", b"<div>").replace(b"</table>", b"</div>")
     assert "SRV-ANAGRAFE" in parse_message(plain_only).text.splitlines()  # no table: the text part is kept
+
+
+_WORDS = st.sampled_from(["Success", "Warning", "Errore", "SRV-DC01", "412,5 GB", "22:00:12", "però", "&amp;",
+                          "&nbsp;", "Total size", "1 of 3 VMs"])
+_CELL = st.lists(st.one_of(_WORDS, st.sampled_from(["<b>", "</b>", "<span style=x>", "</span>", "<br>"])),
+                 min_size=1, max_size=4).map(" ".join)
+_ROW = st.lists(_CELL, min_size=1, max_size=4).map(lambda cells: "<tr>" + "".join(f"<td>{c}</td>" for c in cells)
+                                                   + "</tr>")
+_BLOCK = st.one_of(st.lists(_ROW, min_size=1, max_size=4).map(lambda rows: "<table>" + "".join(rows) + "</table>"),
+                   _CELL.map(lambda text: f"<p>{text}</p>"), _CELL.map(lambda text: f"<div>{text}</div>"))
+_SOURCE_SPACE = st.sampled_from(["", "\n", "\r\n    ", "\t", "  \n\n  "])
+
+
+@settings(max_examples=200, deadline=None)
+@given(blocks=st.lists(_BLOCK, min_size=1, max_size=5), spaces=st.lists(_SOURCE_SPACE, min_size=40, max_size=40))
+def test_fuzz_html_text_does_not_depend_on_the_source_layout(blocks: list[str], spaces: list[str]) -> None:
+    """Generators indent and break their HTML source as they like; the text a browser shows stays the same."""
+    from agent.mail.html import html_tables, html_text
+
+    compact = "".join(blocks)
+    pieces = iter(spaces * 100)
+    laid_out = re.sub(r"(?<=>)(?=<(?:/?(?:table|tr|td|p|div)\b))", lambda _: next(pieces), compact)
+    assert html_text(laid_out) == html_text(compact)
+    assert html_tables(laid_out) == html_tables(compact)
+    for line in html_text(laid_out).splitlines():
+        assert line == line.strip() and "  " not in line and "\t" not in line
+    for table in html_tables(laid_out):
+        assert all("\n" not in cell and cell == cell.strip() for row in table for cell in row)
