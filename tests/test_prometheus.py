@@ -40,7 +40,7 @@ def custode(tmp_path):
     config.write_text("agent:\n  hostname: itest\ncollectors:\n  cpu:\n    interval: 2s\n    timeout: 1s\n"
                       f"backups:\n  poll_interval: 2s\n  mailboxes: [{{type: maildir, name: local, "
                       f"path: '{tmp_path / 'Maildir'}'}}]\n  rules: [{json.dumps(SCRIPT_RULE)}]\n"
-                      "  expected:\n    default: [{name: nightly, schedule: '0 * * * *', grace: 6h}]\n"
+                      "  expected:\n    default: [{name: nightly, software: NAS script, schedule: '0 * * * *', grace: 6h}]\n"
                       f"updates:\n  playbooks_dir: {PLAYBOOKS}\n  hosts: {{here: {{transport: local}}}}\n"
                       "  windows:\n    weekly: {application: Toy App, days: [thursday], start: '17:30', "
                       "hosts: [here], playbook: noop.yaml}\n"
