@@ -90,3 +90,35 @@ def test_the_corpus_meets_the_target(scores) -> None:
 
 def test_every_product_in_the_corpus_has_a_floor(scores) -> None:
     assert set(scores["software"]) <= set(FLOORS), "give the new product its floor in FLOORS"
+
+
+def _reports() -> list[tuple[Path, dict]]:
+    cases = []
+    for index in sorted(CORPUS.rglob("index.json")):
+        for name, entry in sorted(json.loads(index.read_text(encoding="utf-8")).items()):
+            if entry["status"] != "not_a_report" and entry["variant"] == "original":
+                cases.append((index.parent / name, entry))
+    return cases
+
+
+@pytest.mark.parametrize("tag", ["***SPAM*** ", "[EXTERNAL] ", "{Spam?} I: "])
+def test_a_gateway_tag_before_the_subject_changes_no_verdict(tag: str) -> None:
+    """Mail gateways and spam filters rewrite subjects; every product's report must read the same."""
+    from email import message_from_bytes, policy
+
+    from agent.backups.parsers import classify
+    from agent.mail.message import parse_message
+
+    changed = []
+    for path, entry in _reports():
+        raw = path.read_bytes()
+        before = classify(parse_message(raw))
+        mail = message_from_bytes(raw, policy=policy.compat32)
+        subject = str(mail["Subject"] or "")
+        del mail["Subject"]
+        mail["Subject"] = tag + subject
+        after = classify(parse_message(mail.as_bytes()))
+        seen = [(v.report.status, v.report.job) if v.report else (v.kind, None) for v in (before, after)]
+        if seen[0] != seen[1]:
+            changed.append(f"{path.relative_to(CORPUS)}: {seen[0]} -> {seen[1]}")
+    assert changed == []

@@ -30,6 +30,10 @@ _FORWARD_PREFIX = re.compile(
     r"^\s*(?:(?:fwd?|fw|tr|wg|i|r|re|rif|aw|sv|vs|rv|inoltro|inoltra|antw|odp|enc)\s*(?:\[\d+\])?\s*:\s*"
     r"|\[(?:external|esterno|ext|spam\??|suspected spam)\]\s*)+",
     re.IGNORECASE)
+# Spam-filter tags: SpamAssassin's ***SPAM***, gateways' [SPAM] / {Spam?} / SPAM:.
+_SPAM_TAG = re.compile(r"^\s*(?:\*+\s*(?:possible\s+|suspected\s+)?spam\??\s*\*+|"
+                       r"[\[{(]\s*(?:possible\s+|suspected\s+|probable\s+)?spam\??\s*[\]})]|spam\s*:)\s*",
+                       re.IGNORECASE)
 _FORWARD_ONLY = re.compile(r"^\s*(?:(?:fwd?|fw|tr|wg|i|inoltro|inoltra|enc|rv)\s*:)", re.IGNORECASE)
 _FORWARD_MARKERS = re.compile(
     r"-{2,}\s*(?:forwarded message|original message|messaggio inoltrato|messaggio originale|"
@@ -73,10 +77,10 @@ class MailMessage:
 
     @property
     def clean_subject(self) -> str:
-        """The subject without Fwd:/I:/R:/[EXTERNAL] prefixes, as the software wrote it."""
+        """The subject without Fwd:/I:/R:/[EXTERNAL] prefixes and spam-filter tags, as the software wrote it."""
         cached = self.__dict__.get("_clean_subject")
         if cached is None or cached[0] != self.subject:
-            cached = (self.subject, _FORWARD_PREFIX.sub("", self.subject).strip())
+            cached = (self.subject, _strip_subject_prefixes(self.subject))
             self.__dict__["_clean_subject"] = cached
         return cached[1]
 
@@ -291,6 +295,16 @@ def _read_body(parsed: email.message.Message, message: MailMessage, depth: int) 
 
 
 _TABLE_TAG = re.compile(r"<table\b", re.IGNORECASE)
+
+
+def _strip_subject_prefixes(subject: str) -> str:
+    """Forward/reply prefixes, gateway and spam-filter tags, in any order ("***SPAM*** Fwd: [EXTERNAL] ...")."""
+    for _ in range(4):
+        stripped = _SPAM_TAG.sub("", _FORWARD_PREFIX.sub("", subject))
+        if stripped == subject:
+            break
+        subject = stripped
+    return subject.strip()
 
 
 def _walk(root: email.message.Message):

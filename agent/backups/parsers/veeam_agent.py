@@ -20,10 +20,10 @@ job is the host (the job name, when the subject has it, is kept in
 ``details["job_name"]``). vee-mail runs only on Linux: its mails are always
 "Veeam Agent for Linux", whatever the body says of the product.
 
-Subjects reach us rewritten: besides the Fwd:/[EXTERNAL] prefixes that
-:attr:`MailMessage.clean_subject` removes, spam filters prepend ``***SPAM***``,
-``[SPAM]``, ``{Spam?}`` or ``SPAM:``; those are removed too before the subject's
-shape is read.
+Subjects reach us rewritten (Fwd:/[EXTERNAL] prefixes, spam filters'
+``***SPAM***``, ``[SPAM]``, ``{Spam?}`` or ``SPAM:``):
+:attr:`MailMessage.clean_subject` removes them all before the subject's shape
+is read.
 
 Backups of agents *managed by* Veeam Backup & Replication are reported by the
 backup server and left to ``veeam_br``.
@@ -75,10 +75,6 @@ _BACKUP_JOB_OF = re.compile(r"^Backup Job\s+(?P<computer>[^\s]+)$", re.IGNORECAS
 _VEEMAIL_OLD_SUBJECT = re.compile(
     r"^\s*\[(?P<tag>[^\]]{1,30})\]\s*(?P<computer>[^\s\[\]]+)\s+-\s+(?P<time>.*\d.*?)\s*$")
 _VEEMAIL = re.compile(r"\bvee-mail\b", re.IGNORECASE)  # the footer: "Vee-Mail Version 0.6.4"
-# Spam-filter tags: SpamAssassin's ***SPAM***, gateways' [SPAM] / {Spam?} / SPAM:.
-_SPAM_TAG = re.compile(r"^\s*(?:\*+\s*(?:possible\s+|suspected\s+)?spam\??\s*\*+|"
-                       r"[\[{(]\s*(?:possible\s+|suspected\s+|probable\s+)?spam\??\s*[\]})]|spam\s*:)\s*",
-                       re.IGNORECASE)
 
 
 def parse(message: MailMessage) -> BackupReport | None:
@@ -142,11 +138,5 @@ def parse(message: MailMessage) -> BackupReport | None:
 
 
 def clean_subject(message: MailMessage) -> str:
-    """The subject as the agent (or vee-mail) wrote it: without forward prefixes, gateway and spam-filter tags."""
-    subject = message.clean_subject
-    for _ in range(3):  # "***SPAM*** Fwd: [EXTERNAL] ...": tags and prefixes in any order
-        stripped = _SPAM_TAG.sub("", subject)
-        if stripped == subject:
-            break
-        subject = MailMessage(subject=stripped).clean_subject
-    return subject
+    """The subject as the agent (or vee-mail) wrote it (forward prefixes, gateway and spam tags removed)."""
+    return message.clean_subject
