@@ -20,6 +20,7 @@ from agent.audit import AuditLog, tolerant_writer
 from agent.checks import HostChecks, apply
 from agent.clock import current_time, now_utc
 from agent.collection import CollectorRunner, RunOutcome
+from agent.config import DEFAULT_TENANT
 from agent.config_loader import LoadedConfig
 from agent.http_server import make_server, serve_in_thread
 from agent.incidents import IncidentChange, Incidents
@@ -342,7 +343,7 @@ class Agent:
 
 
 def build_backup_monitor(section, state: State, incidents: Incidents, cache: MetricCache,
-                         default_tenant: str = "default"):
+                         default_tenant: str = DEFAULT_TENANT):
     """The backup-mail job, when the config has mailboxes or expected jobs (else None)."""
     if not section.enabled or not (section.mailboxes or section.expected):
         return None

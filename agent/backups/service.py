@@ -22,6 +22,7 @@ from agent.backups.parsers import classify
 from agent.backups.rules import compile_rules
 from agent.backups.store import Cursor, MailStore, ProcessedMail
 from agent.clock import Clock, current_time
+from agent.config import DEFAULT_TENANT
 from agent.incidents import CheckResult, Incidents
 from agent.mail.message import parse_message
 from agent.mail.sources import MailSource, MailSourceError, RawMail, build_source
@@ -46,7 +47,7 @@ class BackupMonitor:
     def __init__(self, section: BackupsSection, state: State, incidents: Incidents | None = None,
                  publish: Callable[[list], None] | None = None, audit: Callable[[str, str, dict], None] | None = None,
                  clock: Clock = current_time, sources: list[MailSource] | None = None,
-                 default_tenant: str = "default") -> None:
+                 default_tenant: str = DEFAULT_TENANT) -> None:
         self.section = section
         self.state = state
         self.store = MailStore(state)

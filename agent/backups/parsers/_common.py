@@ -294,6 +294,14 @@ def is_reply_behind_tags(subject: str) -> bool:
     return bool(REPLY.match(GATEWAY_TAGS.sub("", subject)))
 
 
+def report_subject(message, text: str, subject: re.Pattern[str]) -> re.Match[str] | None:  # noqa: ANN001
+    """``subject`` found in the mail's own subject (gateway tags removed), else in a forward's header block."""
+    found = subject.search(GATEWAY_TAGS.sub("", message.clean_subject))
+    if found is None and message.forwarded:
+        found = forwarded_subject(text, subject)
+    return found
+
+
 def forwarded_subject(text: str, subject: re.Pattern[str]) -> re.Match[str] | None:
     """The first Subject line of an inline forward's header block that ``subject`` finds.
 

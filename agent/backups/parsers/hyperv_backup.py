@@ -67,7 +67,6 @@ _COUNTER = re.compile(r"^(?P<name>Number of VMs to Backup|Backups Successful|Bac
                       re.IGNORECASE)
 _SUBJECT_COUNT = re.compile(r"(?P<ok>\d+)\s*/\s*(?P<total>\d+)\s+VMs?\s+Successful\b", re.IGNORECASE)
 _SUBJECT_PRODUCT = re.compile(r"\bHyper-V Backup Utility(?:\s+Log)?\b", re.IGNORECASE)
-_NETBIOS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,14}$")
 
 
 class _Entry:
@@ -142,7 +141,7 @@ def parse(message: MailMessage) -> BackupReport | None:
     for name, item in vms.items():
         if name not in decided and not item.error and status == "success":
             item.status = "success"  # older logs state no per-VM outcome: the run's word covers them
-    host = _host(text, message)
+    host = _host(text)
     times = [parse_datetime(entry.time) for entry in entries]
     known = [when for when in times if when is not None]
     details: dict[str, object] = {key.replace(" ", "_"): value for key, value in counters.items()}
@@ -240,7 +239,7 @@ def _status(message: MailMessage, counters: dict[str, int], vms: dict[str, ItemR
     return status, note
 
 
-def _host(text: str, message: MailMessage) -> str | None:
+def _host(text: str) -> str | None:
     """The Hyper-V host, as the log's config block names it (``Hostname``).
 
     Not guessed from the Message-ID: System.Net.Mail writes none, and the one

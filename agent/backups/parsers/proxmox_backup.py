@@ -36,14 +36,7 @@ from __future__ import annotations
 
 import re
 
-from agent.backups.parsers._common import (
-    GATEWAY_TAGS,
-    forwarded_subject,
-    forwarded_text,
-    guarded,
-    is_reply_behind_tags,
-    read_fields,
-)
+from agent.backups.parsers._common import forwarded_text, guarded, is_reply_behind_tags, read_fields, report_subject
 from agent.backups.report import BackupReport, ItemResult, Status
 from agent.mail.message import MailMessage
 
@@ -83,9 +76,7 @@ def _parse(message: MailMessage) -> BackupReport | None:
     if is_reply_behind_tags(message.subject):
         return None
     text = forwarded_text(message)
-    subject = _SUBJECT.match(GATEWAY_TAGS.sub("", message.clean_subject))
-    if subject is None and message.forwarded:
-        subject = forwarded_subject(text, _SUBJECT)
+    subject = report_subject(message, text, _SUBJECT)
     lines = text.splitlines()
     fields = read_fields(lines, _FIELDS, only_known=True)
     result = _result_line(text)

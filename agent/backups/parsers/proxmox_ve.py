@@ -44,12 +44,12 @@ import re
 from datetime import datetime
 
 from agent.backups.parsers._common import (
-    forwarded_subject,
     forwarded_text,
     guarded,
     is_reply_behind_tags,
     parse_datetime,
     parse_size,
+    report_subject,
     status_in,
 )
 from agent.backups.report import BackupReport, ItemResult, Status, worst
@@ -93,9 +93,7 @@ def _parse(message: MailMessage) -> BackupReport | None:
     if is_reply_behind_tags(message.subject):
         return None
     text = forwarded_text(message)
-    subject = _SUBJECT.search(message.clean_subject)
-    if subject is None and message.forwarded:
-        subject = forwarded_subject(text, _SUBJECT)  # the forwarder rewrote the subject: the header block keeps it
+    subject = report_subject(message, text, _SUBJECT)  # a forwarder's own subject: the header block keeps it
     table = _TABLE_HEADER.search(text)
     if subject is None and (table is None or not _COMMAND.search(text)):
         return None  # the table alone (a quote in a discussion) is not a report

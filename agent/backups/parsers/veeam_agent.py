@@ -81,7 +81,7 @@ def parse(message: MailMessage) -> BackupReport | None:
     if not quick_check(message) or is_reply(message):
         return None
     layout = read_layout(message)
-    subject = clean_subject(message)
+    subject = message.clean_subject
     product = _PRODUCT.search(layout.body) or _PRODUCT.search(subject) or _PRODUCT.search(message.text[:5000])
     veemail = bool(_VEEMAIL.search(layout.body))
     agent_subject = _AGENT_SUBJECT.match(subject)
@@ -137,6 +137,3 @@ def parse(message: MailMessage) -> BackupReport | None:
     return session_report(layout, message, software, job, status, host, details, items)
 
 
-def clean_subject(message: MailMessage) -> str:
-    """The subject as the agent (or vee-mail) wrote it (forward prefixes, gateway and spam tags removed)."""
-    return message.clean_subject
