@@ -41,7 +41,8 @@ class ImapMailbox(Strict):
     password: SecretRef
     folders: list[str] = Field(default_factory=lambda: ["INBOX"], min_length=1)
     move_to: str | None = Field(default=None, description="folder for processed reports; never deletes")
-    tenant: str | None = Field(default=None, description="tenant of reports that match no expected job")
+    tenant: str | None = Field(default=None, description="tenant of reports that match no expected job, and of "
+                               "the incident when the mailbox cannot be read (default: agent.tenant)")
     timeout: Duration = 30.0
 
     @property
@@ -60,7 +61,7 @@ class LocalMailbox(Strict):
     type: Literal["maildir", "mbox"]
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
     path: Path
-    tenant: str | None = None
+    tenant: str | None = Field(default=None, description="as for an IMAP mailbox")
 
 
 Mailbox = Annotated[ImapMailbox | LocalMailbox, Field(discriminator="type")]
