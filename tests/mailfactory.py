@@ -30,6 +30,15 @@ def make_mail(subject: str, body: str = "", *, sender: str = "backup@comune.exam
     return message.as_bytes()
 
 
+def one_part_mail(subject: str, body: str, *, sender: str, to: str, date: str, html: bool = False,
+                  headers: str = "") -> bytes:
+    """One 8-bit text/plain or text/html part, written by hand the way a small generator or script writes it
+    (not normalised by the email package): ``headers`` are extra raw header lines, each ending in a newline."""
+    kind = "html" if html else "plain"
+    return (f"From: {sender}\nTo: {to}\nSubject: {subject}\nDate: {date}\n{headers}MIME-Version: 1.0\n"
+            f"Content-Type: text/{kind}; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n{body}\n").encode("utf-8")
+
+
 def script_report(job: str, outcome: str, when: datetime, **kwargs) -> bytes:
     """A report in the shape of the test rule in ``SCRIPT_RULE`` (a site's own backup script)."""
     return make_mail(f"Backup {job}: {outcome}", f"Job {job} finished: {outcome}\n", date=when,

@@ -29,6 +29,7 @@ FLOORS: dict[str, tuple[float, float]] = {
     "Bareos": (1.0, 1.0),
     "Duplicati": (1.0, 1.0),
     "Hyper-V Backup Utility": (1.0, 0.875),  # one log names no host, and the job is not guessed
+    "Macrium Reflect": (1.0, 1.0),
     "Proxmox Backup Server": (1.0, 1.0),
     "Proxmox VE": (1.0, 1.0),
     "UrBackup": (1.0, 1.0),

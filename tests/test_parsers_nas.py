@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from mailfactory import one_part_mail
 
 from agent.backups.parsers import acronis, qnap_hbs, synology_active_backup, synology_hyper_backup
 from agent.mail.message import MailMessage, parse_message
@@ -12,11 +13,8 @@ MODULES = (acronis, synology_hyper_backup, synology_active_backup, qnap_hbs)
 
 def mail(subject: str, body: str, sender: str = "NAS01 <nas01@comune.example.it>", html: bool = False,
          extra: str = "") -> MailMessage:
-    kind = "html" if html else "plain"
-    raw = (f"From: {sender}\nTo: ced@comune.example.it\nSubject: {subject}\n"
-           f"Date: Tue, 04 Mar 2025 01:42:20 +0100\n{extra}MIME-Version: 1.0\n"
-           f"Content-Type: text/{kind}; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n{body}\n")
-    return parse_message(raw.encode("utf-8"))
+    return parse_message(one_part_mail(subject, body, sender=sender, to="ced@comune.example.it",
+                                       date="Tue, 04 Mar 2025 01:42:20 +0100", html=html, headers=extra))
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda module: module.__name__.rsplit(".", 1)[-1])

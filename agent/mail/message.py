@@ -14,11 +14,12 @@ import email.policy
 import hashlib
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email.header import Header, decode_header, make_header
 from email.utils import getaddresses, parsedate_to_datetime
 
-from agent.mail.html import Table, html_tables, html_text, normalise_lines
+from agent.mail.html import Table, html_text, normalise_lines, read_html
+from agent.mail.mime import NotSimple, SimplePart, read_simple
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # a source passes at most this much of a message
 MAX_TEXT_CHARS = 256 * 1024  # text kept per body
@@ -43,6 +44,8 @@ _FORWARD_MARKERS = re.compile(
 _QUOTED_FROM = re.compile(r"^\s*\*?(?:from|da|von|de|mittente)\s*:\*?\s*(?P<value>.+)$", re.IGNORECASE | re.MULTILINE)
 _SURROGATES = re.compile("[\udc80-\udcff]")
 _CHARSET_FALLBACKS = ("utf-8", "cp1252", "latin-1")
+Part = email.message.Message | SimplePart  # the standard library's reading of a part, or the fast reader's
+_PARTS = (email.message.Message, SimplePart)
 
 
 @dataclass
@@ -68,10 +71,10 @@ class MailMessage:
 
     @property
     def tables(self) -> list[Table]:
-        """The HTML body's tables (rows of cell texts), parsed on first use: most parsers never ask."""
+        """The HTML body's tables (rows of cell texts), read in the same pass as its text."""
         cached = self.__dict__.get("_tables")
         if cached is None:
-            cached = html_tables(self.html, MAX_TEXT_CHARS) if self.html else []
+            cached = read_html(self.html, MAX_TEXT_CHARS)[1] if self.html else []
             self.__dict__["_tables"] = cached
         return cached
 
@@ -121,7 +124,10 @@ def decode_header_value(value: object) -> str:
         except Exception:
             value = str(value)
     raw = str(value)
-    if _SURROGATES.search(raw):  # bytes smuggled in as surrogate escapes
+    if raw.isascii():
+        if "=?" not in raw:  # the common case: plain ASCII, nothing to decode
+            return " ".join(raw.split())
+    elif _SURROGATES.search(raw):  # bytes smuggled in as surrogate escapes
         raw = decode_bytes(raw.encode("utf-8", "surrogateescape"), None)
     if "=?" not in raw:  # the common case: plain ASCII or raw 8-bit, nothing to decode
         return " ".join(raw.split())
@@ -151,7 +157,7 @@ def decode_bytes(data: bytes, charset: str | None) -> str:
     return data.decode("latin-1", errors="replace")
 
 
-def _payload_text(part: email.message.Message) -> str:
+def _payload_text(part: Part) -> str:
     try:
         payload = part.get_payload(decode=True)
     except Exception:
@@ -170,7 +176,7 @@ def _payload_text(part: email.message.Message) -> str:
     return decode_bytes(payload, charset)
 
 
-def _is_attachment(part: email.message.Message) -> bool:
+def _is_attachment(part: Part) -> bool:
     try:
         disposition = (part.get("Content-Disposition") or "").lower()
     except Exception:
@@ -180,7 +186,7 @@ def _is_attachment(part: email.message.Message) -> bool:
     return bool(_NAME_PARAM.search(str(part.get("Content-Type") or "")))
 
 
-def _filename(part: email.message.Message) -> str:
+def _filename(part: Part) -> str:
     if "name" not in str(part.get("Content-Disposition") or "") + str(part.get("Content-Type") or ""):
         return ""
     try:
@@ -194,18 +200,29 @@ def parse_message(raw: bytes, *, truncated: bool = False, _depth: int = 0) -> Ma
     message = MailMessage(size=len(raw), truncated=truncated or len(raw) > MAX_MESSAGE_BYTES,
                           content_hash=hashlib.sha256(raw).hexdigest())
     raw = raw[:MAX_MESSAGE_BYTES]
+    parsed: Part | None
     try:
-        parsed = email.message_from_bytes(raw, policy=email.policy.compat32)
-    except Exception as exc:  # the stdlib parser is lenient; this is belt and braces
-        message.defects.append(f"unparseable message: {exc}")
-        message.text = normalise_lines(decode_bytes(raw[:MAX_TEXT_CHARS], None))
-        return message
+        parsed = read_simple(raw)  # well-formed MIME, read fast; the standard library reads the rest
+    except NotSimple:
+        parsed = _read_standard(raw, message)
+        if parsed is None:
+            return message
     _read_headers(parsed, message)
     _read_body(parsed, message, _depth)
     return message
 
 
-def _read_headers(parsed: email.message.Message, message: MailMessage) -> None:
+def _read_standard(raw: bytes, message: MailMessage) -> email.message.Message | None:
+    """The standard library's reading of a message :func:`read_simple` declined."""
+    try:
+        return email.message_from_bytes(raw, policy=email.policy.compat32)
+    except Exception as exc:  # the stdlib parser is lenient; this is belt and braces
+        message.defects.append(f"unparseable message: {exc}")
+        message.text = normalise_lines(decode_bytes(raw[:MAX_TEXT_CHARS], None))
+        return None
+
+
+def _read_headers(parsed: Part, message: MailMessage) -> None:
     for name, value in parsed.items()[:200]:
         key = name.lower()
         if key not in message.headers:
@@ -223,11 +240,34 @@ def _read_headers(parsed: email.message.Message, message: MailMessage) -> None:
     message.message_id = (message.headers.get("message-id") or "").strip() or None
     date = message.headers.get("date")
     if date:
-        try:
-            parsed_date = parsedate_to_datetime(date)
-            message.date = parsed_date if parsed_date.tzinfo else parsed_date.replace(tzinfo=timezone.utc)
-        except Exception:
+        message.date = _date(date)
+        if message.date is None:
             message.defects.append(f"unreadable Date header: {date[:80]}")
+
+
+# The RFC 5322 date nearly every generator writes: "Mon, 7 Dec 2026 02:41:07 +0100" (day name optional).
+_RFC5322_DATE = re.compile(r"(?:[A-Za-z]{3},\s*)?(\d{1,2}) ([A-Za-z]{3}) (\d{4}) (\d{2}):(\d{2}):(\d{2}) "
+                           r"([+-])(\d{2})(\d{2})(?:\s+\([^()]*\))?")
+_MONTHS = {name: number for number, name in enumerate(
+    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1)}
+
+
+def _date(value: str) -> datetime | None:
+    """The Date header as an aware datetime: the common shape read directly, any other by the email package."""
+    common = _RFC5322_DATE.fullmatch(value.strip())
+    if common is not None and common[2].lower() in _MONTHS:
+        try:
+            offset = timedelta(hours=int(common[8]), minutes=int(common[9]))
+            return datetime(int(common[3]), _MONTHS[common[2].lower()], int(common[1]), int(common[4]),
+                            int(common[5]), int(common[6]),
+                            tzinfo=timezone(-offset if common[7] == "-" else offset))
+        except ValueError:
+            pass  # 31 Feb, hour 25, offset +9960: let the email package judge
+    try:
+        parsed_date = parsedate_to_datetime(value)
+    except Exception:
+        return None
+    return parsed_date if parsed_date.tzinfo else parsed_date.replace(tzinfo=timezone.utc)
 
 
 _NAME_PARAM = re.compile(r"(?<![\w-])name\*?=", re.IGNORECASE)  # a named part is an attachment
@@ -243,7 +283,7 @@ def _address(value: str) -> tuple[str, str]:
     return (addresses[0][0], addresses[0][1].lower()) if addresses else ("", "")
 
 
-def _read_body(parsed: email.message.Message, message: MailMessage, depth: int) -> None:
+def _read_body(parsed: Part, message: MailMessage, depth: int) -> None:
     plain: str | None = None
     html: str | None = None
     attachment_texts: list[str] = []
@@ -281,7 +321,7 @@ def _read_body(parsed: email.message.Message, message: MailMessage, depth: int) 
     rendered = ""
     if html is not None:
         message.html = html
-        rendered = html_text(html, MAX_TEXT_CHARS)
+        rendered, message.__dict__["_tables"] = read_html(html, MAX_TEXT_CHARS)
     has_table = html is not None and _TABLE_TAG.search(html) is not None
     if plain is not None and plain.strip() and not (has_table and rendered):
         message.text = normalise_lines(plain)
@@ -307,7 +347,7 @@ def _strip_subject_prefixes(subject: str) -> str:
     return subject.strip()
 
 
-def _walk(root: email.message.Message):
+def _walk(root: Part):
     """Parts in order, not descending into forwarded messages (they are parsed on their own)."""
     stack = [root]
     while stack:
@@ -318,18 +358,18 @@ def _walk(root: email.message.Message):
             content_type = "text/plain"
         payload = part.get_payload()
         if isinstance(payload, list) and content_type != "message/rfc822":
-            stack.extend(reversed([p for p in payload if isinstance(p, email.message.Message)]))
+            stack.extend(reversed([p for p in payload if isinstance(p, _PARTS)]))
             continue
         yield part
 
 
-def _read_inner(part: email.message.Message, message: MailMessage, depth: int) -> None:
+def _read_inner(part: Part, message: MailMessage, depth: int) -> None:
     if message.inner is not None or depth >= MAX_DEPTH:
         return
     try:
         payload = part.get_payload()
         if isinstance(payload, list) and payload:
-            inner_bytes = payload[0].as_bytes() if isinstance(payload[0], email.message.Message) else b""
+            inner_bytes = payload[0].as_bytes() if isinstance(payload[0], _PARTS) else b""
         else:
             inner_bytes = part.get_payload(decode=True) or b""
         if inner_bytes:

@@ -10,6 +10,13 @@ newsletter about "backup failed" becomes a false alarm.
 A product parser is a module here with ``SOFTWARE`` (its product name) and
 ``parse(message) -> BackupReport | None``; None means "not my product". A
 parser that raises is logged and skipped, never allowed to stop the others.
+A parser may also declare ``NEEDLES``: lower-case fragments at least one of
+which its product's mail always contains (in the subject, sender, attachment
+names, body or text attachments). The dispatcher lower-cases that window once
+per message and skips a parser none of whose needles is in it, so that a
+mailbox of nineteen products costs one parser per message, not nineteen;
+``tests/test_parser_needles.py`` holds every parser to its needles over every
+fixture and real-world message.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import re
 from types import ModuleType
 from typing import Iterable, Protocol
 
-from agent.backups.parsers._common import is_bulk
+from agent.backups.parsers._common import is_bulk, needle_window
 from agent.backups.report import BackupReport, Classification
 from agent.mail.message import MailMessage
 
@@ -31,7 +38,7 @@ log = logging.getLogger(__name__)
 PARSER_MODULES: tuple[str, ...] = (
     "veeam_m365", "veeam_agent", "veeam_br",
     "acronis", "synology_active_backup", "synology_hyper_backup", "qnap_hbs",
-    "iperius", "uranium", "cobian",
+    "iperius", "uranium", "cobian", "macrium",
     "bacula", "duplicati", "urbackup",
     "proxmox_ve", "proxmox_backup", "restic", "borg",
     "hyperv_backup", "wbadmin",
@@ -89,12 +96,29 @@ def parsers() -> list[ModuleType]:
     return _loaded
 
 
+def may_claim(module: ModuleType, message: MailMessage) -> bool:
+    """False when ``module`` certainly does not claim ``message``: none of its NEEDLES is there."""
+    needles: tuple[str, ...] = getattr(module, "NEEDLES", ())
+    return not needles or _holds_any(needle_window(message), needles)
+
+
+def _holds_any(window: str, needles: tuple[str, ...]) -> bool:
+    for needle in needles:
+        if needle in window:
+            return True
+    return False
+
+
 def parse_product(message: MailMessage) -> tuple[BackupReport, str] | None:
     """The first product parser's report on ``message`` (or on the message it forwards)."""
     for candidate in (message, message.inner):
         if candidate is None:
             continue
+        window = needle_window(candidate)
         for module in parsers():
+            needles: tuple[str, ...] = getattr(module, "NEEDLES", ())
+            if needles and not _holds_any(window, needles):
+                continue
             try:
                 report = module.parse(candidate)
             except Exception:  # a parser bug must not stop classification

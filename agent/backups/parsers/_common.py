@@ -337,6 +337,13 @@ def per_message(message, key: str, compute):  # noqa: ANN001 - MailMessage, a ca
     return cache[key]
 
 
+def needle_window(message) -> str:  # noqa: ANN001 - MailMessage
+    """Subject, sender, attachment names, body and text attachments, lower-cased once per message:
+    where the dispatcher looks for a parser's NEEDLES, and a parser for its own cheap signature."""
+    return per_message(message, "needle_window", lambda m: "\n".join(
+        (m.subject, m.sender_name, m.sender, *m.attachments, m.text, m.attachment_text)).lower())
+
+
 def low_top(message) -> str:  # noqa: ANN001 - MailMessage
     """The first 10,000 body characters in lower case, for signature tests."""
     return per_message(message, "low_top", lambda m: m.text[:10_000].lower())

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from agent.backups.parsers._common import first_field, read_fields
+from agent.backups.parsers._common import first_field, needle_window, read_fields
 from agent.backups.parsers._common import REPLY as _REPLY, low_top as _low_top
 from agent.backups.parsers._common import error_text, parse_datetime, parse_size, status_in
 from agent.backups.report import BackupReport, Status
@@ -93,8 +93,15 @@ _WHEN = re.compile(r"(?:\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{4}[/-]\d{1,2}[/-]\d{1
                    r"[ ,T]+(?:alle\s+|at\s+)?\d{1,2}[:.]\d{2}(?:[:.]\d{2})?(?:\s*[AP]M\b)?", re.IGNORECASE)
 
 
+NEEDLES = ("acronis", "cyber protect home office", "backup")  # the name, or the structured "BACKUP ..." subject
+
+
 def parse(message: MailMessage) -> BackupReport | None:
     subject = message.clean_subject
+    window = needle_window(message)
+    if not ("acronis" in window or "cyber protect home office" in window
+            or ("(" in subject and ":" in subject and "backup" in subject.lower())):
+        return None  # neither the product's name nor its structured subject: cheaply not Acronis
     if _REPLY.match(message.subject) or _RECAP_SUBJECT.match(subject):
         return None
     structured = _SUBJECT.match(subject)

@@ -57,6 +57,9 @@ _JOB_TYPES = {"backup": "Backup", "restore": "Restore", "verify": "Verify", "cop
               "consolidate": "Consolidate"}
 
 
+NEEDLES = ("termination", "jobid")
+
+
 def parse(message: MailMessage) -> BackupReport | None:
     """The Bacula/Bareos job report in ``message``, or None when it is not one."""
     text = message.text

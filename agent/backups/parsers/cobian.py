@@ -94,6 +94,9 @@ class _Task:
         return "success"
 
 
+NEEDLES = ("cobian", *(fragment.lower() for fragment in _VERBATIM_FRAGMENTS))
+
+
 def parse(message: MailMessage) -> BackupReport | None:
     if _REPLY.match(message.subject):
         return None  # a human answering a report, not the report

@@ -63,6 +63,9 @@ _QUOTED_SUBJECT = re.compile(r"^\s*\*?(?:subject|oggetto|betreff|objet|asunto)\s
                              re.IGNORECASE | re.MULTILINE)
 
 
+NEEDLES = ("parsedresult", "duplicati")
+
+
 def parse(message: MailMessage) -> BackupReport | None:
     """The Duplicati report in ``message``, or None when it is not one."""
     text = message.text

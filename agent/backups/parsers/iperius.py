@@ -414,5 +414,8 @@ _IPERIUS = LabelledReportParser(SOFTWARE, r"iperius", ("iperius",),
                                               r"server|free|console))?")
 
 
+NEEDLES = _IPERIUS.needles
+
+
 def parse(message: MailMessage) -> BackupReport | None:
     return _IPERIUS.parse(message)

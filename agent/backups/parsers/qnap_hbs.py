@@ -64,6 +64,9 @@ _SKIPPED = re.compile(r"\b(?:skipped|with\s+exceptions?|partially|ignorat[io]|sa
                       re.IGNORECASE)
 
 
+NEEDLES = ("hybrid backup sync", "hbs")
+
+
 def parse(message: MailMessage) -> BackupReport | None:
     subject = message.clean_subject
     if _REPLY.match(message.subject):

@@ -78,6 +78,9 @@ _ITEM_NAME = re.compile(r"^(?:device|device name|vm|virtual machine|vm name|comp
 _ITEM_STATUS = re.compile(r"^(?:status|result|stato|risultato|esito)$", re.IGNORECASE)
 
 
+NEEDLES = ("active backup",)
+
+
 def parse(message: MailMessage) -> BackupReport | None:
     subject = message.clean_subject
     if REPLY.match(message.subject):

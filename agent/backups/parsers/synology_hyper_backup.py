@@ -108,6 +108,9 @@ _NOT_HOST = {"synology", "dsm", "hyper backup", "hyperbackup", "nas", "notificat
              "error", "avviso", "errore", "active backup for business"}
 
 
+NEEDLES = KEYS
+
+
 def parse(message: MailMessage) -> BackupReport | None:
     subject = message.clean_subject
     if REPLY.match(message.subject):

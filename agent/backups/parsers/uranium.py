@@ -29,5 +29,8 @@ _URANIUM = LabelledReportParser(
 )
 
 
+NEEDLES = _URANIUM.needles
+
+
 def parse(message: MailMessage) -> BackupReport | None:
     return _URANIUM.parse(message)

@@ -60,6 +60,9 @@ _HEADER_CLIENT = ("client", "computer", "host", "nome client", "pc", "macchina",
 _HEADER_STATUS = ("status", "stato", "esito", "result", "risultato")
 
 
+NEEDLES = ("rbackup", 'backup of "')
+
+
 def parse(message: MailMessage) -> BackupReport | None:
     """The UrBackup report in ``message``, or None when it is not one."""
     subject = message.subject

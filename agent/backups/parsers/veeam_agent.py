@@ -77,6 +77,9 @@ _VEEMAIL_OLD_SUBJECT = re.compile(
 _VEEMAIL = re.compile(r"\bvee-mail\b", re.IGNORECASE)  # the footer: "Vee-Mail Version 0.6.4"
 
 
+NEEDLES = ("dedupe", " processed", "eeam")  # quick_check: Veeam's markers
+
+
 def parse(message: MailMessage) -> BackupReport | None:
     if not quick_check(message) or is_reply(message):
         return None

@@ -121,6 +121,12 @@ _SIZE_COLS = ("size", "dimensione", "total size", "processed")
 _TRANSFER_COLS = ("transferred", "trasferiti")
 _DETAILS_COLS = ("details", "dettagli", "detail", "message", "messaggio", "messages")
 _TYPE_COLS = ("type", "tipo", "object type")
+# header cell -> the columns it can name, in the order _item_header assigns them
+_COLUMNS_NAMED: dict[str, tuple[str, ...]] = {}
+for _key, _names in (("name", _NAME_COLS), ("status", _STATUS_COLS), ("size", _SIZE_COLS),
+                     ("transferred", _TRANSFER_COLS), ("details", _DETAILS_COLS), ("type", _TYPE_COLS)):
+    for _name in _names:
+        _COLUMNS_NAMED[_name] = (*_COLUMNS_NAMED.get(_name, ()), _key)
 
 
 def status_word(text: str | None) -> Status | None:
@@ -214,11 +220,14 @@ def read_layout(message: MailMessage) -> Layout:
     return per_message(message, "veeam_layout", _read_layout)
 
 
+_VEEAM_WORD = re.compile(r"\bveeam\b", re.IGNORECASE)
+
+
 def _read_layout(message: MailMessage) -> Layout:
     layout = Layout()
     text = message.text
     lines = text.splitlines()
-    layout.veeam_word = bool(re.search(r"\bveeam\b", text[:200000], re.IGNORECASE)) \
+    layout.veeam_word = bool(_VEEAM_WORD.search(text[:200000])) \
         or "veeam" in message.subject.lower() or "veeam" in message.sender
 
     header_index = _read_header(lines, layout)
@@ -279,6 +288,10 @@ def _without_item_rows(lines: list[str]) -> str:
     kept: list[str] = []
     width = 0
     for line in lines:
+        if " | " not in line:  # one cell: neither a header (three cells or more) nor an item row under one
+            width = 0
+            kept.append(line)
+            continue
         cells = [_norm(cell) for cell in line.split(" | ")]
         if _item_header(cells) is not None:
             width = len(cells)
@@ -379,7 +392,7 @@ def _session_date(lines: list[str]) -> datetime | None:
 
 
 def _norm(cell: str) -> str:
-    return re.sub(r"\s+", " ", cell).strip().rstrip(":").lower()
+    return " ".join(cell.split()).rstrip(":").lower()
 
 
 def _read_tables(message: MailMessage, layout: Layout) -> None:
@@ -420,9 +433,8 @@ def _item_header(cells: list[str]) -> dict[str, int] | None:
         return None
     columns: dict[str, int] = {}
     for index, cell in enumerate(cells):
-        for key, names in (("name", _NAME_COLS), ("status", _STATUS_COLS), ("size", _SIZE_COLS),
-                           ("transferred", _TRANSFER_COLS), ("details", _DETAILS_COLS), ("type", _TYPE_COLS)):
-            if cell in names and key not in columns:
+        for key in _COLUMNS_NAMED.get(cell, ()):
+            if key not in columns:
                 columns[key] = index
     if "name" in columns and "status" in columns and columns["name"] < columns["status"]:
         return columns
@@ -628,6 +640,9 @@ def is_veeam_report(layout: Layout, subject: str, *, min_labels: int = 3) -> boo
 # --------------------------------------------------------------------------------------------
 # Veeam Backup & Replication
 # --------------------------------------------------------------------------------------------
+
+NEEDLES = ("dedupe", " processed", "eeam")  # quick_check: Veeam's markers
+
 
 def parse(message: MailMessage) -> BackupReport | None:
     if not quick_check(message) or is_reply(message):

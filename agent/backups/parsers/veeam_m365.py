@@ -37,6 +37,9 @@ _M365_WORDS = re.compile(r"\b(?:mailbox(?:es)?|onedrive|sharepoint|teams?|exchan
                          r"personal site|cassett[ae] postal[ei]|sito|siti)\b", re.IGNORECASE)
 
 
+NEEDLES = ("365",)  # Microsoft 365, in the subject or the body
+
+
 def parse(message: MailMessage) -> BackupReport | None:
     text = message.text
     if not ("365" in message.subject or "365" in text) or is_reply(message):

@@ -147,6 +147,9 @@ _MR_ITEM = re.compile(r"^\s*(?P<name>[^|\t\n]{1,120}?)\s*[|\t]\s*(?P<status>[A-Z
                       r"(?P<size>\d[\d.,]*\s*(?:bytes|[KMGTP]B))\s*\|?\s*$", re.IGNORECASE | re.MULTILINE)
 
 
+NEEDLES = (*_MARKERS, "backup result", "backup on")  # the command's markers, the Mail Report's title and subject
+
+
 def parse(message: MailMessage) -> BackupReport | None:
     if _REPLY.match(message.subject):
         return None  # a human answering a report, not the report
