@@ -15,6 +15,7 @@ from html import unescape
 _BLOCK = {"p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "hr", "pre",
           "blockquote", "section", "article", "header", "footer", "ul", "ol", "dd", "dt", "title"}
 
+_STRUCTURE = frozenset({*_BLOCK, "td", "th"})  # the tags read_html acts on, in lower case
 Table = list[list[str]]
 
 
@@ -63,7 +64,11 @@ def read_html(html: str, max_chars: int = 512 * 1024) -> tuple[str, list[Table]]
     following = iter(pieces[1:])
     for closing, name, chunk in zip(following, following, following):
         if name is not None:
-            name = name.lower()
+            if name not in _STRUCTURE:
+                name = name.lower()  # "TD", "Br", or an inline tag (most tags): those only vanish
+                if name not in _STRUCTURE:
+                    name = None
+        if name is not None:
             if name == "td" or name == "th":
                 if not closing:
                     add(_CELL_MARK)
@@ -119,7 +124,8 @@ def _rows_as_lines(text: str) -> str:
 
 
 def _cell_text(parts: list[str]) -> str:
-    return " ".join(unescape("".join(parts)).split())
+    joined = "".join(parts)
+    return " ".join((unescape(joined) if "&" in joined else joined).split())
 
 
 def _close_row(rows: Table, row: list[str], cell: list[str] | None) -> None:
