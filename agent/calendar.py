@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
+from itertools import pairwise
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -96,7 +97,7 @@ class CalendarSection(Strict):
         for day, spans in value.items():
             weekday_number(day)
             parsed = sorted(parse_span(s) for s in spans)
-            for (_, end), (start, _) in zip(parsed, parsed[1:]):
+            for (_, end), (start, _) in pairwise(parsed):
                 if start < end:
                     raise ValueError(f"{day}: office-hours spans overlap ({', '.join(spans)})")
         return value

@@ -19,9 +19,9 @@ from agent.calendar import CalendarSection, TenantCalendar
 from agent.durations import Duration
 from agent.farm.config import FarmSection
 from agent.restore.config import RestoreTestsSection
+from agent.schema import Strict, check_names
 from agent.smtp_settings import SmtpSettings, check_addresses
 from agent.tickets.config import TenantTickets, TicketsSection
-from agent.schema import Strict, check_names
 from agent.transports.config import HostConfig
 from agent.updates.config import UpdatesSection
 from collectors.base import Regex

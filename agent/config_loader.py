@@ -245,7 +245,8 @@ def _entry_model(cls: type[Collector]) -> type[BaseModel]:
     return _entry_models[cls.name]
 
 
-def _plan_collectors(raw: dict[str, Any], source: str, lines: dict[Path_, int]) -> tuple[list[CollectorPlan], list[Problem]]:
+def _plan_collectors(raw: dict[str, Any], source: str,
+                     lines: dict[Path_, int]) -> tuple[list[CollectorPlan], list[Problem]]:
     known = available()
     unloadable = broken()
     plans, problems = [], []
@@ -368,11 +369,12 @@ def _command_template_problems(config: Config, source: str, lines: dict[Path_, i
     for name, test_set in sets.items():
         host = config.hosts.get(test_set.host) if test_set.host else None
         shell = "powershell" if host is not None and host.transport == "winrm" else "posix"
-        for field, allowed in TEMPLATE_PLACEHOLDERS.items():
-            template = getattr(test_set.command, field)
-            problem = template and template_problem(template, allowed, None if field == "restored_path" else shell)
+        for template_name, allowed in TEMPLATE_PLACEHOLDERS.items():
+            template = getattr(test_set.command, template_name)
+            problem = template and template_problem(template, allowed,
+                                                    None if template_name == "restored_path" else shell)
             if problem:
-                path = ("restore_tests", "sets", name, "command", field)
+                path = ("restore_tests", "sets", name, "command", template_name)
                 problems.append(Problem(source, _line_for(lines, path), _dotted(path), problem))
     return problems
 
@@ -423,7 +425,8 @@ def _read(path: str | os.PathLike[str], not_found: str) -> str:
     except FileNotFoundError:
         raise ConfigError([Problem(source, None, "", not_found)]) from None
     except UnicodeDecodeError as exc:
-        raise ConfigError([Problem(source, None, "", f"not UTF-8 text (byte {exc.start}); save the file as UTF-8")]) from None
+        raise ConfigError([Problem(source, None, "",
+                                   f"not UTF-8 text (byte {exc.start}); save the file as UTF-8")]) from None
     except OSError as exc:
         raise ConfigError([Problem(source, None, "", f"cannot read: {exc.strerror}")]) from None
 

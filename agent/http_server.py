@@ -207,7 +207,7 @@ def make_server(host: str, port: int, cache: MetricCache, ready: Callable[[], tu
                 self.wfile.write(body)
 
         def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-            log.debug("http " + format % args)
+            log.debug("http %s", format % args)
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     server_cls = type("Server", (_Server,), {"address_family": family})

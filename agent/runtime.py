@@ -321,8 +321,8 @@ class Agent:
                                         outcome.duration, outcome.error)
 
     def _incident_changed(self, change: IncidentChange) -> None:
-        log.warning("incident " + change.kind, extra={"incident": change.key, "severity": change.severity,
-                                                      "summary": change.summary})
+        log.warning("incident %s", change.kind, extra={"incident": change.key, "severity": change.severity,
+                                                       "summary": change.summary})
         self._audit(*change.audit_record())
         if self.tickets is not None:
             self.tickets.wake()

@@ -77,7 +77,7 @@ class SecretRef(Strict):
                               "(pip install keyring), or use {env: ...} instead") from None
         try:
             value = keyring.get_password(service, username)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - keyring backends (D-Bus, Windows, macOS) raise their own types
             raise SecretError(f"cannot read keyring entry {self.keyring}: {exc}") from None
         if value is None:
             raise SecretError(f"keyring entry {self.keyring} does not exist; create it with "

@@ -42,7 +42,7 @@ def parse_address(value: str) -> Address:
 
     try:
         header = HeaderRegistry()("To", value)
-    except Exception:  # the parser raises IndexError & co. on some malformed input
+    except Exception:  # noqa: BLE001 - the header parser raises IndexError & co. on some malformed input
         raise ValueError(f"{value!r} is not an e-mail address") from None
     if len(header.addresses) != 1:
         raise ValueError(f"{value!r} is not one e-mail address; give exactly one, e.g. user@example.it")

@@ -25,11 +25,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+from farm_helpers import linux_snapshot, linux_target, up, windows_snapshot, windows_target  # noqa: E402
+
 from agent.calendar import ROME  # noqa: E402
 from agent.farm import history  # noqa: E402
 from agent.farm.report import render, summarise  # noqa: E402
 from agent.state import State  # noqa: E402
-from farm_helpers import linux_snapshot, linux_target, up, windows_snapshot, windows_target  # noqa: E402
 
 
 def main() -> int:

@@ -22,11 +22,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
+from dovecot_server import DovecotServer  # noqa: E402
+from mail_corpus import corpus  # noqa: E402
+
 from agent.backups.config import BackupsSection  # noqa: E402
 from agent.backups.service import BackupMonitor  # noqa: E402
 from agent.state import State  # noqa: E402
-from dovecot_server import DovecotServer  # noqa: E402
-from mail_corpus import corpus  # noqa: E402
 
 
 def main() -> int:

@@ -18,7 +18,7 @@ import time
 import tracemalloc
 
 from agent.restore.model import FileEntry
-from agent.restore.sampling import Sampler, SamplePolicy
+from agent.restore.sampling import SamplePolicy, Sampler
 
 NOW = 1_800_000_000.0
 

@@ -37,7 +37,7 @@ def device_counters(stats: Mapping[str, Any] | None, specs: Sequence[CounterSpec
     for device, values in sorted((stats or {}).items()):
         if matches(exclude, device):
             continue
-        for spec, family in zip(specs, families):
+        for spec, family in zip(specs, families, strict=True):
             value = getattr(values, spec.field, None)
             if value is not None:
                 family.add_metric([device], float(value) * spec.scale)

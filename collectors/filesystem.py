@@ -28,7 +28,9 @@ log = logging.getLogger(__name__)
 
 # node_exporter's Linux defaults; the fs types additionally drop in-memory and
 # container-plumbing filesystems, whose "fullness" nobody acts on.
-DEFAULT_MOUNT_POINTS_EXCLUDE = r"^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)"
+DEFAULT_MOUNT_POINTS_EXCLUDE = (
+    r"^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)"
+)
 DEFAULT_FS_TYPES_EXCLUDE = (
     r"^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|fuse\.lxcfs|fuse\.portal"
     r"|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|ramfs|rpc_pipefs|securityfs|selinuxfs"

@@ -45,13 +45,13 @@ class HwmonCollector(Collector):
 
         seen_temps: set[tuple[str, ...]] = set()
         for chip, entries in sorted(temperatures.items()):
-            for labels, entry in zip(_sensor_keys(chip, entries, "temp", seen_temps), entries):
+            for labels, entry in zip(_sensor_keys(chip, entries, "temp", seen_temps), entries, strict=True):
                 for family, value in ((temp, entry.current), (crit, entry.critical), (high, entry.high)):
                     if value is not None:
                         family.add_metric(list(labels), float(value))
         seen_fans: set[tuple[str, ...]] = set()
         for chip, entries in sorted(fans.items()):
-            for labels, entry in zip(_sensor_keys(chip, entries, "fan", seen_fans), entries):
+            for labels, entry in zip(_sensor_keys(chip, entries, "fan", seen_fans), entries, strict=True):
                 if entry.current is not None:
                     rpm.add_metric(list(labels), float(entry.current))
 

@@ -22,4 +22,4 @@ class LoadavgCollector(Collector):
         if not hasattr(os, "getloadavg"):
             raise CollectorUnavailable("load averages do not exist on Windows")
         return [scalar(f"node_load{minutes}", f"{minutes}m load average.", value)
-                for minutes, value in zip((1, 5, 15), os.getloadavg())]
+                for minutes, value in zip((1, 5, 15), os.getloadavg(), strict=False)]

@@ -11,18 +11,17 @@ a stand-in under the module's name that fails every run with that error, so
 
 from __future__ import annotations
 
-import importlib
 import logging
-import pkgutil
-from importlib.metadata import entry_points
 
+from agent.plugins import entry_point_objects, package_modules
 from collectors.base import Collector
 
 log = logging.getLogger(__name__)
 
 _REGISTRY: dict[str, type[Collector]] = {}
 _BROKEN: dict[str, str] = {}
-_NOT_COLLECTORS = {"base", "registry"}
+_NOT_COLLECTORS = frozenset({"base", "registry"})
+ENTRY_POINT_GROUP = "custode.collectors"
 _discovered = False
 
 
@@ -45,22 +44,20 @@ def discover() -> None:
         return
     import collectors
 
-    for module in pkgutil.iter_modules(collectors.__path__):
-        if module.name in _NOT_COLLECTORS or module.name.startswith("_"):
-            continue
+    for found in package_modules(collectors, skip=_NOT_COLLECTORS):  # built-ins register on import
+        if found.error is not None:
+            _record_broken(found.name, found.source, found.error)
+    for found in entry_point_objects(ENTRY_POINT_GROUP):
         try:
-            importlib.import_module(f"collectors.{module.name}")
-        except Exception as exc:  # a broken collector must not stop the agent
-            _record_broken(module.name, f"module collectors.{module.name}", exc)
-    for ep in entry_points(group="custode.collectors"):
-        try:
-            register(ep.load())
-        except Exception as exc:
-            _record_broken(ep.name, f"plug-in {ep.value}", exc)
+            if found.error is not None:
+                raise found.error
+            register(found.loaded)  # type: ignore[arg-type]
+        except Exception as exc:  # noqa: BLE001 - a broken third-party plug-in must not stop the agent
+            _record_broken(found.name, found.source, exc)
     _discovered = True
 
 
-def _record_broken(name: str, where: str, exc: Exception) -> None:
+def _record_broken(name: str, where: str, exc: BaseException) -> None:
     # LogRecord reserves "module" (and "name"): an extra key of that name makes the log call itself raise.
     error = f"{where} cannot be loaded: {type(exc).__name__}: {exc}"
     _BROKEN[name] = error

@@ -18,8 +18,7 @@ from prometheus_client.core import Metric
 from pydantic import Field
 
 from collectors._common import matches, run_command
-from collectors.base import (Collector, CollectorSettings, CollectorUnavailable, Regex, compile_pattern,
-                             gauge)
+from collectors.base import Collector, CollectorSettings, CollectorUnavailable, Regex, compile_pattern, gauge
 from collectors.registry import register
 
 SYSTEMD_RUNTIME_DIR = "/run/systemd/system"  # what sd_booted() checks

@@ -2,6 +2,11 @@
 # Install everything the test suite needs on Debian 12 (packages + a venv), then run it.
 # Usage: bash scripts/test.sh [pytest arguments]      (needs root or sudo for apt-get)
 #
+# Before the tests, the gates: ruff (pyproject's rule set, no finding allowed),
+# mypy against .ci/mypy-baseline.txt (no new error; scripts/mypy_gate.py), and
+# the first run measures coverage and fails below the floor in
+# .ci/coverage-floor (CUSTODE_GATES=0 skips the gates, for a quick local run).
+#
 # The suite runs twice: on the real clock, then (every test but those marked
 # real_clock, which start Go programs) under Debian's faketime with the clock
 # moved CUSTODE_SHIFT_DAYS days ahead (default 400; 0 skips that run), so a
@@ -41,9 +46,19 @@ fi
 echo "== installing custode and its test dependencies into .venv"
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
 
+coverage=()
+if [ "${CUSTODE_GATES:-1}" != "0" ]; then
+    echo "== lint: ruff"
+    .venv/bin/python -m ruff check .
+    echo "== types: mypy against .ci/mypy-baseline.txt"
+    .venv/bin/python scripts/mypy_gate.py
+    coverage=(--cov=agent --cov=collectors --cov-report=
+              "--cov-fail-under=$(cat .ci/coverage-floor)")
+fi
+
 echo "== running the test suite"
 set +e
-.venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest "${coverage[@]}" "$@"
 status=$?
 set -e
 if [ "$status" -eq 5 ]; then

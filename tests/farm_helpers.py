@@ -5,8 +5,7 @@ from __future__ import annotations
 import time
 
 from agent.farm.poller import PollResult
-from agent.farm.snapshot import (Antivirus, DiskHealth, FailedService, Filesystem, HostSnapshot, OsInfo,
-                                 UpdateStatus)
+from agent.farm.snapshot import Antivirus, DiskHealth, FailedService, Filesystem, HostSnapshot, OsInfo, UpdateStatus
 from agent.farm.targets import Target
 from agent.transports.config import HostConfig, SshOptions, WinrmOptions
 

@@ -27,8 +27,8 @@ import hashlib
 import os
 import pwd
 import re
-import shutil
 import secrets
+import shutil
 import signal
 import socket
 import subprocess

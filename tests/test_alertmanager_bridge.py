@@ -10,6 +10,8 @@ import threading
 import time
 
 import pytest
+from alertmanager_server import AlertmanagerServer
+from conftest import free_port, wait_until
 
 from agent import http_server
 from agent.http_server import make_server
@@ -18,8 +20,6 @@ from agent.metric_cache import MetricCache
 from agent.state import State
 from agent.tickets.alertmanager import AlertmanagerReceiver, group_target, instance_host, parse_notification
 from agent.tickets.config import AlertmanagerBridge
-from alertmanager_server import AlertmanagerServer
-from conftest import free_port, wait_until
 
 TOKEN = "s3cret-bearer-token"
 PASSWORD = "basic-pa55word"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+from mailfactory import SCRIPT_RULE, script_report
 
 from agent.backups.config import BackupsSection
 from agent.backups.jobs import ROME, previous_run
@@ -12,7 +13,6 @@ from agent.backups.service import BackupMonitor
 from agent.incidents import Incidents
 from agent.mail.sources import Batch, RawMail
 from agent.state import State
-from mailfactory import SCRIPT_RULE, script_report
 
 
 def at(text: str) -> float:

@@ -6,10 +6,11 @@ import json
 import mailbox
 from datetime import datetime
 
+from mailfactory import deliver, make_mail, script_report
+
 from agent.backups.jobs import ROME, previous_run
 from agent.cli import main
 from agent.clock import current_time
-from mailfactory import deliver, make_mail, script_report
 
 CONFIG = """
 tenants:

@@ -6,13 +6,13 @@ import threading
 import time
 
 import pytest
+from conftest import free_port, http_get, wait_until
 
 from agent.collection import CollectorRunner
 from agent.config_loader import load_text
 from agent.metric_cache import MetricCache
 from agent.runtime import Agent
 from collectors.base import Collector, CollectorUnavailable, gauge
-from conftest import free_port, http_get, wait_until
 
 
 class Hanging(Collector):

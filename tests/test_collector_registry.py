@@ -12,12 +12,13 @@ from __future__ import annotations
 import logging
 
 import pytest
+from conftest import free_port, http_get, wait_until
+from plugin_dist import fake_distribution
 
 import collectors
 from agent.config_loader import load_text
 from agent.runtime import Agent
 from collectors import registry
-from conftest import free_port, http_get, wait_until
 
 
 @pytest.fixture
@@ -26,14 +27,9 @@ def plugin_location(tmp_path, monkeypatch):
     modules = tmp_path / "modules"
     modules.mkdir()
     (modules / "exploding.py").write_text('raise RuntimeError("the vendor SDK is missing")\n', encoding="utf-8")
-    site = tmp_path / "site"
-    dist = site / "custode_vendor_probe-1.0.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: custode-vendor-probe\nVersion: 1.0\n",
-                                   encoding="utf-8")
-    (dist / "entry_points.txt").write_text("[custode.collectors]\nvendorprobe = custode_vendor_probe:Probe\n",
-                                           encoding="utf-8")
-    (site / "custode_vendor_probe.py").write_text("import a_module_nobody_installed\n", encoding="utf-8")
+    site = fake_distribution(tmp_path / "site", "custode-vendor-probe", "custode.collectors",
+                             {"vendorprobe": "custode_vendor_probe:Probe"},
+                             {"custode_vendor_probe": "import a_module_nobody_installed\n"})
     monkeypatch.setattr(collectors, "__path__", [*collectors.__path__, str(modules)])
     monkeypatch.syspath_prepend(str(site))
     registry.available()  # built-ins register when first imported: only once per process
@@ -74,8 +70,9 @@ def test_agent_starts_and_reports_the_broken_collector(plugin_location) -> None:
 
         for name in ("exploding", "vendorprobe"):
             series = f'custode_collector_success{{collector="{name}"}} 0.0'
-            assert wait_until(lambda: series in lines(), 10), [x for x in lines() if "success" in x]
-        assert wait_until(lambda: "custode_collector_success{collector=\"cpu\"} 1.0" in lines(), 10), [x for x in lines() if "success" in x]
+            assert wait_until(lambda series=series: series in lines(), 10), [x for x in lines() if "success" in x]
+        cpu_ok = 'custode_collector_success{collector="cpu"} 1.0'
+        assert wait_until(lambda: cpu_ok in lines(), 10), [x for x in lines() if "success" in x]
         failed = {r.name: r.last_outcome for r in agent.runners if r.name in ("exploding", "vendorprobe")}
         assert "the vendor SDK is missing" in (failed["exploding"].error or "")
     finally:

@@ -24,8 +24,20 @@ from prometheus_client.core import Metric
 from prometheus_client.exposition import generate_latest
 from pydantic import ValidationError
 
-from collectors import boottime, cpu, diskstats, filesystem, hwmon, loadavg, memory, netdev, registry
-from collectors import selfmetrics, services, smart
+from collectors import (
+    boottime,
+    cpu,
+    diskstats,
+    filesystem,
+    hwmon,
+    loadavg,
+    memory,
+    netdev,
+    registry,
+    selfmetrics,
+    services,
+    smart,
+)
 from collectors.base import CollectorUnavailable
 
 DATA = Path(__file__).parent / "data" / "collectors"

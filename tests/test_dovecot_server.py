@@ -9,9 +9,8 @@ import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 import dovecot_server
+import pytest
 from dovecot_server import DovecotServer, _group_alive, _imap_utf7, require_dovecot
 
 pytestmark = pytest.mark.integration

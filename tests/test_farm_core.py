@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import datetime, timedelta
 
 import pytest
+from farm_helpers import GIB, down, linux_snapshot, linux_target, up, windows_snapshot
 
 from agent.calendar import ROME
 from agent.config_loader import ConfigError, load, load_text
@@ -16,7 +18,6 @@ from agent.incidents import Incidents
 from agent.metric_cache import MetricCache, samples
 from agent.state import State
 from agent.status import build_status
-from farm_helpers import GIB, down, linux_snapshot, linux_target, up, windows_snapshot
 
 FARM_CONFIG = """
 agent: {tenant: provider}
@@ -127,7 +128,8 @@ def test_unreachable_after_n_polls_and_other_incidents_kept_meanwhile(farm) -> N
     assert opened["crema/reachability/web1:reachability"] == "critical"
     assert "crema/filesystem/web1:/" in opened and "crema/services/web1:backup.service" in opened
     summary = [i.summary for i in farm.incidents.open_incidents() if i.check == "reachability"][0]
-    assert summary == "host web1 could not be polled 2 times in a row: no answer from x:22 within 10 s (connect_timeout)"
+    assert summary == ("host web1 could not be polled 2 times in a row: "
+                       "no answer from x:22 within 10 s (connect_timeout)")
     farm.handle([up(web1, linux_snapshot())])
     assert _open(farm) == {}
 
@@ -326,7 +328,7 @@ def test_results_that_cannot_be_recorded_are_kept_for_the_next_tick(tmp_path) ->
     web1 = _targets(service)["web1"]
     assert poller.give_back([up(web1, linux_snapshot())]) == 0  # as if it had just finished
     state.close()  # the state DB fails under the tick
-    with pytest.raises(Exception):
+    with pytest.raises(sqlite3.ProgrammingError, match="closed database"):
         service.tick()
     assert [r.target.name for r in poller.drain()] == ["web1"]
     poller.close()

@@ -19,13 +19,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import host_clock, require_binary
+from ssh_server import SshServer
 
 from agent.farm.linux_probe import SCRIPT, SCRIPT_PATH, parse, probe_command
 from agent.farm.snapshot import DiskHealth, FailedService, Filesystem, HostSnapshot, OsInfo, ProbeOutputError
 from agent.transports import HostConfig, open_transport
 from agent.transports.config import SshOptions
-from conftest import host_clock, require_binary
-from ssh_server import SshServer
 
 DATA = Path(__file__).parent / "data" / "farm" / "linux"
 KIB = 1024.0

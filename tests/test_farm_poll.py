@@ -8,8 +8,8 @@ stand for the hosts that go wrong. None of them may delay the others.
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import subprocess
 import sys
 import time
@@ -17,14 +17,14 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
+from conftest import free_port, host_clock, http_get, require_binary, stop_process, wait_until
 from prometheus_client.parser import text_string_to_metric_families
+from ssh_server import Blackhole, SshServer, generate_key
 
 from agent.farm.poller import FarmPoller
 from agent.farm.targets import Target
 from agent.transports import open_transport
 from agent.transports.config import HostConfig, SshOptions
-from conftest import free_port, host_clock, http_get, require_binary, stop_process, wait_until
-from ssh_server import Blackhole, SshServer, generate_key
 
 pytestmark = pytest.mark.integration
 
@@ -159,7 +159,8 @@ def _farm_config(sshd: SshServer, tmp_path: Path, dead_port: int) -> Path:
               f"ssh: {ssh.replace('PORT', str(sshd.port))}}}" for i in range(20)]
     lines.append(f"  gone: {{address: 127.0.0.1, tenant: comune00, ssh: {ssh.replace('PORT', str(dead_port))}}}")
     # apt's simulation costs this machine seconds of CPU per host; it is tested on its own above
-    lines += ["farm:", "  interval: 10s", "  workers: 8", "  read_updates: false", "  checks:", "    unreachable: {polls: 1}",
+    lines += ["farm:", "  interval: 10s", "  workers: 8", "  read_updates: false",
+              "  checks:", "    unreachable: {polls: 1}",
               # every real filesystem here has less than 99.8% free: a "full disk" on every host
               "checks:", "  filesystem: {warning_avail_percent: 99.9, critical_avail_percent: 99.8, "
               "mount_points: '^/$'}",

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from winrm_server import WinrmServer
 
 from agent.config_loader import load_text
 from agent.farm.service import FarmService, new_poller
@@ -21,7 +22,6 @@ from agent.farm.windows_probe import STAGER_COMMENT
 from agent.incidents import Incidents
 from agent.metric_cache import MetricCache, samples
 from agent.state import State
-from winrm_server import WinrmServer
 
 FIXTURES = Path(__file__).parent / "data" / "farm" / "windows"
 HOSTS = {"fs-crema": "server2019-c-full.json", "dc-cremona": "server2022-defender-off.json",

@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 import pytest
+from winrm_server import WinrmServer
 
 from agent.farm.snapshot import OsInfo, ProbeOutputError
 from agent.farm.windows_eos import support_status
@@ -32,7 +33,6 @@ from agent.farm.windows_probe import (
 from agent.transports import open_transport
 from agent.transports.config import HostConfig, WinrmOptions
 from agent.transports.winrm import MAX_COMMAND_LINE, WinrmTransport, encode_powershell
-from winrm_server import WinrmServer
 
 DATA = Path(__file__).parent / "data" / "farm" / "windows"
 NOW = dt.datetime(2026, 11, 20, 9, 15, 10, tzinfo=dt.timezone.utc).timestamp()

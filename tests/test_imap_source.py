@@ -6,6 +6,8 @@ import time
 from datetime import datetime
 
 import pytest
+from dovecot_server import DovecotServer
+from mailfactory import SCRIPT_RULE, make_mail, script_report
 
 from agent.backups.config import BackupsSection
 from agent.backups.jobs import ROME
@@ -13,8 +15,6 @@ from agent.backups.service import BackupMonitor
 from agent.backups.store import MailStore
 from agent.incidents import Incidents
 from agent.state import State
-from dovecot_server import DovecotServer
-from mailfactory import SCRIPT_RULE, make_mail, script_report
 
 pytestmark = pytest.mark.integration
 NIGHT = datetime(2026, 11, 20, 23, 0, tzinfo=ROME)

@@ -7,12 +7,12 @@ import re
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mailfactory import SCRIPT_RULE, make_mail
 
+from agent.backups.config import MailRule
 from agent.backups.parsers import classify, not_a_report_reason
 from agent.backups.rules import compile_rules
-from agent.backups.config import MailRule
 from agent.mail.message import MAX_MESSAGE_BYTES, parse_message
-from mailfactory import SCRIPT_RULE, make_mail
 
 
 def test_rfc2047_subject_and_sender_in_any_charset() -> None:

@@ -111,7 +111,7 @@ def test_a_gateway_tag_before_the_subject_changes_no_verdict(tag: str) -> None:
     from agent.mail.message import parse_message
 
     changed = []
-    for path, entry in _reports():
+    for path, _entry in _reports():
         raw = path.read_bytes()
         before = classify(parse_message(raw))
         mail = message_from_bytes(raw, policy=policy.compat32)

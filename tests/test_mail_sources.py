@@ -6,12 +6,13 @@ import mailbox
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from mailfactory import SCRIPT_RULE, make_mail, script_report
+
 from agent.backups.config import BackupsSection
 from agent.backups.jobs import ROME
 from agent.backups.service import BackupMonitor
 from agent.mail.sources import local_messages, mbox_messages
 from agent.state import State
-from mailfactory import SCRIPT_RULE, make_mail, script_report
 
 NIGHT = datetime(2026, 11, 20, 23, 0, tzinfo=ROME)
 

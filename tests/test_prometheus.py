@@ -12,8 +12,8 @@ import urllib.parse
 from datetime import datetime, timedelta, timezone
 
 import pytest
-
-from conftest import free_port, http_get, require_binary, stop_process as _stop, wait_until
+from conftest import free_port, http_get, require_binary, wait_until
+from conftest import stop_process as _stop
 from mailfactory import SCRIPT_RULE, deliver, script_report
 from update_helpers import PLAYBOOKS
 
@@ -40,7 +40,8 @@ def custode(tmp_path):
     config.write_text("agent:\n  hostname: itest\ncollectors:\n  cpu:\n    interval: 2s\n    timeout: 1s\n"
                       f"backups:\n  poll_interval: 2s\n  mailboxes: [{{type: maildir, name: local, "
                       f"path: '{tmp_path / 'Maildir'}'}}]\n  rules: [{json.dumps(SCRIPT_RULE)}]\n"
-                      "  expected:\n    default: [{name: nightly, software: NAS script, schedule: '0 * * * *', grace: 6h}]\n"
+                      "  expected:\n    default: [{name: nightly, software: NAS script, "
+                      "schedule: '0 * * * *', grace: 6h}]\n"
                       f"updates:\n  playbooks_dir: {PLAYBOOKS}\n  hosts: {{here: {{transport: local}}}}\n"
                       "  windows:\n    weekly: {application: Toy App, days: [thursday], start: '17:30', "
                       "hosts: [here], playbook: noop.yaml}\n"
@@ -86,7 +87,8 @@ def test_prometheus_scrapes_custode(custode, tmp_path) -> None:
             cpu = _query(prom_port, 'node_cpu_seconds_total{job="custode",mode="idle"}')
             success = _query(prom_port, 'custode_collector_success{job="custode"}')
             time.sleep(0.5)
-        assert cpu, "Prometheus has no node_cpu_seconds_total from Custode: " + (tmp_path / "prometheus.log").read_text()[-2000:]
+        assert cpu, ("Prometheus has no node_cpu_seconds_total from Custode: "
+                     + (tmp_path / "prometheus.log").read_text()[-2000:])
         assert len(cpu) == os.cpu_count()
         by_collector = {r["metric"]["collector"]: float(r["value"][1]) for r in success}
         assert {"cpu", "memory", "filesystem"} <= set(by_collector)
@@ -127,10 +129,10 @@ def test_promtool_accepts_the_exposition(custode, tmp_path) -> None:
                                                b"custode_backup_unprotected_paths{")), 15)
     status, exposition = http_get(f"http://127.0.0.1:{port}/metrics")
     assert status == 200
-    assert b'custode_backup_reports_total{backup_job="nightly",software="NAS script",status="failure",tenant="default"} 1.0' \
-        in exposition
-    assert b'custode_update_window_next_start_timestamp_seconds{application="Toy App",tenant="default",window="weekly"}' \
-        in exposition
+    assert (b'custode_backup_reports_total{backup_job="nightly",software="NAS script",status="failure",'
+            b'tenant="default"} 1.0') in exposition
+    assert (b'custode_update_window_next_start_timestamp_seconds{application="Toy App",tenant="default",'
+            b'window="weekly"}') in exposition
     assert b'custode_update_running{application="Toy App",tenant="default",window="weekly"} 0.0' in exposition
     # Never tested: overdue at once; the coverage check ran at start and found the folder nobody backs up.
     assert b'custode_restore_test_overdue{backend="mirror",set="nas",tenant="default"} 1.0' in exposition

@@ -9,10 +9,20 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import require_binary
-from restore_repos import BIG, EMPTY, GLOBBY, NESTED, OLD, SPACED, borg_env, borg_repo, corrupt_borg_segment, \
-    make_tree, sha256_file
+from restore_repos import (
+    BIG,
+    EMPTY,
+    GLOBBY,
+    NESTED,
+    OLD,
+    SPACED,
+    borg_env,
+    borg_repo,
+    corrupt_borg_segment,
+    make_tree,
+    sha256_file,
+)
 
 from agent.restore.backends.borg import BorgBackend, create_paths, default_base_dir
 from agent.restore.model import RestoreError

@@ -23,20 +23,28 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from agent.restore.backends.command import (CommandBackend, TemplateError, find_json, items_json, parse_time,
-                                            render, template_problem, unquoted_placeholders)
-from agent.restore.model import RestoreError, Snapshot
-from agent.restore.remote_files import TICKS_AT_EPOCH, RemoteFileSystem
-from agent.transports.quoting import quote_powershell
-from agent.transports.config import SshOptions, WinrmOptions
-from agent.transports.local import LocalTransport
-from agent.transports.ssh import SshTransport
-from agent.transports.winrm import WinrmTransport
 from conftest import host_clock, host_env, require_binary
 from restore_trees import write_now
 from ssh_server import SshServer
 from winrm_server import WinrmServer
+
+from agent.restore.backends.command import (
+    CommandBackend,
+    TemplateError,
+    find_json,
+    items_json,
+    parse_time,
+    render,
+    template_problem,
+    unquoted_placeholders,
+)
+from agent.restore.model import RestoreError, Snapshot
+from agent.restore.remote_files import TICKS_AT_EPOCH, RemoteFileSystem
+from agent.transports.config import SshOptions, WinrmOptions
+from agent.transports.local import LocalTransport
+from agent.transports.quoting import quote_powershell
+from agent.transports.ssh import SshTransport
+from agent.transports.winrm import WinrmTransport
 
 pytestmark = pytest.mark.integration
 
@@ -466,7 +474,8 @@ def test_windows_walk_and_sha256(windows):
             "/", "\\"))).st_mtime, abs=1e-6)
     assert fs.walk_errors == ["D:\\Dati\\Riservata: Access to the path 'D:\\Dati\\Riservata' is denied."]
     walk_script = server.scripts[-1]
-    assert walk_script.startswith("# custode:walk") and "Get-ChildItem -LiteralPath $r -Recurse -File -Force" in walk_script
+    assert walk_script.startswith("# custode:walk")
+    assert "Get-ChildItem -LiteralPath $r -Recurse -File -Force" in walk_script
     assert "[Console]::OutputEncoding" in walk_script
 
     paths = [fs.join("D:\\Dati", relative) for relative in WINDOWS_TREE]

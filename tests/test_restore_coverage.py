@@ -337,7 +337,7 @@ def test_csv_lists_every_item_and_parses_back(tmp_path: Path) -> None:
     write_csv([("Comune di Prova", "nas-notturno", report), ("Unione, Valle", "veeam", other)], stream)
     rows = list(csv.reader(io.StringIO(stream.getvalue(), newline="")))
     assert rows[0] == CSV_COLUMNS
-    records = [dict(zip(CSV_COLUMNS, row)) for row in rows[1:]]
+    records = [dict(zip(CSV_COLUMNS, row, strict=True)) for row in rows[1:]]
     mine = {record["path"]: record for record in records if record["tenant"] == "Comune di Prova"}
     assert set(mine) == {str(root / "protocollo"), str(root / "sql"), str(root / "sql/città.mdf"),
                          str(root / "tmp")}

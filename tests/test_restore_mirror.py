@@ -10,7 +10,7 @@ import sys
 from restore_trees import SPECIAL_NAMES, damage_silently, make_source, mirror, write_now
 
 from agent.restore.backends.mirror import MirrorBackend
-from agent.restore.engine import RestoreTest, RestoreRequest, certificate_digest
+from agent.restore.engine import RestoreRequest, RestoreTest, certificate_digest
 from agent.restore.sampling import SamplePolicy
 
 

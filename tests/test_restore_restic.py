@@ -8,10 +8,19 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import require_binary
-from restore_repos import BIG, EMPTY, GLOBBY, NESTED, OLD, SPACED, corrupt_restic_pack, make_tree, restic_repo, \
-    sha256_file
+from restore_repos import (
+    BIG,
+    EMPTY,
+    GLOBBY,
+    NESTED,
+    OLD,
+    SPACED,
+    corrupt_restic_pack,
+    make_tree,
+    restic_repo,
+    sha256_file,
+)
 
 from agent.restore.backends.process import chunked, find_named_path, parse_timestamp, redact, run_tool
 from agent.restore.backends.restic import ResticBackend, _include_pattern

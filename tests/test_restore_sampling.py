@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agent.restore.model import FileEntry
-from agent.restore.sampling import DAY, MiB, Sampler, SamplePolicy, stratum_of
+from agent.restore.sampling import DAY, MiB, SamplePolicy, Sampler, stratum_of
 
 NOW = 1_800_000_000.0
 

@@ -11,8 +11,19 @@ from agent.calendar import ROME
 from agent.checks import judge_cpu, judge_filesystem, judge_memory, service_summary
 from agent.config import ChecksSection
 from agent.incidents import Incident
-from agent.tickets.text import (SUBJECT_MAX, IncidentFacts, duration_words, flap_text, followup_text,
-                                is_known_check, opening_text, priority_text, recovery_text, ticket_subject, when)
+from agent.tickets.text import (
+    SUBJECT_MAX,
+    IncidentFacts,
+    duration_words,
+    flap_text,
+    followup_text,
+    is_known_check,
+    opening_text,
+    priority_text,
+    recovery_text,
+    ticket_subject,
+    when,
+)
 
 OPENED = datetime(2026, 12, 24, 17, 0, tzinfo=ROME)
 DUE = datetime(2026, 12, 28, 17, 0, tzinfo=ROME)

@@ -14,6 +14,10 @@ import html
 from datetime import datetime
 
 import pytest
+from glpi_fake import FakeGlpi
+from mailfactory import SCRIPT_RULE, script_report
+from test_backup_jobs import NIGHTLY, Clock, ListSource, at
+from zendesk_fake import DEFAULT_EMAIL, DEFAULT_TOKEN, ZendeskFake
 
 from agent.backups.config import BackupsSection
 from agent.backups.jobs import ROME
@@ -22,15 +26,12 @@ from agent.config_loader import load_text
 from agent.incidents import Incidents
 from agent.state import State
 from agent.tickets.service import TicketService
-from glpi_fake import FakeGlpi
-from mailfactory import SCRIPT_RULE, script_report
-from test_backup_jobs import NIGHTLY, Clock, ListSource, at
-from zendesk_fake import DEFAULT_EMAIL, DEFAULT_TOKEN, ZendeskFake
 
 
 def _backend_yaml(kind: str, url: str) -> str:
     if kind == "glpi":
-        return f'{{type: glpi, url: "{url}", user_token: {{env: T_GLPI_USER}}, app_token: {{env: T_GLPI_APP}}, timeout: 3s}}'
+        return (f'{{type: glpi, url: "{url}", user_token: {{env: T_GLPI_USER}}, '
+                f'app_token: {{env: T_GLPI_APP}}, timeout: 3s}}')
     return f'{{type: zendesk, url: "{url}", email: {DEFAULT_EMAIL}, token: {{env: T_ZD_TOKEN}}, timeout: 3s}}'
 
 

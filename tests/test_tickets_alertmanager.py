@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from alertmanager_server import AlertmanagerServer
 from conftest import free_port, http_get, stop_process, wait_until
 from webhook_receiver import WebhookReceiver

@@ -14,6 +14,7 @@ import os
 import random
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -21,11 +22,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
-from agent.incidents import CheckResult, Incidents
-from agent.state import State
 from conftest import free_port, stop_process, wait_until
 from zendesk_fake import DEFAULT_EMAIL, DEFAULT_TOKEN, ZendeskFake
+
+from agent.incidents import CheckResult, Incidents
+from agent.state import State, StateError
 
 ROOT = Path(__file__).resolve().parent.parent
 INCIDENTS = 200
@@ -138,11 +139,11 @@ def test_kill_9_at_random_instants_loses_and_duplicates_nothing(tmp_path):
 def _cursor_ready(path: Path) -> bool:
     try:
         state = State(path)
-    except Exception:
+    except (StateError, sqlite3.Error):  # the agent is still creating it
         return False
     try:
         return bool(state.query("SELECT 1 FROM ticket_cursor"))
-    except Exception:
+    except sqlite3.Error:
         return False
     finally:
         state.close()

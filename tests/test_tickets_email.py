@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
+from conftest import free_port
+from smtp_server import SmtpServer
 
 from agent.smtp_settings import SmtpSettings
 from agent.tickets.backends import build_backend
@@ -12,8 +14,6 @@ from agent.tickets.backends.base import DeliveryError, op_marker
 from agent.tickets.backends.email import EmailBackend, message_id_for
 from agent.tickets.config import EmailConfig
 from agent.tickets.model import TenantTicketing, TicketDraft, TicketThread
-from conftest import free_port
-from smtp_server import SmtpServer
 
 SENDER = "Custode <custode@provider.example.it>"
 HELPDESK = "helpdesk@provider.example.it"
@@ -88,7 +88,7 @@ def test_create_follow_ups_and_solve_form_one_thread():
 
     expected_ids = ["<custode.op-c1@provider.example.it>", "<custode.op-p1@provider.example.it>",
                     "<custode.op-s1@provider.example.it>"]
-    for number, (reply, message_id) in enumerate(zip((comment, priority, solve), expected_ids), start=1):
+    for number, (reply, message_id) in enumerate(zip((comment, priority, solve), expected_ids, strict=True), start=1):
         assert header(reply, "Message-ID") == message_id
         assert header(reply, "Subject") == f"Re: {SUBJECT} [custode:{KEY}]"
         assert header(reply, "In-Reply-To") == first.ref

@@ -7,17 +7,16 @@ test's, so follow-up intervals, flap windows and backoff are checked exactly.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 import pytest
+from webhook_receiver import WebhookReceiver
 
 from agent.calendar import ROME
 from agent.config_loader import load_text
 from agent.incidents import CheckResult, Incidents
 from agent.state import State
 from agent.tickets.service import TicketService
-from webhook_receiver import WebhookReceiver
 
 SECRET = "segreto-di-prova"
 # Monday 2026-11-23 09:00 Europe/Rome: inside office hours.
@@ -157,7 +156,7 @@ def test_flapping_check_keeps_one_ticket(tmp_path, receiver):
     clock, incidents, service, state = make(tmp_path, receiver)
     fail(incidents, clock)
     service.step()
-    for cycle in range(3):  # recover and fail again within the flap window, three times
+    for _cycle in range(3):  # recover and fail again within the flap window, three times
         clock.now += 300
         recover(incidents, clock)
         service.step()

@@ -9,14 +9,14 @@ import time
 from datetime import datetime, timezone
 
 import pytest
+from conftest import free_port
+from webhook_receiver import WebhookReceiver
 
 from agent.tickets.backends import build_backend
 from agent.tickets.backends.base import DeliveryError, TicketClosed, op_marker
 from agent.tickets.backends.webhook import WebhookBackend, verify_signature
 from agent.tickets.config import WebhookConfig
 from agent.tickets.model import TenantTicketing, TicketDraft, TicketThread
-from conftest import free_port
-from webhook_receiver import WebhookReceiver
 
 SECRET = "chiave-condivisa-è-lunga"
 SECRET_ENV = "CUSTODE_TEST_WEBHOOK_SECRET"

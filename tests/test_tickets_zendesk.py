@@ -9,14 +9,14 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import stop_process, wait_until
+from zendesk_fake import DEFAULT_TOKEN, ZendeskFake, read_state
 
 from agent.tickets.backends import build_backend
 from agent.tickets.backends.base import DeliveryError, TicketClosed, op_marker
 from agent.tickets.backends.zendesk import ZendeskBackend
 from agent.tickets.config import ZendeskConfig
 from agent.tickets.model import TenantTicketing, TicketDraft, TicketThread
-from conftest import stop_process, wait_until
-from zendesk_fake import DEFAULT_TOKEN, ZendeskFake, read_state
 
 TOKEN_ENV = "CUSTODE_TEST_ZENDESK_TOKEN"
 EMAIL = "custode@example.it"

@@ -15,14 +15,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import free_port, require_binary, wait_until
+from ssh_server import SSH_KEYGEN, Blackhole, SshServer, generate_key, sha256_fingerprint
 
 from agent.secrets import SecretRef
 from agent.transports import HostConfig, open_transport
 from agent.transports.base import TransportError
 from agent.transports.config import SshOptions
 from agent.transports.ssh import SshTransport
-from conftest import free_port, require_binary, wait_until
-from ssh_server import SSH_KEYGEN, Blackhole, SshServer, generate_key, sha256_fingerprint
 
 pytestmark = pytest.mark.integration
 

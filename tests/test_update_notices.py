@@ -4,7 +4,6 @@ import time
 from datetime import datetime
 
 import pytest
-
 from smtp_server import SmtpServer
 from toyapp import ToyApp
 from update_helpers import runner_for, toy_config

@@ -10,6 +10,9 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from conftest import wait_until
+from toyapp import ToyApp
+from update_helpers import runner_for, toy_config
 
 from agent.audit import export, verify
 from agent.calendar import ROME
@@ -20,9 +23,6 @@ from agent.paths import audit_path, state_path
 from agent.state import State
 from agent.updates.runner import RunRefused
 from agent.updates.store import NewRun, UpdateStore
-from conftest import wait_until
-from toyapp import ToyApp
-from update_helpers import runner_for, toy_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -193,7 +193,8 @@ def test_secrets_never_reach_the_state_db_or_the_audit_log(app, write_config, mo
     ("name: x\nsteps:\n  - run: echo\n    check: {tcp: 'a:1'}\n", "exactly one of"),
     ("name: x\nsteps:\n  - name: s\n    run: echo\n    hosts: [other]\n", "steps[0] (s): host 'other'"),
     ("name: x\nsteps:\n  - check: {http: 'http://x', tcp: 'a:1'}\n", "exactly one of http, tcp"),
-    ("name: x\nsteps:\n  - service: {name: a, action: reboot}\n", "bad.yaml:3: steps[0].service.action: expected one of"),
+    ("name: x\nsteps:\n  - service: {name: a, action: reboot}\n",
+     "bad.yaml:3: steps[0].service.action: expected one of"),
 ])
 def test_playbook_errors_name_the_file_and_the_step(app, write_config, tmp_path, playbook, message):
     folder = tmp_path / "pb"

@@ -9,7 +9,6 @@ incident. An unknown host key is refused before anything is touched.
 from __future__ import annotations
 
 import pytest
-
 from ssh_server import SshServer
 from toyapp import ToyApp
 from update_helpers import runner_for, toy_config

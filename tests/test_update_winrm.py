@@ -14,7 +14,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-
 from conftest import free_port
 from update_helpers import runner_for
 from winrm_server import WinrmServer

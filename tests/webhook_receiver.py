@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from agent.tickets.backends.webhook import verify_signature
 from conftest import free_port
 from server_base import ThreadedHttpServer
+
+from agent.tickets.backends.webhook import verify_signature
 
 _MAX_BODY = 1024 * 1024
 

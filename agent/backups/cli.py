@@ -117,7 +117,7 @@ def cmd_poll(args: argparse.Namespace, loaded, now: float) -> int:
     finally:
         state.close()
     print(f"{summary.new} new messages ({summary.reports} backup reports), {summary.duplicates} already known")
-    for mailbox, error in summary.errors.items():
+    for error in summary.errors.values():
         print(f"error: {error}", file=sys.stderr)
     return 1 if summary.errors else 0
 

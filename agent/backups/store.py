@@ -172,12 +172,14 @@ class MailStore:
         """(tenant, job, state, since) rows; jobs no longer configured are forgotten."""
         with self.state.transaction() as db:
             db.execute("DELETE FROM backup_job_states")
-            db.executemany("INSERT INTO backup_job_states (tenant, job, state, since, updated_at) VALUES (?, ?, ?, ?, ?)",
+            db.executemany("INSERT INTO backup_job_states (tenant, job, state, since, updated_at) "
+                           "VALUES (?, ?, ?, ?, ?)",
                            [(tenant, job, state, since, now) for tenant, job, state, since in states])
 
     def prune(self, before: float) -> int:
         """Forget processed mail older than the retention (reports go with their message)."""
         with self.state.transaction() as db:
-            db.execute("DELETE FROM backup_reports WHERE message IN (SELECT id FROM mail_messages WHERE processed_at < ?)",
+            db.execute("DELETE FROM backup_reports "
+                       "WHERE message IN (SELECT id FROM mail_messages WHERE processed_at < ?)",
                        (before,))
             return db.execute("DELETE FROM mail_messages WHERE processed_at < ?", (before,)).rowcount

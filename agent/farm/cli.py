@@ -236,7 +236,8 @@ def add_commands(sub, epilog: str) -> None:
     poll.add_argument("--config", "-c", metavar="PATH", help="config file (YAML)")
     poll.add_argument("--host", action="append", metavar="NAME", help="only this configured host (repeatable)")
     poll.add_argument("--tenant", metavar="TENANT", help="only this tenant's hosts")
-    poll.add_argument("--ssh", action="append", type=_target_argument, metavar="USER@HOST[:PORT]", help="a Linux target (repeatable)")
+    poll.add_argument("--ssh", action="append", type=_target_argument, metavar="USER@HOST[:PORT]",
+                      help="a Linux target (repeatable)")
     poll.add_argument("--identity", type=Path, metavar="KEYFILE", help="--ssh: private key (else the SSH agent)")
     poll.add_argument("--known-hosts", type=Path, metavar="FILE",
                       help="--ssh: known_hosts with the targets' keys (default ~/.ssh/known_hosts)")

@@ -25,8 +25,15 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.farm.snapshot import (DiskHealth, FailedService, Filesystem, HostSnapshot, OsInfo, ProbeOutputError,
-                                 UpdateStatus)
+from agent.farm.snapshot import (
+    DiskHealth,
+    FailedService,
+    Filesystem,
+    HostSnapshot,
+    OsInfo,
+    ProbeOutputError,
+    UpdateStatus,
+)
 from agent.transports.quoting import quote_posix
 
 SCRIPT_PATH = Path(__file__).with_name("linux_probe.sh")
@@ -172,7 +179,7 @@ def _cpu(section: _Section | None, clk_tck: float) -> dict[tuple[str, str], floa
         match = re.fullmatch(r"cpu(\d+)", fields[0])
         if not match:
             continue  # the "cpu" line is the sum of the others
-        for mode, ticks in zip(CPU_MODES, fields[1:]):
+        for mode, ticks in zip(CPU_MODES, fields[1:], strict=False):  # kernels differ in how many modes they list
             if ticks.isdigit():
                 seconds[(match.group(1), mode)] = int(ticks) / clk_tck
     return seconds

@@ -98,7 +98,8 @@ def _snapshot_families(out: _Families, labels: dict[str, str], result: PollResul
     if snap.boot_time is not None:
         out.add("windows_system_boot_time_timestamp_seconds" if windows else "node_boot_time_seconds",
                 "Unix time the host booted.", labels, snap.boot_time)
-        out.add("custode_uptime_seconds", "Seconds since the host booted.", labels, max(0.0, snap.time - snap.boot_time))
+        out.add("custode_uptime_seconds", "Seconds since the host booted.", labels,
+                max(0.0, snap.time - snap.boot_time))
     if windows:
         _windows_families(out, labels, snap)
     else:
@@ -118,7 +119,7 @@ def _linux_families(out: _Families, labels: dict[str, str], snap: HostSnapshot) 
         if value is not None:
             out.add(name, f"Memory information field {name.split('_')[2]}.", labels, value)
     if snap.load is not None:
-        for minutes, value in zip((1, 5, 15), snap.load):
+        for minutes, value in zip((1, 5, 15), snap.load, strict=False):
             out.add(f"node_load{minutes}", f"{minutes}m load average.", labels, value)
     for fs in snap.filesystems:
         fs_labels = {**labels, "device": fs.device, "fstype": fs.fstype, "mountpoint": fs.mountpoint}

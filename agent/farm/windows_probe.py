@@ -611,7 +611,7 @@ def _disks(value: Any) -> tuple[DiskHealth, ...]:
     records = [record for record in _list(value) if isinstance(record, dict)]
     names = [_str(_get(record, "FriendlyName")) for record in records]
     found = []
-    for record, friendly in zip(records, names):
+    for record, friendly in zip(records, names, strict=True):
         health = _get(record, "HealthStatus")
         if health is not None or friendly:  # Get-PhysicalDisk
             status = _str(health) or "Unknown"

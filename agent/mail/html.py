@@ -62,7 +62,7 @@ def read_html(html: str, max_chars: int = 512 * 1024) -> tuple[str, list[Table]]
     cell: list[str] | None = None
     in_pre = False
     following = iter(pieces[1:])
-    for closing, name, chunk in zip(following, following, following):
+    for closing, name, chunk in zip(following, following, following, strict=True):
         if name is not None:
             if name not in _STRUCTURE:
                 name = name.lower()  # "TD", "Br", or an inline tag (most tags): those only vanish

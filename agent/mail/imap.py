@@ -22,8 +22,8 @@ from typing import Callable, Iterator
 
 from agent.backups.config import ImapMailbox
 from agent.mail.message import MAX_MESSAGE_BYTES
-from agent.secrets import SecretError
 from agent.mail.sources import BATCH_SIZE, Batch, MailSourceError, RawMail
+from agent.secrets import SecretError
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,8 @@ class ImapSource:
             raise MailSourceError(f"{self._where()}: {exc}") from None
         try:
             if config.security == "tls":
-                box = MailBox(config.host, config.effective_port, timeout=config.timeout, ssl_context=ssl_context(config))
+                box = MailBox(config.host, config.effective_port, timeout=config.timeout,
+                              ssl_context=ssl_context(config))
             elif config.security == "starttls":
                 box = MailBoxStartTls(config.host, config.effective_port, timeout=config.timeout,
                                       ssl_context=ssl_context(config))
@@ -80,7 +81,7 @@ class ImapSource:
         except Exception as exc:
             try:
                 box.logout()
-            except Exception:
+            except Exception:  # noqa: BLE001 - a logout on a broken connection may fail in any way; the first error is the one reported
                 pass
             if isinstance(exc, MailSourceError):
                 raise
@@ -93,7 +94,7 @@ class ImapSource:
         if self._box is not None:
             try:
                 self._box.logout()
-            except Exception:
+            except Exception:  # noqa: BLE001 - a logout on a broken connection may fail in any way; nothing is left to do
                 pass
             self._box = None
 
@@ -110,7 +111,7 @@ class ImapSource:
             raise
         except (OSError, imaplib.IMAP4.error, imaplib.IMAP4.abort) as exc:
             raise MailSourceError(f"{self._where()}: connection lost: {_cause(exc)}") from None
-        except Exception as exc:  # imap-tools raises its own error types for server refusals
+        except Exception as exc:  # noqa: BLE001 - imap-tools raises its own error types for server refusals
             raise MailSourceError(f"{self._where()}: the server refused a command: {_cause(exc)}") from None
         finally:
             self.close()
@@ -118,7 +119,7 @@ class ImapSource:
     def _folder_batches(self, box, folder: str, saved: tuple[int, int] | None) -> Iterator[Batch]:
         try:
             status = box.folder.status(folder, ["UIDVALIDITY", "UIDNEXT", "MESSAGES"])
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - imap-tools raises its own error types; any of them means the folder cannot be read
             raise MailSourceError(f"{self._where()}: folder {folder!r} cannot be read ({_cause(exc)}); "
                                   "check backups.mailboxes[].folders") from None
         uidvalidity = int(status["UIDVALIDITY"])
@@ -181,7 +182,7 @@ class ImapSource:
             if not box.folder.exists(target):
                 box.folder.create(target)
             box.move([str(u) for u in uids], target)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the move is a courtesy: whatever fails, the reports are kept and not read twice
             log.error("cannot move processed reports; they stay where they are and are not read twice",
                       extra={"mailbox": self.name, "folder": folder, "target": target, "error": _cause(exc)})
 

@@ -271,7 +271,8 @@ def _date(value: str) -> datetime | None:
 
 
 _NAME_PARAM = re.compile(r"(?<![\w-])name\*?=", re.IGNORECASE)  # a named part is an attachment
-_SIMPLE_ADDRESS = re.compile(r'\s*(?:"?(?P<name>[^"<>,;@]*?)"?\s*<(?P<angle>[^<>@\s]+@[^<>\s]+)>|(?P<bare>[^<>"\s,;]+@[^<>"\s,;]+))\s*')
+_SIMPLE_ADDRESS = re.compile(r'\s*(?:"?(?P<name>[^"<>,;@]*?)"?\s*<(?P<angle>[^<>@\s]+@[^<>\s]+)>'
+                             r'|(?P<bare>[^<>"\s,;]+@[^<>"\s,;]+))\s*')
 
 
 def _address(value: str) -> tuple[str, str]:

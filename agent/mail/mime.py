@@ -26,6 +26,7 @@ import re
 from email.charset import UNKNOWN8BIT
 from email.header import Header
 from email.utils import collapse_rfc2231_value, unquote
+from itertools import pairwise
 
 
 class NotSimple(Exception):
@@ -184,7 +185,7 @@ def _split_multipart(body: str, boundary: str) -> list[str]:
     if not marks[-1].group(1) or any(mark.group(1) for mark in marks[:-1]):
         raise NotSimple("no closing boundary, or one before the last part")
     pieces = []
-    for opening, closing in zip(marks, marks[1:]):
+    for opening, closing in pairwise(marks):
         start = opening.end() + 1 if body.startswith("\n", opening.end()) else opening.end()
         if start >= closing.start():
             raise NotSimple("an empty part between two boundaries")

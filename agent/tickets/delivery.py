@@ -262,7 +262,7 @@ class Deliverer:
     def _close_backend(self) -> None:
         try:
             self.backend.close()
-        except Exception as exc:  # releasing a session must not fail a delivered batch
+        except Exception as exc:  # noqa: BLE001 - releasing a session must not fail a delivered batch
             log.warning("ticket backend did not close cleanly", extra={"backend": self.name, "error": str(exc)})
 
     def _audit(self, action: str, subject: str, details: dict) -> None:

@@ -118,7 +118,8 @@ def duration_words(seconds: float, language: str) -> str:
     hours, minutes = divmod(rest, 60)
     names = {"it": (("giorno", "giorni"), ("ora", "ore"), ("minuto", "minuti")),
              "en": (("day", "days"), ("hour", "hours"), ("minute", "minutes"))}[lang]
-    parts = [f"{n} {name[0] if n == 1 else name[1]}" for n, name in zip((days, hours, minutes), names) if n]
+    parts = [f"{n} {name[0] if n == 1 else name[1]}"
+             for n, name in zip((days, hours, minutes), names, strict=True) if n]
     joiner = " e " if lang == "it" else " and "
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + joiner + parts[-1]
 

@@ -86,8 +86,8 @@ class Transport(ABC):
         refuses us; a failing command is a result, not an exception.
         """
 
-    def close(self) -> None:
-        """Release the connection; the next ``run`` reconnects."""
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release the connection (the next ``run`` reconnects); by default nothing: a local transport holds none."""
 
     def __enter__(self) -> "Transport":
         return self

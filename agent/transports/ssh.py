@@ -119,7 +119,7 @@ def _names_match(field: str, name: str) -> bool:
         if pattern.startswith("|1|"):
             try:
                 expected = paramiko.HostKeys.hash_host(name, pattern)
-            except Exception:  # a malformed salt: not our host
+            except Exception:  # noqa: BLE001 - a malformed salt, whatever paramiko raises: not our host
                 continue
             if hmac.compare_digest(expected, pattern):
                 return True
@@ -194,7 +194,7 @@ def _resolve(host: str, port: int, timeout: float) -> list[tuple]:
     def lookup() -> None:
         try:
             found.extend(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
-        except Exception as exc:  # gaierror, or UnicodeError for a malformed name
+        except Exception as exc:  # noqa: BLE001 - gaierror, UnicodeError...: all re-raised in the caller below
             failed.append(exc)
 
     worker = threading.Thread(target=lookup, name=f"dns {host}", daemon=True)

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from agent.config_loader import ConfigError, Problem, load_model_file
+from agent.config_loader import Problem, load_model_file
 from agent.durations import Duration
 from agent.schema import Strict
 from agent.secrets import SecretRef

@@ -158,4 +158,5 @@ def _http(probe: Probe, timeout: float) -> tuple[bool, str]:
         return False, f"{probe.http} answered HTTP {response.status_code}, expected {probe.status}"
     if probe.body and not re.search(probe.body, response.text[:1_000_000]):
         return False, f"{probe.http} answered HTTP {response.status_code} but the body does not match /{probe.body}/"
-    return True, f"{probe.http} answered HTTP {response.status_code}" + (f" matching /{probe.body}/" if probe.body else "")
+    matching = f" matching /{probe.body}/" if probe.body else ""
+    return True, f"{probe.http} answered HTTP {response.status_code}{matching}"

@@ -7,9 +7,16 @@ then each product parser looks for its product's signature. A message that
 none recognises is ``not_a_report``: guessing from loose keywords is how a
 newsletter about "backup failed" becomes a false alarm.
 
-A product parser is a module here with ``SOFTWARE`` (its product name) and
-``parse(message) -> BackupReport | None``; None means "not my product". A
-parser that raises is logged and skipped, never allowed to stop the others.
+A product parser is a module here with ``SOFTWARE`` (its product name),
+``PRIORITY`` (its place in the order of judgement: a specific product before a
+generic one whose signature its mail also carries, e.g. Veeam's agents before
+Backup & Replication, plain wbadmin output last) and ``parse(message) ->
+BackupReport | None``; None means "not my product". Every module of this
+package not starting with ``_`` is one, found by :func:`parsers`; outside
+parsers are modules named in the ``custode.backup_parsers`` entry-point group.
+A parser that raises is logged and skipped, never allowed to stop the others;
+one that cannot be imported or lacks its contract is logged and listed by
+:func:`broken_parsers`.
 A parser may also declare ``NEEDLES``: lower-case fragments at least one of
 which its product's mail always contains (in the subject, sender, attachment
 names, body or text attachments). The dispatcher lower-cases that window once
@@ -21,28 +28,21 @@ fixture and real-world message.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import re
+import sys
+from collections.abc import Iterable
 from types import ModuleType
-from typing import Iterable, Protocol
+from typing import Protocol
 
 from agent.backups.parsers._common import is_bulk, needle_window
 from agent.backups.report import BackupReport, Classification
 from agent.mail.message import MailMessage
+from agent.plugins import Found, entry_point_objects, package_modules
 
 log = logging.getLogger(__name__)
 
-# Specific products before generic ones: Veeam's agents and M365 before B&R,
-# Windows Server Backup (plain script output) last.
-PARSER_MODULES: tuple[str, ...] = (
-    "veeam_m365", "veeam_agent", "veeam_br",
-    "acronis", "synology_active_backup", "synology_hyper_backup", "qnap_hbs",
-    "iperius", "uranium", "cobian", "macrium",
-    "bacula", "duplicati", "urbackup",
-    "proxmox_ve", "proxmox_backup", "restic", "borg",
-    "hyperv_backup", "wbadmin",
-)
+ENTRY_POINT_GROUP = "custode.backup_parsers"
 
 
 class Rule(Protocol):
@@ -79,21 +79,53 @@ def not_a_report_reason(message: MailMessage) -> str | None:
 
 
 _loaded: list[ModuleType] | None = None
+_broken: dict[str, str] = {}
 
 
 def parsers() -> list[ModuleType]:
-    """The product parser modules, imported once, in judgement order."""
+    """The product parser modules, found once, in judgement order (PRIORITY, then name)."""
     global _loaded
     if _loaded is None:
-        modules = []
-        for name in PARSER_MODULES:
-            try:
-                modules.append(importlib.import_module(f"{__name__}.{name}"))
-            except ModuleNotFoundError as exc:
-                if exc.name != f"{__name__}.{name}":
-                    raise
-        _loaded = modules
+        found = [*package_modules(sys.modules[__name__]), *entry_point_objects(ENTRY_POINT_GROUP)]
+        modules = [module for module in map(_checked, found) if module is not None]
+        _loaded = sorted(modules, key=lambda module: (module.PRIORITY, module.__name__))
     return _loaded
+
+
+def broken_parsers() -> dict[str, str]:
+    """Parsers that could not be loaded: name -> why, naming the module or plug-in."""
+    parsers()
+    return dict(sorted(_broken.items()))
+
+
+def contract_problems(module: object) -> list[str]:
+    """What a parser module lacks of the contract (empty when it is one)."""
+    problems = []
+    if not isinstance(getattr(module, "SOFTWARE", None), str):
+        problems.append("no SOFTWARE string")
+    if not isinstance(getattr(module, "PRIORITY", None), int):
+        problems.append("no PRIORITY number")
+    if not callable(getattr(module, "parse", None)):
+        problems.append("no parse(message) function")
+    needles = getattr(module, "NEEDLES", ())
+    if not isinstance(needles, tuple) or not all(isinstance(n, str) and n == n.lower() and n for n in needles):
+        problems.append("NEEDLES is not a tuple of lower-case strings")
+    return problems
+
+
+def _checked(found: Found) -> ModuleType | None:
+    if found.error is not None:
+        why = f"{found.source} cannot be loaded: {type(found.error).__name__}: {found.error}"
+    elif not isinstance(found.loaded, ModuleType):
+        why = f"{found.source} is not a module"
+    else:
+        problems = contract_problems(found.loaded)
+        if not problems:
+            return found.loaded
+        why = f"{found.source} is no backup parser: " + "; ".join(problems)
+    _broken[found.name] = why
+    log.error("backup parser not loaded; fix or remove it", extra={"parser": found.name, "error": why})
+    return None
 
 
 def may_claim(module: ModuleType, message: MailMessage) -> bool:

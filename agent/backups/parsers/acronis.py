@@ -25,13 +25,22 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from agent.backups.parsers._common import first_field, needle_window, read_fields
-from agent.backups.parsers._common import REPLY as _REPLY, low_top as _low_top
-from agent.backups.parsers._common import error_text, parse_datetime, parse_size, status_in
+from agent.backups.parsers._common import REPLY as _REPLY
+from agent.backups.parsers._common import (
+    error_text,
+    first_field,
+    needle_window,
+    parse_datetime,
+    parse_size,
+    read_fields,
+    status_in,
+)
+from agent.backups.parsers._common import low_top as _low_top
 from agent.backups.report import BackupReport, Status
 from agent.mail.message import MailMessage
 
 SOFTWARE = "Acronis Cyber Protect"
+PRIORITY = 40
 
 _SCAN = 30_000  # the facts of a notification are at the top of its body
 

@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import re
 
-from agent.backups.parsers._common import guarded
-from agent.backups.parsers._common import REPLY as _REPLY, QUOTE_MARKS as _QUOTE_MARKS
-from agent.backups.parsers._common import parse_datetime, status_in
+from agent.backups.parsers._common import QUOTE_MARKS as _QUOTE_MARKS
+from agent.backups.parsers._common import REPLY as _REPLY
+from agent.backups.parsers._common import guarded, parse_datetime, status_in
 from agent.backups.report import BackupReport, Status
 from agent.mail.message import MailMessage
 
 SOFTWARE = "Bacula"
+PRIORITY = 120
 
 _TERMINATION = re.compile(r"^\s*(?P<quote>>[> ]*)?Termination\s*:\s*\|?\s*(?P<value>.*?)\s*\|?\s*$", re.MULTILINE)
 _SUMMARY_LABELS = ("JobId", "Job", "Backup Level", "Client", "FileSet", "Start time", "End time",

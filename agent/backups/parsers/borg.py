@@ -45,6 +45,7 @@ from agent.backups.report import BackupReport, ItemResult, Status, worst
 from agent.mail.message import MailMessage
 
 SOFTWARE = "borg"
+PRIORITY = 180
 SOFTWARE_BORGMATIC = "borgmatic"
 
 _RC = re.compile(r"^.*?\bterminating with (?P<word>success|warning|error|signal|abnormal) status, rc (?P<rc>\d+)\s*$",

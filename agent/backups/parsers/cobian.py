@@ -23,12 +23,13 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from agent.backups.parsers._common import REPLY as _REPLY, head_tail
-from agent.backups.parsers._common import parse_datetime, parse_size
+from agent.backups.parsers._common import REPLY as _REPLY
+from agent.backups.parsers._common import head_tail, parse_datetime, parse_size
 from agent.backups.report import BackupReport, ItemResult, Status, worst
 from agent.mail.message import MailMessage
 
 SOFTWARE = "Cobian Backup"
+PRIORITY = 100
 REFLECTOR = "Cobian Reflector"
 
 

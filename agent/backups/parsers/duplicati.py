@@ -32,13 +32,14 @@ import json
 import re
 from datetime import datetime
 
-from agent.backups.parsers._common import guarded
-from agent.backups.parsers._common import REPLY as _REPLY, forwarded_text, is_bulk as _bulk
-from agent.backups.parsers._common import ROME, error_text, parse_datetime, status_in
+from agent.backups.parsers._common import REPLY as _REPLY
+from agent.backups.parsers._common import ROME, error_text, forwarded_text, guarded, parse_datetime, status_in
+from agent.backups.parsers._common import is_bulk as _bulk
 from agent.backups.report import BackupReport, Status, worst
 from agent.mail.message import MailMessage
 
 SOFTWARE = "Duplicati"
+PRIORITY = 130
 
 _RESULTS = {"success": "success", "warning": "warning", "error": "failure", "fatal": "failure",
             "unknown": "warning"}

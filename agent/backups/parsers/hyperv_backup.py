@@ -46,6 +46,7 @@ from agent.backups.report import BackupReport, ItemResult, Status, worst
 from agent.mail.message import MailMessage
 
 SOFTWARE = "Hyper-V Backup Utility"
+PRIORITY = 190
 
 _LOG_LINE = re.compile(r"^[ \t]*(?P<time>\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2})[ \t]+\[(?P<level>INFO|SUCCESS|ERROR)\]"
                        r"[ \t]*(?P<msg>.*?)[ \t]*$", re.MULTILINE)

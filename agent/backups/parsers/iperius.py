@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import re
 
-from agent.backups.parsers._common import REPLY as _REPLY, head_tail
-from agent.backups.parsers._common import parse_datetime, parse_size, status_in
+from agent.backups.parsers._common import REPLY as _REPLY
+from agent.backups.parsers._common import head_tail, parse_datetime, parse_size, status_in
 from agent.backups.report import BackupReport, ItemResult, Status, worst
 from agent.mail.message import MailMessage
 
 SOFTWARE = "Iperius Backup"
+PRIORITY = 80
 
 _WINDOW = 6000  # the product's name is in a report's header or footer: look there first, cheaply
 

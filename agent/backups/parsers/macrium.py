@@ -68,6 +68,7 @@ from agent.backups.report import BackupReport, Status, worst
 from agent.mail.message import MailMessage
 
 SOFTWARE = "Macrium Reflect"
+PRIORITY = 110
 
 _VERDICT_WORDS = (
     r"completed\s+successfully|success(?:ful)?|succeeded|completed\s+with\s+warnings?|with\s+warnings?|warnings?"

@@ -41,6 +41,7 @@ from agent.backups.report import BackupReport, ItemResult, Status
 from agent.mail.message import MailMessage
 
 SOFTWARE = "Proxmox Backup Server"
+PRIORITY = 160
 
 _SUBJECT = re.compile(
     r"^\s*(?P<kind>Verify|Verification|Garbage Collect(?:ion)?|Sync|Synchroni[sz]ation|Pruning|Prune|Tape Backup)"

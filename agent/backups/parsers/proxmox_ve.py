@@ -56,6 +56,7 @@ from agent.backups.report import BackupReport, ItemResult, Status, worst
 from agent.mail.message import MailMessage
 
 SOFTWARE = "Proxmox VE"
+PRIORITY = 150
 
 _SUBJECT = re.compile(
     r"vzdump backup status\s*\((?P<host>[^()\s]+)\)\s*:\s*backup\s+(?P<result>successful|failed|failure|\w+)"
@@ -158,7 +159,7 @@ def _cell_row(line: str, columns: list[str]) -> ItemResult | None:
     cells = [cell.strip() for cell in line.strip().split("|")]
     if line.strip().startswith("|"):
         cells = cells[1:]
-    named = dict(zip(columns, cells))
+    named = dict(zip(columns, cells, strict=False))  # a short row names the columns it has
     vmid = named.get("vmid", "")
     if not vmid.isdigit() or "status" not in named:
         return None

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import re
 
-from agent.backups.parsers._common import first_field, read_fields
-from agent.backups.parsers._common import REPLY as _REPLY, low_top as _low_top
-from agent.backups.parsers._common import parse_datetime, status_in
+from agent.backups.parsers._common import REPLY as _REPLY
+from agent.backups.parsers._common import first_field, parse_datetime, read_fields, status_in
+from agent.backups.parsers._common import low_top as _low_top
 from agent.backups.report import BackupReport, Status, worst
 from agent.mail.message import MailMessage
 
 SOFTWARE = "QNAP Hybrid Backup Sync"
+PRIORITY = 70
 
 _SCAN = 30_000
 _SUBJECT_TAG = re.compile(r"\[\s*(?P<severity>info|information|informazioni|informazione|warning|warn|avviso|"

@@ -43,6 +43,7 @@ from agent.backups.report import BackupReport, Status
 from agent.mail.message import MailMessage
 
 SOFTWARE = "restic"
+PRIORITY = 170
 
 _SAVED = re.compile(r"^\s*snapshot (?P<id>[0-9a-f]{8,64}) saved\s*$", re.MULTILINE | re.IGNORECASE)
 _FATAL = re.compile(r"^\s*Fatal: (?P<msg>.+?)\s*$", re.MULTILINE)

@@ -21,12 +21,28 @@ import re
 
 from agent.backups.parsers._common import error_text, parse_size, status_in
 from agent.backups.parsers.synology_hyper_backup import (
-    HOST, NAME, REPLY, SCAN, TOP, clean_name, dsm_structure, fill_times, find_sentence, get, low_top, nas_host,
-    outcome_status, read_fields, sentence_context, sentence_name)
+    HOST,
+    NAME,
+    REPLY,
+    SCAN,
+    TOP,
+    clean_name,
+    dsm_structure,
+    fill_times,
+    find_sentence,
+    get,
+    low_top,
+    nas_host,
+    outcome_status,
+    read_fields,
+    sentence_context,
+    sentence_name,
+)
 from agent.backups.report import BackupReport, ItemResult, Status, worst
 from agent.mail.message import MailMessage
 
 SOFTWARE = "Synology Active Backup for Business"
+PRIORITY = 50
 
 _DEVICE_WORD = (r"(?:(?:the\s+)?(?:device|pc|computer|physical\s+server|file\s+server|server|virtual\s+machine|vm|"
                 r"workstation|host)\s+)?")

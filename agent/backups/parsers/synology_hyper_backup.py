@@ -20,13 +20,14 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from agent.backups.parsers._common import first_field, read_fields as _read_fields
+from agent.backups.parsers._common import error_text, first_field, parse_datetime, parse_size
 from agent.backups.parsers._common import low_top as _low_top
-from agent.backups.parsers._common import error_text, parse_datetime, parse_size
+from agent.backups.parsers._common import read_fields as _read_fields
 from agent.backups.report import BackupReport, Status
 from agent.mail.message import MailMessage
 
 SOFTWARE = "Synology Hyper Backup"
+PRIORITY = 60
 
 SCAN = 30_000  # body characters read once the signature matched
 TOP = 10_000  # body characters the cheap signature test looks at

@@ -16,6 +16,7 @@ from agent.backups.report import BackupReport
 from agent.mail.message import MailMessage
 
 SOFTWARE = "Uranium Backup"
+PRIORITY = 90
 
 _URANIUM = LabelledReportParser(
     SOFTWARE,

@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import re
 
-from agent.backups.parsers._common import guarded
-from agent.backups.parsers._common import REPLY as _REPLY, forwarded_text, is_bulk as _bulk
-from agent.backups.parsers._common import parse_datetime, parse_size, status_in
+from agent.backups.parsers._common import REPLY as _REPLY
+from agent.backups.parsers._common import forwarded_text, guarded, parse_datetime, parse_size, status_in
+from agent.backups.parsers._common import is_bulk as _bulk
 from agent.backups.report import BackupReport, ItemResult, Status, worst
 from agent.mail.message import MailMessage
 
 SOFTWARE = "UrBackup"
+PRIORITY = 140
 
 _CLIENT = re.compile(r"\bbackup\b[^\"\n]{0,60}?\b(?:of|di|del|della|dello|von|de|for|per)\s+(?:client\s+)?"
                      r"\"(?P<client>[^\"\n]+)\"", re.IGNORECASE)

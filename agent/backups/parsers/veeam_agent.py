@@ -52,6 +52,7 @@ from agent.backups.report import BackupReport
 from agent.mail.message import MailMessage
 
 SOFTWARE = "Veeam Agent for Microsoft Windows"
+PRIORITY = 20  # before B&R, whose layout the agent's reports share
 LINUX = "Veeam Agent for Linux"
 
 _PRODUCT = re.compile(

@@ -33,13 +33,20 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from agent.backups.parsers._common import per_message
 from agent.backups.parsers._common import REPLY as _REPLY
-from agent.backups.parsers._common import ROME, neutralise_zero_counts, parse_datetime, parse_size, status_in
+from agent.backups.parsers._common import (
+    ROME,
+    neutralise_zero_counts,
+    parse_datetime,
+    parse_size,
+    per_message,
+    status_in,
+)
 from agent.backups.report import BackupReport, ItemResult, Status, worst
 from agent.mail.message import MailMessage
 
 SOFTWARE = "Veeam Backup & Replication"
+PRIORITY = 30
 
 # --------------------------------------------------------------------------------------------
 # Shared Veeam report layout

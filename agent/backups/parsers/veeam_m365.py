@@ -23,12 +23,19 @@ import re
 
 from agent.backups.parsers._common import value_after
 from agent.backups.parsers.veeam_br import (
-    is_reply, items_of, layout_details, read_layout, session_report, status_word, subject_parts,
+    is_reply,
+    items_of,
+    layout_details,
+    read_layout,
+    session_report,
+    status_word,
+    subject_parts,
 )
 from agent.backups.report import BackupReport, worst
 from agent.mail.message import MailMessage
 
 SOFTWARE = "Veeam Backup for Microsoft 365"
+PRIORITY = 10  # Veeam's most specific product first: its mails also look like B&R's
 
 # Only the full product name: abbreviations (VB365, VBO365) are also server and VM names that a
 # Backup & Replication report lists.

@@ -48,6 +48,7 @@ from agent.backups.report import BackupReport, ItemResult, Status, worst
 from agent.mail.message import MailMessage
 
 SOFTWARE = "Windows Server Backup"
+PRIORITY = 900  # last: plain wbadmin output is what other Windows tools' logs quote
 
 
 

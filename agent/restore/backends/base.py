@@ -41,5 +41,5 @@ class Backend(ABC):
     def restore(self, snapshot: Snapshot, paths: list[str], scratch: str) -> RestoreOutcome:
         """Restore ``paths`` below ``scratch`` (an empty directory on ``fs``) with the tool itself."""
 
-    def close(self) -> None:
-        """Release connections; called once per test."""
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections; called once per test. The default does nothing: most backends hold none."""

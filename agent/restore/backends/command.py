@@ -59,8 +59,8 @@ from typing import Any
 from agent.restore.backends.base import Backend
 from agent.restore.model import ManifestEntry, RestoreError, RestoreOutcome, Snapshot
 from agent.restore.remote_files import RemoteFileSystem, split_to_fit
-from agent.transports.quoting import PS_QUOTES, escape_posix, escape_powershell
 from agent.transports.base import CommandResult, Transport
+from agent.transports.quoting import PS_QUOTES, escape_posix, escape_powershell
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
@@ -399,8 +399,11 @@ class CommandBackend(Backend):
             target = scratch if number == 0 else self.fs.make_scratch(scratch)
             locations = {relative: self._restored_location(target, relative) for relative in group}
             expected.update(locations)
-            for batch in split_to_fit(group, lambda chunk: self.fs.fits(self._restore_script(snapshot, chunk,
-                                                                                              target))):
+
+            def fits(chunk: list[str], target: str = target) -> bool:
+                return self.fs.fits(self._restore_script(snapshot, chunk, target))
+
+            for batch in split_to_fit(group, fits):
                 script = self._restore_script(snapshot, batch, target)
                 if not self.fs.fits(script):
                     for relative in batch:

@@ -20,8 +20,7 @@ import socket
 import time
 
 from agent.restore.backends.base import Backend
-from agent.restore.backends.process import (ToolRun, chunked, covers, find_named_path, parse_timestamp, redact,
-                                             run_tool)
+from agent.restore.backends.process import ToolRun, chunked, covers, find_named_path, parse_timestamp, redact, run_tool
 from agent.restore.files import LocalFileSystem
 from agent.restore.model import ManifestEntry, RestoreError, RestoreOutcome, Snapshot
 

@@ -99,6 +99,6 @@ class TicketBackend(ABC):
         """Where the ticket stands on the helpdesk; ``unknown`` when the backend cannot tell."""
         return "unknown"
 
-    def close(self) -> None:
-        """Release what a batch of calls held (GLPI kills its session here)."""
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release what a batch held; the default does nothing, as only session backends (GLPI) hold anything."""
 
