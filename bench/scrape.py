@@ -53,7 +53,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 NODE_EXPORTER = "/usr/bin/prometheus-node-exporter"
 INSTALL_HINT = ("node_exporter not found at {path}.\n"
@@ -264,6 +264,25 @@ class Target:
             return
         if record:
             self.latencies.append(elapsed)
+
+
+def pair(workdir: Path, node_exporter: str) -> tuple[Target, Target]:
+    """Custode on its embedded default config (state in ``workdir``) and node_exporter, on free loopback ports."""
+    custode_port = free_port()
+    custode_argv = custode_command() + ["run", "--listen", f"127.0.0.1:{custode_port}"]
+    # The embedded default is what ships; an /etc config on this machine would
+    # silently change what is measured, and an empty file is exactly the default.
+    etc_config = Path("/etc/custode/custode.yaml")
+    if etc_config.exists():
+        empty = workdir / "default.yaml"
+        empty.write_text("")
+        custode_argv += ["--config", str(empty)]
+    custode = Target("custode", custode_argv, custode_port, "/ready",
+                     env={**os.environ, "CUSTODE_DATA_DIR": str(workdir / "data")})
+    node_port = free_port()
+    node = Target("node_exporter", [node_exporter, f"--web.listen-address=127.0.0.1:{node_port}"], node_port,
+                  "/metrics")
+    return custode, node
 
 
 def wait_ready(targets: list[Target], timeout: float) -> None:
@@ -530,20 +549,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     workdir = Path(tempfile.mkdtemp(prefix="custode-bench-"))
-    custode_port = free_port()
-    custode_argv = custode_command() + ["run", "--listen", f"127.0.0.1:{custode_port}"]
-    # The embedded default is what ships; an /etc config on this machine would
-    # silently change what is measured, and an empty file is exactly the default.
-    etc_config = Path("/etc/custode/custode.yaml")
-    if etc_config.exists():
-        empty = workdir / "default.yaml"
-        empty.write_text("")
-        custode_argv += ["--config", str(empty)]
-    custode = Target("custode", custode_argv, custode_port, "/ready",
-                     env={**os.environ, "CUSTODE_DATA_DIR": str(workdir / "data")})
-    node_port = free_port()
-    node = Target("node_exporter", [args.node_exporter, f"--web.listen-address=127.0.0.1:{node_port}"], node_port,
-                  "/metrics")
+    custode, node = pair(workdir, args.node_exporter)
     custode.version = version_of(custode_command())
     node.version = version_of([args.node_exporter])
     meta = {"started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "host": platform.node(), "cpus": os.cpu_count(),
@@ -581,6 +587,11 @@ def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-if __name__ == "__main__":
+def run_main(entry: Callable[[], int]) -> None:
+    """Run a bench's main with SIGTERM treated as Ctrl-C, so its finally block stops both exporters."""
     signal.signal(signal.SIGTERM, _terminate)
-    sys.exit(main())
+    sys.exit(entry())
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -88,26 +88,10 @@ class StepExecutor:
             return StepOutcome("failed", f"cannot reach {exc.host}: {exc.cause}")
 
     def _execute(self, step: Step, transport: Transport | None) -> StepOutcome:
-        deadline = self.clock() + step.timeout
-        if step.run is not None or step.backup is not None:
-            command = step.run or step.backup
-            assert command is not None and transport is not None
-            result = transport.run(command.command, step.timeout)
-            return StepOutcome.from_command(result, command.expect, "command")
-        if step.service is not None:
-            assert transport is not None
-            result = transport.run(service_command(transport.shell, step.service.name, step.service.action),
-                                   step.timeout)
-            if not result.ok:
-                return StepOutcome.from_command(result, [0], f"{step.service.action} {step.service.name}")
-            want = "stopped" if step.service.action == "stop" else "running"
-            probe = Probe(service=step.service.name, state=want)
-            return self._wait(probe, transport, deadline, step.interval)
-        if step.wait_for is not None:
-            return self._wait(step.wait_for, transport, deadline, step.interval)
-        assert step.check is not None
-        passed, detail = self.probe(step.check, transport, step.timeout)
-        return StepOutcome("ok" if passed else "failed", detail)
+        handler = HANDLERS.get(step.action)
+        if handler is None:  # tests/test_update_steps.py keeps HANDLERS and playbook.ACTIONS in step
+            return StepOutcome("failed", f"Custode has no handler for {step.action!r} steps")
+        return handler(self, step, transport, self.clock() + step.timeout)
 
     def _wait(self, probe: Probe, transport: Transport | None, deadline: float, interval: float) -> StepOutcome:
         attempts = 0
@@ -132,31 +116,81 @@ class StepExecutor:
                     return True, f"{probe.tcp} accepts connections"
             except OSError as exc:
                 return False, f"{probe.tcp}: {exc.strerror or exc}"
-        assert transport is not None
+        if transport is None:
+            return False, f"{probe.kind} {getattr(probe, probe.kind)}: this check needs a host, and the step has none"
         if probe.service:
             result = transport.run(service_state_command(transport.shell, probe.service), timeout)
             running = result.ok
             passed = running == (probe.state == "running")
             return passed, f"service {probe.service} is {'running' if running else 'not running'}"
-        assert probe.process
-        result = transport.run(process_command(transport.shell, probe.process), timeout)
-        return result.ok, f"process {probe.process} is {'running' if result.ok else 'not running'}"
+        process = probe.process or ""
+        result = transport.run(process_command(transport.shell, process), timeout)
+        return result.ok, f"process {process} is {'running' if result.ok else 'not running'}"
+
+
+# -- one handler per step action (playbook.ACTIONS; "notify" is the runner's own: it mails, on no host) --------
+
+Handler = Callable[[StepExecutor, Step, "Transport | None", float], StepOutcome]
+_NO_HOST = StepOutcome("failed", "this step runs on a host, and none was given to it")
+_NO_ACTION = StepOutcome("failed", "this step has no action (the playbook model lets none through)")
+
+
+def _command(executor: StepExecutor, step: Step, transport: Transport | None, deadline: float) -> StepOutcome:
+    command = step.run or step.backup
+    if command is None:
+        return _NO_ACTION
+    if transport is None:
+        return _NO_HOST
+    result = transport.run(command.command, step.timeout)
+    return StepOutcome.from_command(result, command.expect, "command")
+
+
+def _service(executor: StepExecutor, step: Step, transport: Transport | None, deadline: float) -> StepOutcome:
+    service = step.service
+    if service is None:
+        return _NO_ACTION
+    if transport is None:
+        return _NO_HOST
+    result = transport.run(service_command(transport.shell, service.name, service.action), step.timeout)
+    if not result.ok:
+        return StepOutcome.from_command(result, [0], f"{service.action} {service.name}")
+    want = "stopped" if service.action == "stop" else "running"
+    return executor._wait(Probe(service=service.name, state=want), transport, deadline, step.interval)
+
+
+def _wait_for(executor: StepExecutor, step: Step, transport: Transport | None, deadline: float) -> StepOutcome:
+    probe = step.wait_for
+    if probe is None:
+        return _NO_ACTION
+    return executor._wait(probe, transport, deadline, step.interval)
+
+
+def _check(executor: StepExecutor, step: Step, transport: Transport | None, deadline: float) -> StepOutcome:
+    probe = step.check
+    if probe is None:
+        return _NO_ACTION
+    passed, detail = executor.probe(probe, transport, step.timeout)
+    return StepOutcome("ok" if passed else "failed", detail)
+
+
+HANDLERS: dict[str, Handler] = {"run": _command, "backup": _command, "service": _service,
+                                "wait_for": _wait_for, "check": _check}
 
 
 def _http(probe: Probe, timeout: float) -> tuple[bool, str]:
     import requests
 
-    assert probe.http
+    url = probe.http or ""
     try:
-        response = requests.get(probe.http, timeout=timeout, verify=probe.tls_verify, allow_redirects=True)
+        response = requests.get(url, timeout=timeout, verify=probe.tls_verify, allow_redirects=True)
     except requests.exceptions.SSLError as exc:
-        return False, f"{probe.http}: TLS certificate not trusted ({exc.__class__.__name__})"
+        return False, f"{url}: TLS certificate not trusted ({exc.__class__.__name__})"
     except requests.RequestException as exc:
         reason = exc.__class__.__name__
-        return False, f"{probe.http}: no answer ({reason})"
+        return False, f"{url}: no answer ({reason})"
     if response.status_code != probe.status:
-        return False, f"{probe.http} answered HTTP {response.status_code}, expected {probe.status}"
+        return False, f"{url} answered HTTP {response.status_code}, expected {probe.status}"
     if probe.body and not re.search(probe.body, response.text[:1_000_000]):
-        return False, f"{probe.http} answered HTTP {response.status_code} but the body does not match /{probe.body}/"
+        return False, f"{url} answered HTTP {response.status_code} but the body does not match /{probe.body}/"
     matching = f" matching /{probe.body}/" if probe.body else ""
-    return True, f"{probe.http} answered HTTP {response.status_code}{matching}"
+    return True, f"{url} answered HTTP {response.status_code}{matching}"

@@ -148,3 +148,8 @@ class EmailBackend(TicketBackend):
             raise DeliveryError(f"{where}: the mail cannot be built ({exc}); check the addresses in "
                                 f"tickets.backends.{self.name} and the tenant's tickets.recipients",
                                 retryable=False) from None
+
+
+def build(name: str, config: EmailConfig, smtp: SmtpSettings | None = None) -> EmailBackend:
+    """The ``tickets.backends`` entry of ``type: email`` (this module's name) as its backend."""
+    return EmailBackend(name, config, smtp)

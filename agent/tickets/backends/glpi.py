@@ -20,6 +20,7 @@ from typing import Any
 import requests
 
 from agent.secrets import SecretError, SecretRef
+from agent.smtp_settings import SmtpSettings
 from agent.tickets.backends.base import DeliveryError, TicketBackend, TicketClosed, op_marker, with_marker
 from agent.tickets.backends.http import HttpClient
 from agent.tickets.config import GlpiConfig
@@ -455,3 +456,8 @@ def _check_update(body: Any, where: str) -> None:
                 raise DeliveryError(f"{where}: GLPI refused the update ({entry.get('message')!r}); check the API "
                                     "user's rights on the ticket, then run 'custode tickets retry'",
                                     retryable=False)
+
+
+def build(name: str, config: GlpiConfig, smtp: SmtpSettings | None = None) -> GlpiBackend:
+    """The ``tickets.backends`` entry of ``type: glpi`` (this module's name) as its backend."""
+    return GlpiBackend(name, config)

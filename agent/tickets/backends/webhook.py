@@ -20,6 +20,7 @@ from typing import Any
 import requests
 
 from agent.secrets import SecretError
+from agent.smtp_settings import SmtpSettings
 from agent.tickets.backends.base import DeliveryError, TicketBackend, TicketClosed, with_marker
 from agent.tickets.backends.http import HttpClient
 from agent.tickets.config import WebhookConfig
@@ -176,3 +177,8 @@ class WebhookBackend(TicketBackend):
                 raise DeliveryError(f"ticket backend {self.name!r}: cannot read tickets.backends.{self.name}"
                                     f".secret: {exc}", retryable=False) from None
         return self._secret
+
+
+def build(name: str, config: WebhookConfig, smtp: SmtpSettings | None = None) -> WebhookBackend:
+    """The ``tickets.backends`` entry of ``type: webhook`` (this module's name) as its backend."""
+    return WebhookBackend(name, config)

@@ -24,6 +24,7 @@ import urllib.parse
 from typing import Any
 
 from agent.secrets import SecretError
+from agent.smtp_settings import SmtpSettings
 from agent.tickets.backends.base import DeliveryError, TicketBackend, TicketClosed, op_marker, with_marker
 from agent.tickets.backends.http import HttpClient
 from agent.tickets.config import ZendeskConfig
@@ -277,3 +278,8 @@ def _int_id(ticket: dict[str, Any]) -> int | None:
 def _quote(ref: str) -> str:
     """A ticket ref in a URL path: an id from the outbox, quoted so it can never change the path."""
     return urllib.parse.quote(str(ref), safe="")
+
+
+def build(name: str, config: ZendeskConfig, smtp: SmtpSettings | None = None) -> ZendeskBackend:
+    """The ``tickets.backends`` entry of ``type: zendesk`` (this module's name) as its backend."""
+    return ZendeskBackend(name, config)
