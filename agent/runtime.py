@@ -19,7 +19,8 @@ from agent import __version__
 from agent.audit import AuditLog, tolerant_writer
 from agent.checks import HostChecks, apply
 from agent.clock import current_time, now_utc
-from agent.collection import CollectorRunner, RunOutcome
+from agent.collection import CollectorRunner, RunOutcome, cycles
+from agent.collector_status import FLUSH_EVERY, CollectorStatusBuffer
 from agent.config import DEFAULT_TENANT
 from agent.config_loader import LoadedConfig
 from agent.http_server import make_server, serve_in_thread
@@ -60,6 +61,7 @@ class Agent:
         config = loaded.model
         self.host, self.port = parse_listen(listen or config.agent.listen)
         self.state = State(state_path(config))
+        self.collector_status = CollectorStatusBuffer(self.state)
         self.audit = AuditLog(audit_path(config), actor="agent", on_append=self.state.set_audit_anchor)
         self._audit = tolerant_writer(self.audit)
         self.incidents = Incidents(self.state, on_change=self._incident_changed)
@@ -94,13 +96,15 @@ class Agent:
         self._audit("agent.started", hostname,
                     {"version": __version__, "collectors": [r.name for r in self.runners],
                      "listen": f"{self.host}:{self.port}"})
+        collection = cycles(self.runners, self.cache)
         scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(max_workers=len(self.runners) + 4)},
+            executors={"default": ThreadPoolExecutor(max_workers=len(collection) + 6)},
             job_defaults={"coalesce": True, "max_instances": 1}, timezone=timezone.utc)
         now = datetime.now(timezone.utc)
-        for runner in self.runners:
-            scheduler.add_job(runner.run, "interval", seconds=runner.interval, next_run_time=now,
-                              id=f"collector:{runner.name}", misfire_grace_time=max(1, int(runner.interval)))
+        for cycle in collection:  # one wake-up and one render per interval, not per collector
+            scheduler.add_job(cycle.run, "interval", seconds=cycle.interval, next_run_time=now,
+                              id=f"collectors:{cycle.interval:g}s", misfire_grace_time=max(1, int(cycle.interval)))
+        scheduler.add_job(self._flush_collector_status, "interval", seconds=FLUSH_EVERY, id="collector-status")
         interval = self.loaded.model.agent.check_interval
         scheduler.add_job(self.run_checks, "interval", seconds=interval, id="checks",
                           misfire_grace_time=max(1, int(interval)))
@@ -138,6 +142,7 @@ class Agent:
             self._server.server_close()
             self._server = None
             self._audit("agent.stopped", self.loaded.model.agent.hostname, {})
+        self.collector_status.flush()
         self.state.close()
         self._stopped.set()
 
@@ -317,8 +322,11 @@ class Agent:
     def _collector_finished(self, outcome: RunOutcome) -> None:
         if self._stopping:
             return
-        self.state.record_collector_run(outcome.collector, outcome.finished_at, outcome.success,
-                                        outcome.duration, outcome.error)
+        self.collector_status.record(outcome)
+
+    def _flush_collector_status(self) -> None:
+        if not self._stopping:
+            self.collector_status.flush()
 
     def _incident_changed(self, change: IncidentChange) -> None:
         log.warning("incident %s", change.kind, extra={"incident": change.key, "severity": change.severity,

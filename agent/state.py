@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -328,6 +330,19 @@ MIGRATIONS: list[str] = [
 ]
 
 
+
+@dataclass
+class CollectorRuns:
+    """A collector's runs since the last write: the latest one, and what the write adds to the counters."""
+
+    at: float
+    success: bool
+    duration: float
+    error: str | None
+    failures: int  # consecutive failures at the end of the batch, counted from its last success
+    reset: bool  # a success in the batch: the stored count restarts from ``failures``
+    last_success_at: float | None
+
 class StateError(Exception):
     """The state database cannot be used; the message says why and what to do."""
 
@@ -399,17 +414,24 @@ class State:
     # --- small records that several modules share ---------------------------
 
     def record_collector_run(self, name: str, at: float, success: bool, duration: float, error: str | None) -> None:
+        self.record_collector_runs({name: CollectorRuns(at, success, duration, error, 0 if success else 1, success,
+                                                        at if success else None)})
+
+    def record_collector_runs(self, runs: Mapping[str, CollectorRuns]) -> None:
+        """Several collectors' buffered runs (agent.collector_status) in one transaction."""
         with self.transaction() as db:
-            db.execute(
+            db.executemany(
                 """INSERT INTO collector_status (name, last_run_at, success, duration_seconds, error,
                                                  consecutive_failures, last_success_at)
-                   VALUES (:name, :at, :ok, :duration, :error, CASE WHEN :ok THEN 0 ELSE 1 END,
-                           CASE WHEN :ok THEN :at END)
+                   VALUES (:name, :at, :ok, :duration, :error, :failures, :last_success_at)
                    ON CONFLICT(name) DO UPDATE SET
                        last_run_at = :at, success = :ok, duration_seconds = :duration, error = :error,
-                       consecutive_failures = CASE WHEN :ok THEN 0 ELSE consecutive_failures + 1 END,
-                       last_success_at = CASE WHEN :ok THEN :at ELSE last_success_at END""",
-                {"name": name, "at": at, "ok": int(success), "duration": duration, "error": error})
+                       consecutive_failures = CASE WHEN :reset THEN :failures
+                                                   ELSE consecutive_failures + :failures END,
+                       last_success_at = COALESCE(:last_success_at, last_success_at)""",
+                [{"name": name, "at": run.at, "ok": int(run.success), "duration": run.duration, "error": run.error,
+                  "failures": run.failures, "reset": int(run.reset), "last_success_at": run.last_success_at}
+                 for name, run in runs.items()])
 
     def collector_statuses(self) -> list[sqlite3.Row]:
         return self.query("SELECT * FROM collector_status ORDER BY name")
