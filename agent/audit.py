@@ -573,7 +573,11 @@ def parse_since(text: str) -> datetime:
     raise ValueError(f"cannot read {text!r} as a time; use one of: {_SINCE_FORMS}")
 
 
-def tolerant_writer(audit: AuditLog) -> Callable[[str, str | None, dict], None]:
+AuditWriter = Callable[[str, str | None, dict], None]
+"""What features are handed to write audit records: (action, subject, details)."""
+
+
+def tolerant_writer(audit: AuditLog) -> AuditWriter:
     """``append`` that logs instead of raising: a damaged audit log must not stop monitoring or an update."""
     def write(action: str, subject: str | None, details: dict) -> None:
         try:

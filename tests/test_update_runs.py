@@ -269,11 +269,11 @@ def test_the_agent_skips_a_holiday_window_and_records_why(app, write_config, cap
     from agent.config_loader import load
     from agent.runtime import Agent
 
-    caplog.set_level("INFO", logger="agent.runtime")
+    caplog.set_level("INFO", logger="agent.services.updates")
     config = write_config(toy_config(app, days="[friday]", start="16:00"))
     agent = Agent(load(config), listen="127.0.0.1:10191")  # never started: nothing listens
     try:
-        agent.run_update_window("toy", now=datetime.fromisoformat("2026-12-25T16:00:05+01:00"))
+        agent.service("updates").run_window("toy", now=datetime.fromisoformat("2026-12-25T16:00:05+01:00"))
     finally:
         agent.state.close()
     skipped = [e for e in _events(audit_path(_loaded(config))) if e["action"] == "update.skipped"]

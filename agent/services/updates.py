@@ -1,0 +1,100 @@
+"""Update windows: one cron job per window (Europe/Rome) on a pool of its own, and the update metrics."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from agent.clock import current_time, now_utc
+from agent.services import Context, Job, Service
+
+if TYPE_CHECKING:
+    from agent.audit import AuditWriter
+    from agent.config_loader import LoadedConfig
+    from agent.metric_cache import MetricCache
+    from agent.updates.config import WindowConfig
+    from agent.updates.runner import UpdateRunner
+
+log = logging.getLogger(__name__)
+ORDER = 20
+
+
+class UpdatesService(Service):
+    name = "updates"
+
+    def __init__(self, runner: UpdateRunner, loaded: LoadedConfig, cache: MetricCache, audit: AuditWriter) -> None:
+        self.feature = runner
+        self.loaded = loaded
+        self.cache = cache
+        self.audit = audit
+
+    def _windows(self) -> dict[str, WindowConfig]:
+        return {name: window for name, window in self.loaded.model.updates.windows.items() if window.enabled}
+
+    def executors(self) -> dict[str, int]:
+        return {"updates": max(1, len(self._windows()))}  # runs last hours: each window its own thread
+
+    def jobs(self, now: datetime) -> list[Job]:
+        from apscheduler.triggers.cron import CronTrigger
+
+        from agent.clock import ROME
+        from agent.updates.runner import check_playbooks
+
+        for problem in check_playbooks(self.loaded.model, self.loaded.source):
+            log.error("playbook problem: the window will fail until it is fixed", extra={"problem": str(problem)})
+        for run_id in self.feature.recover():
+            log.error("an update run was interrupted by the previous stop", extra={"run_id": run_id})
+        jobs = [Job(f"update:{name}", self.run_window,
+                    CronTrigger(day_of_week=",".join(str(d) for d in window.weekdays), hour=window.start_time.hour,
+                                minute=window.start_time.minute, timezone=ROME),
+                    args=(name,), executor="updates", misfire_grace_time=900)
+                for name, window in self._windows().items()]
+        return [*jobs, Job("updates-metrics", self.publish, "interval", {"seconds": 60}, run_now=True)]
+
+    def run_window(self, name: str, now: datetime | None = None) -> None:
+        """The scheduled start of a window: skip it (holiday, closure) with a record, or run the playbook."""
+        from agent.updates.runner import RunRefused
+        from agent.updates.windows import occurrence_at
+
+        occurrence = occurrence_at(self.loaded.model, name, now or now_utc())
+        try:
+            if occurrence is None:
+                log.warning("update window job fired outside its window", extra={"window": name})
+            elif occurrence.skipped:
+                log.info("update window skipped", extra={"window": name, "reason": occurrence.reason})
+                self.audit("update.skipped", f"update/{name}", {"start": occurrence.start.isoformat(),
+                                                                "reason": occurrence.reason})
+            else:
+                self.feature.run(name, "scheduled", occurrence=occurrence)
+        except RunRefused as exc:
+            log.error("update not started", extra={"window": name, "error": str(exc)})
+            self.audit("update.refused", f"update/{name}", {"reason": str(exc)})
+        except Exception:
+            log.exception("update window failed before its run started", extra={"window": name})
+        finally:
+            self.publish()
+
+    def publish(self) -> None:
+        if self.feature.store is None:
+            return
+        from agent.updates.metrics import update_families
+
+        try:
+            self.cache.update("updates", update_families(self.loaded.model, self.feature.store, current_time()))
+        except Exception:
+            log.exception("update metrics failed")
+
+
+def build(context: Context) -> UpdatesService | None:
+    """The update runner, when the config has update windows."""
+    loaded = context.loaded
+    section = loaded.model.updates
+    if not section.enabled or not section.windows:
+        return None
+    from agent.updates.runner import UpdateRunner
+    from agent.updates.service import build_mailer
+
+    runner = UpdateRunner(loaded.model, loaded.source, context.state, context.incidents, audit=context.audit,
+                          mailer=build_mailer(loaded.model))  # type: ignore[no-untyped-call]
+    return UpdatesService(runner, loaded, context.cache, context.audit)
