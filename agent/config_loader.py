@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ValidationError, create_model
 
 from agent.config import DEFAULT_TENANT, TENANT_ID, Config
+from agent.config_refs import HOST, TENANT, TICKET_BACKEND, references
 from agent.durations import DURATION_HINT, Duration
 from agent.suggest import did_you_mean
 from collectors.base import Collector
@@ -315,41 +316,23 @@ def _cross_checks(config: Config, source: str, lines: dict[Path_, int]) -> list[
 
 
 def _unknown_tenant_references(config: Config, source: str, lines: dict[Path_, int]) -> list[Problem]:
-    """Feature sections name tenants; each name must be defined (or be the implicit default)."""
-    known = config.tenant_ids()
-    references: list[tuple[Path_, str]] = [(("backups", "expected", t), t) for t in config.backups.expected]
-    references += [(("backups", "mailboxes", i, "tenant"), m.tenant)
-                   for i, m in enumerate(config.backups.mailboxes) if m.tenant]
-    references += [(("updates", "windows", name, "tenant"), w.tenant)
-                   for name, w in config.updates.windows.items() if w.tenant]
-    references += [(_host_path(lines, name) + ("tenant",), h.tenant)
-                   for name, h in config.hosts.items() if h.tenant]
-    references += [(("restore_tests", "sets", name, "tenant"), s.tenant)
-                   for name, s in config.restore_tests.sets.items() if s.tenant]
-    problems = [_undefined(source, lines, path, "tenant", tenant, "tenants", known)
-                for path, tenant in references if tenant not in known]
-    hosts = list(config.hosts)
-    problems += [_undefined(source, lines, ("updates", "windows", name, "hosts", i), "host", host,
-                            "hosts", hosts)
-                 for name, window in config.updates.windows.items()
-                 for i, host in enumerate(window.hosts) if host not in config.hosts]
-    problems += [_undefined(source, lines, ("restore_tests", "sets", name, "host"), "host", test_set.host,
-                            "hosts", hosts)
-                 for name, test_set in config.restore_tests.sets.items()
-                 if test_set.host and test_set.host not in config.hosts]
-    backends = list(config.tickets.backends)
-    problems += [_undefined(source, lines, ("tenants", name, "tickets", "backend"), "ticket backend",
-                            tenant.tickets.backend, "tickets.backends", backends)
-                 for name, tenant in config.tenants.items()
-                 if tenant.tickets.backend not in (None, "none", *backends)]
+    """Every field that names a tenant, host or ticket backend (agent.config_refs) names a defined one."""
+    defined = {TENANT: config.tenant_ids(), HOST: list(config.hosts),
+               TICKET_BACKEND: list(config.tickets.backends)}
+    allowed = {TICKET_BACKEND: ("none",)}  # a comune that wants no tickets
+    problems = []
+    for path, reference, value in references(config):
+        known = defined.get(reference)
+        if known is None or value in known or value in allowed.get(reference, ()):
+            continue
+        if path[0] == "hosts":
+            path = _host_path(lines, str(path[1])) + path[2:]
+        problems.append(_undefined(source, lines, path, reference.kind, value, reference.section, known))
     problems += [Problem(source, _line_for(lines, ("tickets", "backends", name)), f"tickets.backends.{name}",
                          "an e-mail ticket backend needs an SMTP server: add the top-level smtp: section or "
                          "give this backend its own smtp:")
                  for name, backend in config.tickets.backends.items()
                  if backend.type == "email" and backend.smtp is None and config.smtp is None]
-    if config.tickets.alertmanager.enabled and config.tickets.alertmanager.default_tenant not in (None, *known):
-        problems.append(_undefined(source, lines, ("tickets", "alertmanager", "default_tenant"), "tenant",
-                                   config.tickets.alertmanager.default_tenant, "tenants", known))
     return problems
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
+from agent.config_refs import TenantKey, TenantRef
 from agent.durations import Duration
 from agent.schema import Strict
 from agent.secrets import SecretRef
@@ -41,7 +42,7 @@ class ImapMailbox(Strict):
     password: SecretRef
     folders: list[str] = Field(default_factory=lambda: ["INBOX"], min_length=1)
     move_to: str | None = Field(default=None, description="folder for processed reports; never deletes")
-    tenant: str | None = Field(default=None, description="tenant of reports that match no expected job, and of "
+    tenant: TenantRef | None = Field(default=None, description="tenant of reports that match no expected job, and of "
                                "the incident when the mailbox cannot be read (default: agent.tenant)")
     timeout: Duration = 30.0
 
@@ -61,7 +62,7 @@ class LocalMailbox(Strict):
     type: Literal["maildir", "mbox"]
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
     path: Path
-    tenant: str | None = Field(default=None, description="as for an IMAP mailbox")
+    tenant: TenantRef | None = Field(default=None, description="as for an IMAP mailbox")
 
 
 Mailbox = Annotated[ImapMailbox | LocalMailbox, Field(discriminator="type")]
@@ -134,8 +135,8 @@ class BackupsSection(Strict):
     priority: Priorities = Field(default_factory=Priorities)
     mailboxes: list[Mailbox] = Field(default_factory=list)
     rules: list[MailRule] = Field(default_factory=list)
-    expected: dict[str, list[ExpectedJob]] = Field(default_factory=dict,
-                                                   description="tenant id -> jobs that must report")
+    expected: dict[TenantKey, list[ExpectedJob]] = Field(default_factory=dict,
+                                                         description="tenant id -> jobs that must report")
 
     @model_validator(mode="after")
     def _unique_names(self) -> "BackupsSection":

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from agent.backups.config import Cron
+from agent.config_refs import HostRef, TenantRef
 from agent.durations import Duration
 from agent.schema import Strict, check_names
 from agent.secrets import SecretRef
@@ -58,13 +59,13 @@ class CoverageSettings(Strict):
 class RestoreSet(Strict):
     """One backup set of one tenant, tested with its own tool."""
 
-    tenant: str | None = Field(default=None, description="default: the agent's tenant")
+    tenant: TenantRef | None = Field(default=None, description="default: the agent's tenant")
     backend: Literal["restic", "borg", "mirror", "command"]
     repository: str | None = Field(default=None, description="restic/borg repository, or the mirror folder")
     password: SecretRef | None = Field(default=None, description="repository password (restic, borg)")
     source: str = Field(description="the backed-up folder, as an absolute path on the host")
     path_in_backup: str | None = Field(default=None, description="where source lies inside the backup, if elsewhere")
-    host: str | None = Field(default=None, description="command backend: a host under hosts: "
+    host: HostRef | None = Field(default=None, description="command backend: a host under hosts: "
                                                        "(default: this machine)")
     command: CommandTemplates | None = None
     binary: str | None = Field(default=None, description="path of restic/borg when not on PATH")

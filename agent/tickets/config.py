@@ -13,6 +13,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import Field, field_validator, model_validator
 
+from agent.config_refs import TenantRef, TicketBackendRef
 from agent.durations import Duration
 from agent.schema import Strict, check_names
 from agent.secrets import SecretRef
@@ -128,7 +129,7 @@ class AlertmanagerBridge(Strict):
     password: SecretRef | None = None
     max_bytes: int = Field(default=1024 * 1024, ge=1024, description="larger payloads are refused with 413")
     tenant_label: str = Field(default="tenant", description="alert label naming the tenant")
-    default_tenant: str | None = Field(default=None, description="tenant of alerts without that label")
+    default_tenant: TenantRef | None = Field(default=None, description="tenant of alerts without that label")
 
     @model_validator(mode="after")
     def _authenticated(self) -> "AlertmanagerBridge":
@@ -147,7 +148,7 @@ class AlertmanagerBridge(Strict):
 class TicketsSection(Strict):
     enabled: bool = True
     backends: dict[str, BackendConfig] = Field(default_factory=dict)
-    default_backend: str | None = Field(default=None, description="backend of tenants that name none")
+    default_backend: TicketBackendRef | None = Field(default=None, description="backend of tenants that name none")
     priorities: dict[Literal["warning", "critical"], Priority] = Field(
         default_factory=lambda: {"warning": "medium", "critical": "high"},
         description="ticket priority from the incident's severity")
@@ -186,7 +187,7 @@ class TicketsSection(Strict):
 class TenantTickets(Strict):
     """A comune's ticketing: which backend, and what that backend needs to file for it."""
 
-    backend: str | None = Field(default=None, description="a tickets.backends name; 'none' for no tickets")
+    backend: TicketBackendRef | None = Field(default=None, description="a tickets.backends name; 'none' for no tickets")
     recipients: list[str] = Field(default_factory=list, description="e-mail backend: addresses for this comune")
     requester: str | None = Field(default=None, description="Zendesk: requester e-mail (the referent)")
     organization_id: int | None = Field(default=None, description="Zendesk organization id")

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from agent.config_refs import TenantRef
 from agent.durations import Duration
 from agent.schema import Strict
 from agent.secrets import SecretRef
@@ -65,7 +66,7 @@ class HostConfig(Strict):
     transport: Literal["ssh", "winrm", "local"] = "ssh"
     ssh: SshOptions | None = None
     winrm: WinrmOptions | None = None
-    tenant: str | None = Field(default=None, description="the comune this host belongs to")
+    tenant: TenantRef | None = Field(default=None, description="the comune this host belongs to")
     vars: dict[str, str] = Field(default_factory=dict, description="playbook variables for this host")
     labels: dict[str, str] = Field(default_factory=dict,
                                    description="added to its farm metrics, e.g. role, application, site")

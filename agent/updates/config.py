@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 
 from agent.calendar import weekday_number
+from agent.config_refs import HostRef, TenantRef
 from agent.durations import Duration
 from agent.schema import Strict, check_names
 
@@ -19,11 +20,11 @@ class WindowConfig(Strict):
     """One weekly update window of one application (optionally for one tenant only). Europe/Rome time."""
 
     application: str = Field(description="the vendor application, as people name it")
-    tenant: str | None = Field(default=None, description="only this comune; its patron day and closures apply")
+    tenant: TenantRef | None = Field(default=None, description="only this comune; its patron day and closures apply")
     days: list[str] = Field(min_length=1, description="weekdays: thursday, friday… (or giovedì, venerdì…)")
     start: str = Field(description="HH:MM, Europe/Rome")
     duration: Duration = Field(default=7200.0, gt=0, description="the window's length; a run never passes it")
-    hosts: list[str] = Field(default_factory=list, description="names under hosts:")
+    hosts: list[HostRef] = Field(default_factory=list, description="names under hosts:")
     playbook: str = Field(description="file in the playbooks folder, e.g. sicraweb.yaml")
     vars: dict[str, str] = Field(default_factory=dict, description="playbook variables for this window")
     enabled: bool = True
