@@ -1,5 +1,5 @@
 import sys
 
-from agent.cli import main
+from custode.agent.cli import main
 
 sys.exit(main())

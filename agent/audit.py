@@ -44,7 +44,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from agent.clock import ROME, now_utc
+from custode.agent.clock import ROME, now_utc
 
 if os.name == "nt":  # pragma: no cover - exercised on Windows only
     import msvcrt

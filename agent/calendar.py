@@ -19,8 +19,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from agent.clock import ROME
-from agent.schema import Strict
+from custode.agent.clock import ROME
+from custode.agent.schema import Strict
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _SHORT = {name[:3]: i for i, name in enumerate(WEEKDAYS)}

@@ -12,10 +12,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from agent.config import ChecksSection, CpuCheck, FilesystemCheck, MemoryCheck
-from agent.incidents import CheckResult, IncidentChange, Incidents, Severity
-from agent.metric_cache import MetricCache, by_label, samples
-from agent.table import human_bytes
+from custode.agent.config import ChecksSection, CpuCheck, FilesystemCheck, MemoryCheck
+from custode.agent.incidents import CheckResult, IncidentChange, Incidents, Severity
+from custode.agent.metric_cache import MetricCache, by_label, samples
+from custode.agent.table import human_bytes
 
 
 @dataclass

@@ -10,22 +10,22 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
-from agent import __version__
-from agent.clock import current_time
+from custode.agent import __version__
+from custode.agent.clock import current_time
 
 EPILOG = ("Config: --config PATH, else /etc/custode/custode.yaml (Windows: %ProgramData%\\Custode\\custode.yaml) "
           "if it exists, else the embedded default. Docs: README.md.")
 
 
 def _load(args: argparse.Namespace):
-    from agent.config_loader import load
+    from custode.agent.config_loader import load
 
     return load(getattr(args, "config", None))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from agent import logs
-    from agent.runtime import Agent
+    from custode.agent import logs
+    from custode.agent.runtime import Agent
 
     loaded = _load(args)
     logs.setup(loaded.model.logging.level, loaded.model.logging.format)
@@ -34,7 +34,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_once(args: argparse.Namespace) -> int:
-    from agent.once import all_succeeded, collect_once, render_table
+    from custode.agent.once import all_succeeded, collect_once, render_table
 
     loaded = _load(args)
     cache, runners = collect_once(loaded)
@@ -46,7 +46,7 @@ def cmd_once(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from agent.status import build_status
+    from custode.agent.status import build_status
 
     report = build_status(_load(args))
     sys.stdout.write(report.text)
@@ -54,14 +54,14 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
-    from agent.config_loader import load
+    from custode.agent.config_loader import load
 
     loaded = load(args.path or args.config)
     enabled = ", ".join(p.name for p in loaded.enabled_collectors)
     tenants = ", ".join(loaded.model.tenant_ids())
     backups = loaded.model.backups
     jobs = sum(len(j) for j in backups.expected.values())
-    from agent.updates.runner import check_playbooks
+    from custode.agent.updates.runner import check_playbooks
 
     problems = check_playbooks(loaded.model, loaded.source)
     if problems:
@@ -80,8 +80,8 @@ def _audit_file(args: argparse.Namespace) -> tuple[str, tuple[int, str] | None]:
     """The audit log path and, when the state DB is at hand, its anchored head."""
     if args.file:
         return args.file, None
-    from agent.paths import audit_path, state_path
-    from agent.state import State
+    from custode.agent.paths import audit_path, state_path
+    from custode.agent.state import State
 
     loaded = _load(args)
     anchor = None
@@ -93,7 +93,7 @@ def _audit_file(args: argparse.Namespace) -> tuple[str, tuple[int, str] | None]:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    from agent.audit import verify
+    from custode.agent.audit import verify
 
     path, anchor = _audit_file(args)
     result = verify(path, expected_head=anchor)
@@ -106,7 +106,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_export(args: argparse.Namespace) -> int:
-    from agent.audit import export, parse_since
+    from custode.agent.audit import export, parse_since
 
     try:
         since = parse_since(args.since) if args.since else None
@@ -122,7 +122,7 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
 
 def cmd_backups(args: argparse.Namespace) -> int:
 
-    from agent.backups import cli as backups_cli
+    from custode.agent.backups import cli as backups_cli
 
     handler = {"status": backups_cli.cmd_status, "unexpected": backups_cli.cmd_unexpected,
                "poll": backups_cli.cmd_poll}[args.backups_command]
@@ -130,7 +130,7 @@ def cmd_backups(args: argparse.Namespace) -> int:
 
 
 def cmd_mail_classify(args: argparse.Namespace) -> int:
-    from agent.backups.cli import cmd_classify
+    from custode.agent.backups.cli import cmd_classify
 
     return cmd_classify(args)
 
@@ -141,7 +141,7 @@ def cmd_service(args: argparse.Namespace) -> int:
               "packaging/linux/custode.service with systemd (see README, 'Running as a service').",
               file=sys.stderr)
         return 2
-    from agent.winservice import handle
+    from custode.agent.winservice import handle
 
     return handle(args.action)
 
@@ -222,22 +222,22 @@ def _parser() -> argparse.ArgumentParser:
         p.set_defaults(handler=lambda args: handler(args, _load(args)))
         return p
 
-    from agent.updates.cli import add_commands as add_update_commands
+    from custode.agent.updates.cli import add_commands as add_update_commands
 
     add_update_commands(sub, with_config)
 
-    from agent.restore.cli import add_commands as add_restore_commands
+    from custode.agent.restore.cli import add_commands as add_restore_commands
 
     add_restore_commands(sub, backups_sub, EPILOG)
 
-    from agent.farm.cli import add_commands as add_farm_commands
+    from custode.agent.farm.cli import add_commands as add_farm_commands
 
     add_farm_commands(sub, EPILOG)
 
-    from agent.tickets.sla_cli import add_commands as add_sla_commands
+    from custode.agent.tickets.sla_cli import add_commands as add_sla_commands
     add_sla_commands(sub, EPILOG)
 
-    from agent.tickets.cli import add_commands as add_ticket_commands
+    from custode.agent.tickets.cli import add_commands as add_ticket_commands
 
     add_ticket_commands(sub, EPILOG)
 
@@ -253,9 +253,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
-    from agent.config_loader import ConfigError
-    from agent.http_server import ListenError
-    from agent.state import StateError
+    from custode.agent.config_loader import ConfigError
+    from custode.agent.http_server import ListenError
+    from custode.agent.state import StateError
 
     try:
         return args.handler(args)

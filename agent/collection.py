@@ -26,9 +26,9 @@ from typing import Callable
 
 from prometheus_client.core import Metric
 
-from agent.clock import current_time
-from agent.metric_cache import MetricCache
-from collectors.base import Collector, CollectorUnavailable
+from custode.agent.clock import current_time
+from custode.agent.metric_cache import MetricCache
+from custode.collectors.base import Collector, CollectorUnavailable
 
 log = logging.getLogger(__name__)
 

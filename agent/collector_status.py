@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import threading
 
-from agent.collection import RunOutcome
-from agent.state import CollectorRuns as PendingRun
-from agent.state import State
+from custode.agent.collection import RunOutcome
+from custode.agent.state import CollectorRuns as PendingRun
+from custode.agent.state import State
 
 FLUSH_EVERY = 60.0
 

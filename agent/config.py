@@ -2,7 +2,7 @@
 
 Every model forbids unknown keys: a misspelt option silently ignored is how a
 monitoring agent ends up not monitoring. Loading, line numbers and the wording
-of errors live in :mod:`agent.config_loader`.
+of errors live in :mod:`custode.agent.config_loader`.
 """
 
 from __future__ import annotations
@@ -14,17 +14,17 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from agent.backups.config import BackupsSection
-from agent.calendar import CalendarSection, TenantCalendar
-from agent.durations import Duration
-from agent.farm.config import FarmSection
-from agent.restore.config import RestoreTestsSection
-from agent.schema import Strict, check_names
-from agent.smtp_settings import SmtpSettings, check_addresses
-from agent.tickets.config import TenantTickets, TicketsSection
-from agent.transports.config import HostConfig
-from agent.updates.config import UpdatesSection
-from collectors.base import Regex
+from custode.agent.backups.config import BackupsSection
+from custode.agent.calendar import CalendarSection, TenantCalendar
+from custode.agent.durations import Duration
+from custode.agent.farm.config import FarmSection
+from custode.agent.restore.config import RestoreTestsSection
+from custode.agent.schema import Strict, check_names
+from custode.agent.smtp_settings import SmtpSettings, check_addresses
+from custode.agent.tickets.config import TenantTickets, TicketsSection
+from custode.agent.transports.config import HostConfig
+from custode.agent.updates.config import UpdatesSection
+from custode.collectors.base import Regex
 
 DEFAULT_PORT = 10191
 DEFAULT_LISTEN = f"0.0.0.0:{DEFAULT_PORT}"

@@ -18,12 +18,12 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError, create_model
 
-from agent.config import DEFAULT_TENANT, TENANT_ID, Config
-from agent.config_refs import HOST, TENANT, TICKET_BACKEND, references
-from agent.durations import DURATION_HINT, Duration
-from agent.suggest import did_you_mean
-from collectors.base import Collector
-from collectors.registry import available, broken
+from custode.agent.config import DEFAULT_TENANT, TENANT_ID, Config
+from custode.agent.config_refs import HOST, TENANT, TICKET_BACKEND, references
+from custode.agent.durations import DURATION_HINT, Duration
+from custode.agent.suggest import did_you_mean
+from custode.collectors.base import Collector
+from custode.collectors.registry import available, broken
 
 Path_ = tuple[str | int, ...]
 EMBEDDED = "<embedded default>"
@@ -316,7 +316,7 @@ def _cross_checks(config: Config, source: str, lines: dict[Path_, int]) -> list[
 
 
 def _unknown_tenant_references(config: Config, source: str, lines: dict[Path_, int]) -> list[Problem]:
-    """Every field that names a tenant, host or ticket backend (agent.config_refs) names a defined one."""
+    """Every field that names a tenant, host or ticket backend (custode.agent.config_refs) names a defined one."""
     defined = {TENANT: config.tenant_ids(), HOST: list(config.hosts),
                TICKET_BACKEND: list(config.tickets.backends)}
     allowed = {TICKET_BACKEND: ("none",)}  # a comune that wants no tickets
@@ -346,7 +346,7 @@ def _command_template_problems(config: Config, source: str, lines: dict[Path_, i
     sets = {name: s for name, s in config.restore_tests.sets.items() if s.backend == "command" and s.command}
     if not sets:
         return []
-    from agent.restore.backends.command import TEMPLATE_PLACEHOLDERS, template_problem
+    from custode.agent.restore.backends.command import TEMPLATE_PLACEHOLDERS, template_problem
 
     problems = []
     for name, test_set in sets.items():

@@ -20,8 +20,8 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Literal
 
-from agent.clock import Clock, current_time
-from agent.state import State
+from custode.agent.clock import Clock, current_time
+from custode.agent.state import State
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +202,7 @@ class Incidents:
     def _silenced(db: sqlite3.Connection, result: CheckResult, now: float) -> bool:
         """A maintenance on the result's host is running: do not open or escalate (recovery still resolves).
 
-        Check targets start with ``HOST:`` (see :mod:`agent.checks`); a silence names the host.
+        Check targets start with ``HOST:`` (see :mod:`custode.agent.checks`); a silence names the host.
         """
         row = db.execute(
             """SELECT 1 FROM silences WHERE ended_at IS NULL AND ends_at > ?

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-from agent.clock import now_rome
-from agent.secrets import SecretError
-from agent.smtp_settings import DEFAULT_PORTS, SmtpSettings, parse_address
+from custode.agent.clock import now_rome
+from custode.agent.secrets import SecretError
+from custode.agent.smtp_settings import DEFAULT_PORTS, SmtpSettings, parse_address
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 
 if TYPE_CHECKING:
-    from agent.collection import RunOutcome
+    from custode.agent.collection import RunOutcome
 
 
 class Exposition:

@@ -13,12 +13,12 @@ from datetime import datetime
 
 from prometheus_client.core import Metric
 
-from agent import __version__
-from agent.collection import CollectorRunner, RunOutcome
-from agent.config_loader import LoadedConfig
-from agent.metric_cache import MetricCache, by_label, samples
-from agent.runtime import build_runners
-from agent.table import human_age, human_bytes, table
+from custode.agent import __version__
+from custode.agent.collection import CollectorRunner, RunOutcome
+from custode.agent.config_loader import LoadedConfig
+from custode.agent.metric_cache import MetricCache, by_label, samples
+from custode.agent.runtime import build_runners
+from custode.agent.table import human_age, human_bytes, table
 
 
 def collect_once(loaded: LoadedConfig) -> tuple[MetricCache, list[CollectorRunner]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from agent.config import Config
+from custode.agent.config import Config
 
 
 def data_dir(config: Config) -> Path:

@@ -25,7 +25,7 @@ class Found:
     """One plug-in: its name, where it comes from (for messages), and what loading it gave."""
 
     name: str
-    source: str  # "module agent.backups.parsers.veeam_br" or "plug-in vendor_pkg:Parser"
+    source: str  # "module custode.agent.backups.parsers.veeam_br" or "plug-in vendor_pkg:Parser"
     loaded: object | None = None
     error: BaseException | None = None
 

@@ -11,10 +11,10 @@ import contextlib
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from agent.audit import AuditLog, tolerant_writer
-from agent.incidents import Incidents
-from agent.paths import audit_path, state_path
-from agent.state import State
+from custode.agent.audit import AuditLog, tolerant_writer
+from custode.agent.incidents import Incidents
+from custode.agent.paths import audit_path, state_path
+from custode.agent.state import State
 
 
 @dataclass(frozen=True)

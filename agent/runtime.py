@@ -18,19 +18,19 @@ from datetime import datetime, timezone
 
 from prometheus_client.core import GaugeMetricFamily
 
-from agent import __version__
-from agent.audit import AuditLog, tolerant_writer
-from agent.checks import HostChecks, apply
-from agent.collection import CollectorRunner, RunOutcome, cycles
-from agent.collector_status import FLUSH_EVERY, CollectorStatusBuffer
-from agent.config_loader import LoadedConfig
-from agent.http_server import make_server, serve_in_thread
-from agent.incidents import IncidentChange, Incidents
-from agent.metric_cache import MetricCache
-from agent.paths import audit_path, state_path
-from agent.services import Context, Job, Service, build_services, guarded
-from agent.state import State
-from collectors.base import Collector
+from custode.agent import __version__
+from custode.agent.audit import AuditLog, tolerant_writer
+from custode.agent.checks import HostChecks, apply
+from custode.agent.collection import CollectorRunner, RunOutcome, cycles
+from custode.agent.collector_status import FLUSH_EVERY, CollectorStatusBuffer
+from custode.agent.config_loader import LoadedConfig
+from custode.agent.http_server import make_server, serve_in_thread
+from custode.agent.incidents import IncidentChange, Incidents
+from custode.agent.metric_cache import MetricCache
+from custode.agent.paths import audit_path, state_path
+from custode.agent.services import Context, Job, Service, build_services, guarded
+from custode.agent.state import State
+from custode.collectors.base import Collector
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def build_runners(loaded: LoadedConfig, cache: MetricCache, extra: list[tuple[Co
     A collector whose module could not be imported gets a stand-in that fails
     every run with the import error, so it is reported, not silently absent.
     """
-    from collectors.registry import Unloadable, broken
+    from custode.collectors.registry import Unloadable, broken
 
     planned = [(plan.build(), plan.interval, plan.timeout) for plan in loaded.enabled_collectors]
     planned += [(Unloadable(name, error), Unloadable.default_interval, Unloadable.default_timeout)
@@ -55,7 +55,7 @@ def build_runners(loaded: LoadedConfig, cache: MetricCache, extra: list[tuple[Co
 class Agent:
     def __init__(self, loaded: LoadedConfig, listen: str | None = None,
                  extra_collectors: list[tuple[Collector, float, float]] = ()) -> None:
-        from agent.config import parse_listen
+        from custode.agent.config import parse_listen
 
         self.loaded = loaded
         config = loaded.model

@@ -1,4 +1,4 @@
-"""The base of every config model, apart from :mod:`agent.config` so feature sections can import it."""
+"""The base of every config model, apart from :mod:`custode.agent.config` so feature sections can import it."""
 
 from __future__ import annotations
 

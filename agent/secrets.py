@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import model_validator
 
-from agent.schema import Strict
+from custode.agent.schema import Strict
 
 
 class SecretError(Exception):

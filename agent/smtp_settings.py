@@ -1,4 +1,4 @@
-"""SMTP settings, apart from :mod:`agent.mailer` so loading a config does not import smtplib.
+"""SMTP settings, apart from :mod:`custode.agent.mailer` so loading a config does not import smtplib.
 
 The settings refuse unsafe combinations up front (a password sent in clear to a
 remote server) instead of at 3 a.m. during a maintenance window.
@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from agent.durations import Duration
-from agent.schema import Strict
-from agent.secrets import SecretRef
+from custode.agent.durations import Duration
+from custode.agent.schema import Strict
+from custode.agent.secrets import SecretRef
 
 if TYPE_CHECKING:
     from email.headerregistry import Address

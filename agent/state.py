@@ -418,7 +418,7 @@ class State:
                                                         at if success else None)})
 
     def record_collector_runs(self, runs: Mapping[str, CollectorRuns]) -> None:
-        """Several collectors' buffered runs (agent.collector_status) in one transaction."""
+        """Several collectors' buffered runs (custode.agent.collector_status) in one transaction."""
         with self.transaction() as db:
             db.executemany(
                 """INSERT INTO collector_status (name, last_run_at, success, duration_seconds, error,

@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from agent.clock import current_time
-from agent.config_loader import LoadedConfig
-from agent.incidents import Incidents
-from agent.paths import state_path
-from agent.state import State
-from agent.table import human_age
+from custode.agent.clock import current_time
+from custode.agent.config_loader import LoadedConfig
+from custode.agent.incidents import Incidents
+from custode.agent.paths import state_path
+from custode.agent.state import State
+from custode.agent.table import human_age
 
 
 @dataclass

@@ -36,9 +36,9 @@ if sys.platform == "win32":  # pragma: no cover - needs Windows
             self._stop_requested.set()
 
         def SvcDoRun(self):  # noqa: N802
-            from agent import logs
-            from agent.config_loader import load
-            from agent.runtime import Agent
+            from custode.agent import logs
+            from custode.agent.config_loader import load
+            from custode.agent.runtime import Agent
 
             servicemanager.LogInfoMsg(f"{SERVICE_NAME} starting")
             loaded = load(None)

@@ -7,10 +7,10 @@ Usage::
 
 Each host gets one row per day built from two polls (a Linux snapshot with
 two filesystems, or a Windows one with antivirus, updates and events, half
-and half), written through ``agent.farm.history.record`` in one transaction
+and half), written through ``custode.agent.farm.history.record`` in one transaction
 per day, as the agent's farm job writes them. It prints the database size,
 bytes per row, the time to write, and the time of ``custode farm report`` for
-the last 365 days over all hosts (``agent.farm.report.summarise``).
+the last 365 days over all hosts (``custode.agent.farm.report.summarise``).
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from farm_helpers import linux_snapshot, linux_target, up, windows_snapshot, windows_target  # noqa: E402
 
-from agent.calendar import ROME  # noqa: E402
-from agent.farm import history  # noqa: E402
-from agent.farm.report import render, summarise  # noqa: E402
-from agent.state import State  # noqa: E402
+from custode.agent.calendar import ROME  # noqa: E402
+from custode.agent.farm import history  # noqa: E402
+from custode.agent.farm.report import render, summarise  # noqa: E402
+from custode.agent.state import State  # noqa: E402
 
 
 def main() -> int:

@@ -28,9 +28,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agent.backups.parsers import classify  # noqa: E402
-from agent.mail.message import parse_message  # noqa: E402
-from agent.mail.sources import read_capped  # noqa: E402
+from custode.agent.backups.parsers import classify  # noqa: E402
+from custode.agent.mail.message import parse_message  # noqa: E402
+from custode.agent.mail.sources import read_capped  # noqa: E402
 
 
 def verdict(path: Path) -> dict[str, Any]:

@@ -34,10 +34,13 @@ def _pin_to_one_core() -> None:
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[-1]})  # one core, as the target says
 
 
-def _measure(messages: list[bytes]) -> dict:
-    """Parse + classify every message with the ``agent`` package first on sys.path."""
-    from agent.backups.parsers import classify, parsers
-    from agent.mail.message import parse_message
+def _measure(messages: list[bytes], package: str = "custode.agent") -> dict:
+    """Parse + classify every message with ``package`` (``agent`` for a revision before the custode.* namespace)."""
+    import importlib
+
+    registry = importlib.import_module(f"{package}.backups.parsers")
+    classify, parsers = registry.classify, registry.parsers
+    parse_message = importlib.import_module(f"{package}.mail.message").parse_message
 
     parsers()  # import once, outside the timing
     for raw in messages[:200]:
@@ -92,6 +95,26 @@ def _extract(revision: str, into: Path) -> None:
         tar.extractall(into, filter="data")
 
 
+def _import_from(code_dir: Path) -> str:
+    """Put an extracted revision first on the import path; the name its package imports under.
+
+    A revision from before the custode.* namespace imports itself as ``agent``;
+    a later one as ``custode.agent``, which this venv's editable install would
+    map to the working tree, so its finder is taken out and two symlinks give
+    the extracted folders their namespace.
+    """
+    if "custode.agent" not in (code_dir / "agent" / "__main__.py").read_text(encoding="utf-8"):
+        sys.path.insert(0, str(code_dir))
+        return "agent"
+    shim = code_dir / "namespace" / "custode"
+    shim.mkdir(parents=True, exist_ok=True)
+    for name in ("agent", "collectors"):
+        (shim / name).symlink_to(code_dir / name, target_is_directory=True)
+    sys.meta_path[:] = [finder for finder in sys.meta_path if "editable" not in type(finder).__module__]
+    sys.path.insert(0, str(code_dir / "namespace"))
+    return "custode.agent"
+
+
 def _run_child(code_dir: Path, messages_file: Path) -> dict:
     result = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", str(code_dir),
                              str(messages_file)], check=True, capture_output=True, text=True)
@@ -108,8 +131,7 @@ def main() -> int:
     args = parser.parse_args()
     _pin_to_one_core()
     if args.child:
-        sys.path.insert(0, args.child[0])
-        print(json.dumps(_measure(_read_messages(Path(args.child[1])))))
+        print(json.dumps(_measure(_read_messages(Path(args.child[1])), _import_from(Path(args.child[0])))))
         return 0
 
     sys.path.insert(0, str(ROOT))

@@ -25,9 +25,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 from dovecot_server import DovecotServer  # noqa: E402
 from mail_corpus import corpus  # noqa: E402
 
-from agent.backups.config import BackupsSection  # noqa: E402
-from agent.backups.service import BackupMonitor  # noqa: E402
-from agent.state import State  # noqa: E402
+from custode.agent.backups.config import BackupsSection  # noqa: E402
+from custode.agent.backups.service import BackupMonitor  # noqa: E402
+from custode.agent.state import State  # noqa: E402
 
 
 def main() -> int:

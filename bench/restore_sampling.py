@@ -17,8 +17,8 @@ import random
 import time
 import tracemalloc
 
-from agent.restore.model import FileEntry
-from agent.restore.sampling import SamplePolicy, Sampler
+from custode.agent.restore.model import FileEntry
+from custode.agent.restore.sampling import SamplePolicy, Sampler
 
 NOW = 1_800_000_000.0
 

@@ -156,7 +156,7 @@ def custode_command() -> list[str]:
     script = Path(sys.executable).parent / "custode"
     if script.is_file() and os.access(script, os.X_OK):
         return [str(script)]
-    return [sys.executable, "-m", "agent"]
+    return [sys.executable, "-m", "custode.agent"]
 
 
 @dataclass

@@ -30,10 +30,10 @@ import logging  # noqa: E402
 import requests  # noqa: E402
 from zendesk_fake import DEFAULT_EMAIL, DEFAULT_TOKEN, ZendeskFake  # noqa: E402
 
-from agent.config_loader import load_text  # noqa: E402
-from agent.incidents import CheckResult, Incidents  # noqa: E402
-from agent.state import State  # noqa: E402
-from agent.tickets.service import TicketService  # noqa: E402
+from custode.agent.config_loader import load_text  # noqa: E402
+from custode.agent.incidents import CheckResult, Incidents  # noqa: E402
+from custode.agent.state import State  # noqa: E402
+from custode.agent.tickets.service import TicketService  # noqa: E402
 
 logging.getLogger("agent").setLevel(logging.ERROR)  # retries are the point here, not news
 

@@ -1,1 +1,1 @@
-"""Collectors: one module per concern, each registered in collectors.registry."""
+"""Collectors: one module per concern, each registered in custode.collectors.registry."""

@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from collectors.base import gauge
+from custode.collectors.base import gauge
 
 
 def matches(pattern: re.Pattern[str] | None, value: str) -> bool:

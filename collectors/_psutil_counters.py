@@ -12,8 +12,8 @@ from typing import Any, Mapping, Sequence
 
 from prometheus_client.core import Metric
 
-from collectors._common import matches, nonempty
-from collectors.base import counter
+from custode.collectors._common import matches, nonempty
+from custode.collectors.base import counter
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,11 @@
 """The one interface every collector implements.
 
 A collector gathers facts about one concern (CPU, filesystems, ...) and never
-decides anything: thresholds and incidents live in ``agent.checks``. It returns
+decides anything: thresholds and incidents live in ``custode.agent.checks``. It returns
 Prometheus metric families, which are typed (gauge/counter, label names) and are
 exactly what the exposition needs, so the scrape path only serialises them.
 
-Collectors are found through :mod:`collectors.registry`; adding one means
+Collectors are found through :mod:`custode.collectors.registry`; adding one means
 adding a module with a ``@register`` class and touches no core code.
 """
 

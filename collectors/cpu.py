@@ -12,9 +12,9 @@ from typing import Any
 import psutil
 from prometheus_client.core import Metric
 
-from collectors._common import nonempty, scalar
-from collectors.base import Collector, CollectorSettings, counter
-from collectors.registry import register
+from custode.collectors._common import nonempty, scalar
+from custode.collectors.base import Collector, CollectorSettings, counter
+from custode.collectors.registry import register
 
 # psutil field -> node_exporter mode. Windows' interrupt and DPC time are the
 # same ideas as Linux's hard and soft IRQ time, so dashboards see one vocabulary.

@@ -10,9 +10,9 @@ from __future__ import annotations
 import psutil
 from prometheus_client.core import Metric
 
-from collectors._psutil_counters import CounterSpec, device_counters
-from collectors.base import Collector, CollectorSettings, Regex, compile_pattern
-from collectors.registry import register
+from custode.collectors._psutil_counters import CounterSpec, device_counters
+from custode.collectors.base import Collector, CollectorSettings, Regex, compile_pattern
+from custode.collectors.registry import register
 
 # node_exporter's default: partitions, loop and RAM disks would double-count
 # the I/O of the whole disks they live on.

@@ -20,9 +20,9 @@ import psutil
 from prometheus_client.core import Metric
 from pydantic import Field
 
-from collectors._common import matches, nonempty
-from collectors.base import Collector, CollectorSettings, Regex, compile_pattern, gauge
-from collectors.registry import register
+from custode.collectors._common import matches, nonempty
+from custode.collectors.base import Collector, CollectorSettings, Regex, compile_pattern, gauge
+from custode.collectors.registry import register
 
 log = logging.getLogger(__name__)
 

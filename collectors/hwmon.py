@@ -12,9 +12,9 @@ from typing import Any
 import psutil
 from prometheus_client.core import Metric
 
-from collectors._common import capability, nonempty, unique
-from collectors.base import Collector, gauge
-from collectors.registry import register
+from custode.collectors._common import capability, nonempty, unique
+from custode.collectors.base import Collector, gauge
+from custode.collectors.registry import register
 
 LABELS = ("chip", "sensor")
 

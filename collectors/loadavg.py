@@ -6,9 +6,9 @@ import os
 
 from prometheus_client.core import Metric
 
-from collectors._common import scalar
-from collectors.base import Collector, CollectorUnavailable
-from collectors.registry import register
+from custode.collectors._common import scalar
+from custode.collectors.base import Collector, CollectorUnavailable
+from custode.collectors.registry import register
 
 
 @register

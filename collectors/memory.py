@@ -13,9 +13,9 @@ import sys
 import psutil
 from prometheus_client.core import Metric
 
-from collectors._common import scalar
-from collectors.base import Collector
-from collectors.registry import register
+from custode.collectors._common import scalar
+from custode.collectors.base import Collector
+from custode.collectors.registry import register
 
 MEMINFO_PATH = "/proc/meminfo"
 

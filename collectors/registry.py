@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import logging
 
-from agent.plugins import entry_point_objects, package_modules
-from collectors.base import Collector
+from custode.agent.plugins import entry_point_objects, package_modules
+from custode.collectors.base import Collector
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,7 @@ def discover() -> None:
     global _discovered
     if _discovered:
         return
-    import collectors
-
+    from custode import collectors
     for found in package_modules(collectors, skip=_NOT_COLLECTORS):  # built-ins register on import
         if found.error is not None:
             _record_broken(found.name, found.source, found.error)

@@ -12,14 +12,14 @@ import sys
 import psutil
 from prometheus_client.core import Metric
 
-from collectors._common import scalar
-from collectors.base import Collector, counter, gauge
-from collectors.registry import register
+from custode.collectors._common import scalar
+from custode.collectors.base import Collector, counter, gauge
+from custode.collectors.registry import register
 
 
 def _version() -> str:
     try:  # imported late: collectors must not depend on the agent package to load
-        from agent import __version__
+        from custode.agent import __version__
     except Exception:  # noqa: BLE001 - any failure just means "unknown"
         return "unknown"
     return str(__version__)

@@ -17,9 +17,9 @@ import psutil
 from prometheus_client.core import Metric
 from pydantic import Field
 
-from collectors._common import matches, run_command
-from collectors.base import Collector, CollectorSettings, CollectorUnavailable, Regex, compile_pattern, gauge
-from collectors.registry import register
+from custode.collectors._common import matches, run_command
+from custode.collectors.base import Collector, CollectorSettings, CollectorUnavailable, Regex, compile_pattern, gauge
+from custode.collectors.registry import register
 
 SYSTEMD_RUNTIME_DIR = "/run/systemd/system"  # what sd_booted() checks
 _BULLETS = {"●", "×", "*"}  # some systemd versions mark failed units even with --plain

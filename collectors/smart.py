@@ -18,9 +18,9 @@ from typing import Any
 from prometheus_client.core import Metric
 from pydantic import Field
 
-from collectors._common import capability, nonempty, run_command, unique
-from collectors.base import Collector, CollectorSettings, gauge
-from collectors.registry import register
+from custode.collectors._common import capability, nonempty, run_command, unique
+from custode.collectors.base import Collector, CollectorSettings, gauge
+from custode.collectors.registry import register
 
 log = logging.getLogger(__name__)
 

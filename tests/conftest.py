@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from agent import clock
+from custode.agent import clock
 
 
 def free_port(host: str = "127.0.0.1") -> int:

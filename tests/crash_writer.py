@@ -3,9 +3,9 @@
 import random
 import sys
 
-from agent.audit import AuditLog
-from agent.incidents import CheckResult, Incidents
-from agent.state import State
+from custode.agent.audit import AuditLog
+from custode.agent.incidents import CheckResult, Incidents
+from custode.agent.state import State
 
 
 def main(db_path: str, audit_path: str, seed: int) -> None:

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import time
 
-from agent.farm.poller import PollResult
-from agent.farm.snapshot import Antivirus, DiskHealth, FailedService, Filesystem, HostSnapshot, OsInfo, UpdateStatus
-from agent.farm.targets import Target
-from agent.transports.config import HostConfig, SshOptions, WinrmOptions
+from custode.agent.farm.poller import PollResult
+from custode.agent.farm.snapshot import (
+    Antivirus,
+    DiskHealth,
+    FailedService,
+    Filesystem,
+    HostSnapshot,
+    OsInfo,
+    UpdateStatus,
+)
+from custode.agent.farm.targets import Target
+from custode.agent.transports.config import HostConfig, SshOptions, WinrmOptions
 
 GIB = 1024 ** 3
 

@@ -13,13 +13,13 @@ import pytest
 from alertmanager_server import AlertmanagerServer
 from conftest import free_port, wait_until
 
-from agent import http_server
-from agent.http_server import make_server
-from agent.incidents import Incidents
-from agent.metric_cache import MetricCache
-from agent.state import State
-from agent.tickets.alertmanager import AlertmanagerReceiver, group_target, instance_host, parse_notification
-from agent.tickets.config import AlertmanagerBridge
+from custode.agent import http_server
+from custode.agent.http_server import make_server
+from custode.agent.incidents import Incidents
+from custode.agent.metric_cache import MetricCache
+from custode.agent.state import State
+from custode.agent.tickets.alertmanager import AlertmanagerReceiver, group_target, instance_host, parse_notification
+from custode.agent.tickets.config import AlertmanagerBridge
 
 TOKEN = "s3cret-bearer-token"
 PASSWORD = "basic-pa55word"

@@ -1,4 +1,4 @@
-"""Tests for agent.audit: the hash-chained audit log.
+"""Tests for custode.agent.audit: the hash-chained audit log.
 
 Tamper tests work on the file as an attacker would (editing, deleting,
 swapping lines) and check that verify names the exact line, since that line
@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from agent import audit
-from agent.audit import AuditError, AuditLog, VerifyResult, export, parse_since, verify
+from custode.agent import audit
+from custode.agent.audit import AuditError, AuditLog, VerifyResult, export, parse_since, verify
 
 ROOT = Path(__file__).resolve().parents[1]
 ZERO = "0" * 64
@@ -209,7 +209,7 @@ def test_on_append_calls_stay_in_seq_order(tmp_path: Path, monkeypatch: pytest.M
 CHILD = """
 import sys, os
 from pathlib import Path
-from agent.audit import AuditLog
+from custode.agent.audit import AuditLog
 path, go, name = sys.argv[1:4]
 log = AuditLog(path, actor=name)
 Path(go + "." + name).touch()

@@ -7,12 +7,12 @@ from datetime import datetime, timedelta
 import pytest
 from mailfactory import SCRIPT_RULE, script_report
 
-from agent.backups.config import BackupsSection
-from agent.backups.jobs import ROME, previous_run
-from agent.backups.service import BackupMonitor
-from agent.incidents import Incidents
-from agent.mail.sources import Batch, RawMail
-from agent.state import State
+from custode.agent.backups.config import BackupsSection
+from custode.agent.backups.jobs import ROME, previous_run
+from custode.agent.backups.service import BackupMonitor
+from custode.agent.incidents import Incidents
+from custode.agent.mail.sources import Batch, RawMail
+from custode.agent.state import State
 
 
 def at(text: str) -> float:

@@ -8,9 +8,9 @@ from datetime import datetime
 
 from mailfactory import deliver, make_mail, script_report
 
-from agent.backups.jobs import ROME, previous_run
-from agent.cli import main
-from agent.clock import current_time
+from custode.agent.backups.jobs import ROME, previous_run
+from custode.agent.cli import main
+from custode.agent.clock import current_time
 
 CONFIG = """
 tenants:

@@ -5,7 +5,7 @@ from datetime import date, datetime
 import pytest
 from pydantic import ValidationError
 
-from agent.calendar import ROME, BusinessCalendar, CalendarSection, TenantCalendar, weekday_number
+from custode.agent.calendar import ROME, BusinessCalendar, CalendarSection, TenantCalendar, weekday_number
 
 
 def calendar(**tenant) -> BusinessCalendar:

@@ -10,15 +10,15 @@ import sys
 
 import psutil
 
-from agent import __version__
-from agent.audit import AuditLog
-from agent.cli import main
-from agent.incidents import CheckResult, Incidents
-from agent.state import State
+from custode.agent import __version__
+from custode.agent.audit import AuditLog
+from custode.agent.cli import main
+from custode.agent.incidents import CheckResult, Incidents
+from custode.agent.state import State
 
 
 def custode(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "agent", *args], capture_output=True, text=True, timeout=120,
+    return subprocess.run([sys.executable, "-m", "custode.agent", *args], capture_output=True, text=True, timeout=120,
                           env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
 
 

@@ -1,4 +1,4 @@
-"""agent.clock: one pinnable wall clock, read by the services through their default ``clock``."""
+"""custode.agent.clock: one pinnable wall clock, read by the services through their default ``clock``."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from agent import clock
-from agent.backups.service import BackupMonitor
-from agent.farm.service import new_poller
-from agent.incidents import Incidents
+from custode.agent import clock
+from custode.agent.backups.service import BackupMonitor
+from custode.agent.farm.service import new_poller
+from custode.agent.incidents import Incidents
 
 CHRISTMAS_EVE = datetime(2026, 12, 24, 17, 45, tzinfo=clock.ROME)
 
@@ -44,8 +44,8 @@ def test_a_naive_datetime_is_refused() -> None:
 
 
 def test_services_built_before_the_pin_read_the_pinned_clock(tmp_path, pin_clock) -> None:
-    from agent.config_loader import load_text
-    from agent.state import State
+    from custode.agent.config_loader import load_text
+    from custode.agent.state import State
 
     state = State(tmp_path / "state.db")
     try:

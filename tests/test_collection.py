@@ -8,11 +8,11 @@ import time
 import pytest
 from conftest import free_port, http_get, wait_until
 
-from agent.collection import CollectorRunner
-from agent.config_loader import load_text
-from agent.metric_cache import MetricCache
-from agent.runtime import Agent
-from collectors.base import Collector, CollectorUnavailable, gauge
+from custode.agent.collection import CollectorRunner
+from custode.agent.config_loader import load_text
+from custode.agent.metric_cache import MetricCache
+from custode.agent.runtime import Agent
+from custode.collectors.base import Collector, CollectorUnavailable, gauge
 
 
 class Hanging(Collector):

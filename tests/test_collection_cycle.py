@@ -8,11 +8,11 @@ import time
 
 from test_collection import Counting, Hanging, Raising
 
-from agent.collection import BATCH_WAIT, CollectionCycle, CollectorRunner, RunOutcome, cycles
-from agent.collector_status import CollectorStatusBuffer
-from agent.metric_cache import MetricCache
-from agent.state import State
-from collectors.base import Collector
+from custode.agent.collection import BATCH_WAIT, CollectionCycle, CollectorRunner, RunOutcome, cycles
+from custode.agent.collector_status import CollectorStatusBuffer
+from custode.agent.metric_cache import MetricCache
+from custode.agent.state import State
+from custode.collectors.base import Collector
 
 
 class Threads(Collector):

@@ -15,10 +15,10 @@ import pytest
 from conftest import free_port, http_get, wait_until
 from plugin_dist import fake_distribution
 
-import collectors
-from agent.config_loader import load_text
-from agent.runtime import Agent
-from collectors import registry
+from custode import collectors
+from custode.agent.config_loader import load_text
+from custode.agent.runtime import Agent
+from custode.collectors import registry
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ def plugin_location(tmp_path, monkeypatch):
 
 
 def test_broken_module_and_plugin_are_logged_with_their_names(plugin_location, caplog) -> None:
-    with caplog.at_level(logging.ERROR, logger="collectors.registry"):
+    with caplog.at_level(logging.ERROR, logger="custode.collectors.registry"):
         known = registry.available()
     assert "cpu" in known and "exploding" not in known and "vendorprobe" not in known
     broken = registry.broken()
@@ -54,7 +54,7 @@ def test_broken_module_and_plugin_are_logged_with_their_names(plugin_location, c
     assert "a_module_nobody_installed" in broken["vendorprobe"]
     records = {getattr(r, "collector", None): r for r in caplog.records}
     assert records["exploding"].levelno == logging.ERROR
-    assert records["exploding"].source == "module collectors.exploding"
+    assert records["exploding"].source == "module custode.collectors.exploding"
     assert records["vendorprobe"].source == "plug-in custode_vendor_probe:Probe"
 
 

@@ -24,7 +24,7 @@ from prometheus_client.core import Metric
 from prometheus_client.exposition import generate_latest
 from pydantic import ValidationError
 
-from collectors import (
+from custode.collectors import (
     boottime,
     cpu,
     diskstats,
@@ -38,7 +38,7 @@ from collectors import (
     services,
     smart,
 )
-from collectors.base import CollectorUnavailable
+from custode.collectors.base import CollectorUnavailable
 
 DATA = Path(__file__).parent / "data" / "collectors"
 LINUX = sys.platform.startswith("linux")
@@ -102,7 +102,7 @@ def test_all_host_collectors_are_registered_with_their_defaults() -> None:
     for name, cls in OUR_COLLECTORS.items():
         assert available[name] is cls
         assert cls.description
-        # These keys belong to the runner (see agent.config_loader); a setting so named would be shadowed.
+        # These keys belong to the runner (see custode.agent.config_loader); a setting so named would be shadowed.
         assert not {"enabled", "interval", "timeout"} & set(cls.Settings.model_fields), name
     assert smart.SmartCollector.default_interval == 300
     assert smart.SmartCollector.default_timeout == 60
@@ -657,8 +657,7 @@ def test_smart_live_capability_matches_path() -> None:
 # -- self --------------------------------------------------------------------
 
 def test_self_metrics_describe_this_process() -> None:
-    import agent
-
+    from custode import agent
     families = by_name(selfmetrics.SelfCollector().collect())
     assert values(families["process_resident_memory_bytes"])[()] > 1_000_000
     assert values(families["process_virtual_memory_bytes"])[()] >= values(families["process_resident_memory_bytes"])[()]
@@ -674,7 +673,7 @@ def test_self_metrics_describe_this_process() -> None:
 
 
 def test_self_build_info_falls_back_to_unknown(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "agent", None)  # makes "from agent import ..." fail
+    monkeypatch.setitem(sys.modules, "custode.agent", None)  # makes "from custode.agent import ..." fail
     families = by_name(selfmetrics.SelfCollector().collect())
     assert values(families["custode_build_info"]) == {(("version", "unknown"),): 1.0}
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from agent.cli import main
-from agent.config import parse_listen
-from agent.config_loader import ConfigError, load, load_text
-from agent.durations import format_duration, parse_duration
+from custode.agent.cli import main
+from custode.agent.config import parse_listen
+from custode.agent.config_loader import ConfigError, load, load_text
+from custode.agent.durations import format_duration, parse_duration
 
 BROKEN = [
     # (yaml text, the exact message expected)

@@ -7,9 +7,9 @@ import typing
 import pytest
 from pydantic import BaseModel
 
-from agent.config import Config
-from agent.config_loader import ConfigError, load_text
-from agent.config_refs import Reference
+from custode.agent.config import Config
+from custode.agent.config_loader import ConfigError, load_text
+from custode.agent.config_refs import Reference
 
 NAMES_LIKE_REFERENCES = {"tenant", "default_tenant", "host", "hosts", "backend", "default_backend"}
 # (model, field) named like a reference that names something else, and why
@@ -55,7 +55,7 @@ def test_every_field_named_like_a_reference_is_declared_one() -> None:
             if field_name in NAMES_LIKE_REFERENCES and (name, field_name) not in NOT_REFERENCES \
                     and not _is_reference(field.annotation):
                 unchecked.append(f"{name}.{field_name}")
-    assert unchecked == [], "annotate these with agent.config_refs (TenantRef, HostRef ...) or list them " \
+    assert unchecked == [], "annotate these with custode.agent.config_refs (TenantRef, HostRef ...) or list them " \
                             "in NOT_REFERENCES with the reason"
     assert set(NOT_REFERENCES) <= {(name, field) for name, model in _models(Config).items()
                                    for field in model.model_fields}, "a NOT_REFERENCES entry names no field"

@@ -10,8 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from agent.audit import AuditLog, verify
-from agent.state import State
+from custode.agent.audit import AuditLog, verify
+from custode.agent.state import State
 
 WRITER = Path(__file__).with_name("crash_writer.py")
 ROUNDS = 6

@@ -9,15 +9,15 @@ from datetime import datetime, timedelta
 import pytest
 from farm_helpers import GIB, down, linux_snapshot, linux_target, up, windows_snapshot
 
-from agent.calendar import ROME
-from agent.config_loader import ConfigError, load, load_text
-from agent.farm import history
-from agent.farm.report import render, summarise
-from agent.farm.service import FarmService
-from agent.incidents import Incidents
-from agent.metric_cache import MetricCache, samples
-from agent.state import State
-from agent.status import build_status
+from custode.agent.calendar import ROME
+from custode.agent.config_loader import ConfigError, load, load_text
+from custode.agent.farm import history
+from custode.agent.farm.report import render, summarise
+from custode.agent.farm.service import FarmService
+from custode.agent.incidents import Incidents
+from custode.agent.metric_cache import MetricCache, samples
+from custode.agent.state import State
+from custode.agent.status import build_status
 
 FARM_CONFIG = """
 agent: {tenant: provider}
@@ -276,7 +276,7 @@ def _cli(*args: str) -> tuple[int, str, str]:
     import contextlib
     import io
 
-    from agent.cli import main
+    from custode.agent.cli import main
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -319,7 +319,7 @@ def test_farm_poll_explains_bad_arguments(write_config) -> None:
 
 
 def test_results_that_cannot_be_recorded_are_kept_for_the_next_tick(tmp_path) -> None:
-    from agent.farm.poller import FarmPoller
+    from custode.agent.farm.poller import FarmPoller
 
     state = State(tmp_path / "state.db")
     config = load_text(FARM_CONFIG).model

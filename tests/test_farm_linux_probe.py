@@ -22,10 +22,10 @@ import pytest
 from conftest import host_clock, require_binary
 from ssh_server import SshServer
 
-from agent.farm.linux_probe import SCRIPT, SCRIPT_PATH, parse, probe_command
-from agent.farm.snapshot import DiskHealth, FailedService, Filesystem, HostSnapshot, OsInfo, ProbeOutputError
-from agent.transports import HostConfig, open_transport
-from agent.transports.config import SshOptions
+from custode.agent.farm.linux_probe import SCRIPT, SCRIPT_PATH, parse, probe_command
+from custode.agent.farm.snapshot import DiskHealth, FailedService, Filesystem, HostSnapshot, OsInfo, ProbeOutputError
+from custode.agent.transports import HostConfig, open_transport
+from custode.agent.transports.config import SshOptions
 
 DATA = Path(__file__).parent / "data" / "farm" / "linux"
 KIB = 1024.0

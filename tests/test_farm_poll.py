@@ -21,10 +21,10 @@ from conftest import free_port, host_clock, http_get, require_binary, stop_proce
 from prometheus_client.parser import text_string_to_metric_families
 from ssh_server import Blackhole, SshServer, generate_key
 
-from agent.farm.poller import FarmPoller
-from agent.farm.targets import Target
-from agent.transports import open_transport
-from agent.transports.config import HostConfig, SshOptions
+from custode.agent.farm.poller import FarmPoller
+from custode.agent.farm.targets import Target
+from custode.agent.transports import open_transport
+from custode.agent.transports.config import HostConfig, SshOptions
 
 pytestmark = pytest.mark.integration
 
@@ -134,7 +134,7 @@ def test_updates_are_read_every_updates_interval_and_carried_between(sshd) -> No
 
 def test_acceptance_command_prints_the_exposition(sshd, tmp_path) -> None:
     dead = free_port()
-    command = [sys.executable, "-m", "agent", "farm", "poll",
+    command = [sys.executable, "-m", "custode.agent", "farm", "poll",
                "--ssh", f"{sshd.user}@127.0.0.1:{sshd.port}", "--ssh", f"{sshd.user}@127.0.0.1:{dead}",
                "--identity", str(sshd.client_key), "--known-hosts", str(sshd.known_hosts),
                "--connect-timeout", "3", "--format", "prometheus"]
@@ -177,7 +177,7 @@ def test_farm_node_with_20_tenants_in_status_prometheus_and_report(sshd, tmp_pat
     config = _farm_config(sshd, tmp_path, free_port())
     port, prom_port = free_port(), free_port()
     env = {**os.environ, "CUSTODE_DATA_DIR": str(tmp_path / "data"), "SSH_AUTH_SOCK": ""}
-    agent = subprocess.Popen([sys.executable, "-m", "agent", "run", "--config", str(config),
+    agent = subprocess.Popen([sys.executable, "-m", "custode.agent", "run", "--config", str(config),
                               "--listen", f"127.0.0.1:{port}"], env=env, cwd=ROOT, stdin=subprocess.DEVNULL,
                              stdout=subprocess.DEVNULL, stderr=open(tmp_path / "custode.log", "wb"))
     (tmp_path / "prometheus.yml").write_text(
@@ -207,7 +207,7 @@ def test_farm_node_with_20_tenants_in_status_prometheus_and_report(sshd, tmp_pat
         assert b"error" not in (lint.stdout + lint.stderr).lower(), lint.stdout + lint.stderr
 
         def status_text() -> str:
-            return subprocess.run([sys.executable, "-m", "agent", "status", "--config", str(config)], env=env,
+            return subprocess.run([sys.executable, "-m", "custode.agent", "status", "--config", str(config)], env=env,
                                   cwd=ROOT, capture_output=True, text=True, timeout=60).stdout
 
         assert wait_until(lambda: "Farm: 20 of 21 hosts answered their last poll." in status_text(), 30)
@@ -219,7 +219,7 @@ def test_farm_node_with_20_tenants_in_status_prometheus_and_report(sshd, tmp_pat
         for proc in (prom, agent):
             stop_process(proc)
     assert agent.returncode == 0, (tmp_path / "custode.log").read_text()[-3000:]
-    report = subprocess.run([sys.executable, "-m", "agent", "farm", "report", "--config", str(config),
+    report = subprocess.run([sys.executable, "-m", "custode.agent", "farm", "report", "--config", str(config),
                              "--format", "json"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
     rows = [json.loads(line) for line in report.stdout.splitlines()]
     assert len(rows) == 21, report.stderr

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from winrm_server import WinrmServer
 
-from agent.config_loader import load_text
-from agent.farm.service import FarmService, new_poller
-from agent.farm.windows_probe import STAGER_COMMENT
-from agent.incidents import Incidents
-from agent.metric_cache import MetricCache, samples
-from agent.state import State
+from custode.agent.config_loader import load_text
+from custode.agent.farm.service import FarmService, new_poller
+from custode.agent.farm.windows_probe import STAGER_COMMENT
+from custode.agent.incidents import Incidents
+from custode.agent.metric_cache import MetricCache, samples
+from custode.agent.state import State
 
 FIXTURES = Path(__file__).parent / "data" / "farm" / "windows"
 HOSTS = {"fs-crema": "server2019-c-full.json", "dc-cremona": "server2022-defender-off.json",

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from winrm_server import WinrmServer
 
-from agent.farm.snapshot import OsInfo, ProbeOutputError
-from agent.farm.windows_eos import support_status
-from agent.farm.windows_probe import (
+from custode.agent.farm.snapshot import OsInfo, ProbeOutputError
+from custode.agent.farm.windows_eos import support_status
+from custode.agent.farm.windows_probe import (
     SCRIPT,
     SECTIONS,
     STAGER_COMMENT,
@@ -30,9 +30,9 @@ from agent.farm.windows_probe import (
     probe_command,
     service_is_expected_stopped,
 )
-from agent.transports import open_transport
-from agent.transports.config import HostConfig, WinrmOptions
-from agent.transports.winrm import MAX_COMMAND_LINE, WinrmTransport, encode_powershell
+from custode.agent.transports import open_transport
+from custode.agent.transports.config import HostConfig, WinrmOptions
+from custode.agent.transports.winrm import MAX_COMMAND_LINE, WinrmTransport, encode_powershell
 
 DATA = Path(__file__).parent / "data" / "farm" / "windows"
 NOW = dt.datetime(2026, 11, 20, 9, 15, 10, tzinfo=dt.timezone.utc).timestamp()

@@ -9,12 +9,12 @@ import pytest
 from dovecot_server import DovecotServer
 from mailfactory import SCRIPT_RULE, make_mail, script_report
 
-from agent.backups.config import BackupsSection
-from agent.backups.jobs import ROME
-from agent.backups.service import BackupMonitor
-from agent.backups.store import MailStore
-from agent.incidents import Incidents
-from agent.state import State
+from custode.agent.backups.config import BackupsSection
+from custode.agent.backups.jobs import ROME
+from custode.agent.backups.service import BackupMonitor
+from custode.agent.backups.store import MailStore
+from custode.agent.incidents import Incidents
+from custode.agent.state import State
 
 pytestmark = pytest.mark.integration
 NIGHT = datetime(2026, 11, 20, 23, 0, tzinfo=ROME)
@@ -120,9 +120,9 @@ def test_server_down_then_back_loses_nothing(dovecot, folder, password, tmp_path
 
 def test_a_crash_before_the_batch_is_stored_loses_nothing(dovecot, folder, password, tmp_path,
                                                           monkeypatch) -> None:
-    import agent.mail.imap
+    import custode.agent.mail.imap
 
-    monkeypatch.setattr(agent.mail.imap, "BATCH_SIZE", 2)
+    monkeypatch.setattr(custode.agent.mail.imap, "BATCH_SIZE", 2)
     for job in ("a1", "a2", "a3", "a4", "a5"):
         dovecot.append(folder, script_report(job, "success", NIGHT))
     state = State(tmp_path / "state.db")
@@ -218,7 +218,7 @@ def own_dovecot(tmp_path):
 
 def test_a_mailbox_unreadable_for_two_polls_is_an_incident_of_its_tenant(own_dovecot, write_config,
                                                                           monkeypatch, pin_clock, capsys) -> None:
-    from agent.cli import main
+    from custode.agent.cli import main
 
     dovecot, folder = own_dovecot, "Backup"
     monkeypatch.setenv("CUSTODE_TEST_IMAP_PASSWORD", "not-the-password")
@@ -236,8 +236,8 @@ def test_a_mailbox_unreadable_for_two_polls_is_an_incident_of_its_tenant(own_dov
     assert "crema-mail" in capsys.readouterr().err
 
     def mailbox_incidents() -> list:
-        from agent.config_loader import load
-        from agent.paths import state_path
+        from custode.agent.config_loader import load
+        from custode.agent.paths import state_path
 
         state = State(state_path(load(config).model))
         try:

@@ -6,12 +6,12 @@ import sqlite3
 
 import pytest
 
-from agent.checks import Evaluation, HostChecks, apply
-from agent.config import ChecksSection
-from agent.incidents import CheckResult, Incidents
-from agent.metric_cache import MetricCache
-from agent.state import MIGRATIONS, State, StateError
-from collectors.base import gauge
+from custode.agent.checks import Evaluation, HostChecks, apply
+from custode.agent.config import ChecksSection
+from custode.agent.incidents import CheckResult, Incidents
+from custode.agent.metric_cache import MetricCache
+from custode.agent.state import MIGRATIONS, State, StateError
+from custode.collectors.base import gauge
 
 
 @pytest.fixture

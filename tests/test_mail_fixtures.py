@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.backups.parsers import classify
-from agent.mail.message import parse_message
+from custode.agent.backups.parsers import classify
+from custode.agent.mail.message import parse_message
 
 MAIL = Path(__file__).parent / "data" / "mail"
 

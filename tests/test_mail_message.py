@@ -9,10 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mailfactory import SCRIPT_RULE, make_mail
 
-from agent.backups.config import MailRule
-from agent.backups.parsers import classify, not_a_report_reason
-from agent.backups.rules import compile_rules
-from agent.mail.message import MAX_MESSAGE_BYTES, parse_message
+from custode.agent.backups.config import MailRule
+from custode.agent.backups.parsers import classify, not_a_report_reason
+from custode.agent.backups.rules import compile_rules
+from custode.agent.mail.message import MAX_MESSAGE_BYTES, parse_message
 
 
 def test_rfc2047_subject_and_sender_in_any_charset() -> None:
@@ -203,7 +203,7 @@ _SOURCE_SPACE = st.sampled_from(["", "\n", "\r\n    ", "\t", "  \n\n  "])
 @given(blocks=st.lists(_BLOCK, min_size=1, max_size=5), spaces=st.lists(_SOURCE_SPACE, min_size=40, max_size=40))
 def test_fuzz_html_text_does_not_depend_on_the_source_layout(blocks: list[str], spaces: list[str]) -> None:
     """Generators indent and break their HTML source as they like; the text a browser shows stays the same."""
-    from agent.mail.html import html_tables, html_text
+    from custode.agent.mail.html import html_tables, html_text
 
     compact = "".join(blocks)
     pieces = iter(spaces * 100)

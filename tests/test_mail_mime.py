@@ -1,6 +1,6 @@
 """The fast MIME reader gives the standard library's answer, or none.
 
-``agent.mail.mime.read_simple`` replaces ``email.message_from_bytes`` for
+``custode.agent.mail.mime.read_simple`` replaces ``email.message_from_bytes`` for
 well-formed mail. Its rule is "same answer or NotSimple": every message is read
 both ways here (the slow way by making the fast reader decline) and the
 normalised messages must be equal, over every fixture and real-world report
@@ -16,9 +16,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import agent.mail.message as message_module
-from agent.mail.message import MailMessage, parse_message
-from agent.mail.mime import NotSimple, read_simple
+import custode.agent.mail.message as message_module
+from custode.agent.mail.message import MailMessage, parse_message
+from custode.agent.mail.mime import NotSimple, read_simple
 
 MAIL = Path(__file__).resolve().parent / "data" / "mail"
 MESSAGES = sorted(MAIL.rglob("*.eml"))

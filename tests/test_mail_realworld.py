@@ -107,8 +107,8 @@ def test_a_gateway_tag_before_the_subject_changes_no_verdict(tag: str) -> None:
     """Mail gateways and spam filters rewrite subjects; every product's report must read the same."""
     from email import message_from_bytes, policy
 
-    from agent.backups.parsers import classify
-    from agent.mail.message import parse_message
+    from custode.agent.backups.parsers import classify
+    from custode.agent.mail.message import parse_message
 
     changed = []
     for path, _entry in _reports():

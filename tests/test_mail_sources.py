@@ -8,11 +8,11 @@ from pathlib import Path
 
 from mailfactory import SCRIPT_RULE, make_mail, script_report
 
-from agent.backups.config import BackupsSection
-from agent.backups.jobs import ROME
-from agent.backups.service import BackupMonitor
-from agent.mail.sources import local_messages, mbox_messages
-from agent.state import State
+from custode.agent.backups.config import BackupsSection
+from custode.agent.backups.jobs import ROME
+from custode.agent.backups.service import BackupMonitor
+from custode.agent.mail.sources import local_messages, mbox_messages
+from custode.agent.state import State
 
 NIGHT = datetime(2026, 11, 20, 23, 0, tzinfo=ROME)
 

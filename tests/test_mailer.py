@@ -11,7 +11,15 @@ from conftest import free_port
 from pydantic import ValidationError
 from smtp_server import SmtpServer
 
-from agent.mailer import Mailer, MailerError, OutgoingMail, SmtpSettings, build_message, new_message_id, parse_address
+from custode.agent.mailer import (
+    Mailer,
+    MailerError,
+    OutgoingMail,
+    SmtpSettings,
+    build_message,
+    new_message_id,
+    parse_address,
+)
 
 SENDER = "Custode <custode@provider.example.it>"
 REFERENT = "referente@comune-esempio.it"

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.backups.parsers import classify, may_claim, parsers
-from agent.mail.message import MailMessage, parse_message
+from custode.agent.backups.parsers import classify, may_claim, parsers
+from custode.agent.mail.message import MailMessage, parse_message
 
 MAIL = Path(__file__).resolve().parent / "data" / "mail"
 MESSAGES = sorted(MAIL.rglob("*.eml"))
@@ -63,7 +63,7 @@ def test_needles_skip_what_they_should() -> None:
 
 def test_the_dispatcher_gives_the_same_verdicts_as_every_parser_tried_in_turn(candidates, monkeypatch) -> None:
     with_needles = [classify(message) for _, message in candidates]
-    monkeypatch.setattr("agent.backups.parsers._holds_any", lambda window, needles: True)
+    monkeypatch.setattr("custode.agent.backups.parsers._holds_any", lambda window, needles: True)
     without = [classify(message) for _, message in candidates]
     assert [(v.status, v.parser, v.report and v.report.job) for v in with_needles] == \
         [(v.status, v.parser, v.report and v.report.job) for v in without]

@@ -8,12 +8,12 @@ import pkgutil
 import pytest
 from plugin_dist import fake_distribution
 
-import agent.backups.parsers as registry
-from agent.backups.parsers import classify, contract_problems, parsers
-from agent.mail.message import parse_message
+import custode.agent.backups.parsers as registry
+from custode.agent.backups.parsers import classify, contract_problems, parsers
+from custode.agent.mail.message import parse_message
 
 PLUGIN = '''
-from agent.backups.report import BackupReport
+from custode.agent.backups.report import BackupReport
 SOFTWARE = "Vendor Tape Robot"
 PRIORITY = 5
 NEEDLES = ("tape robot",)
@@ -55,7 +55,7 @@ def test_an_installed_plugin_parser_is_used_and_a_broken_one_is_reported(tmp_pat
                              {"tape_robot": "custode_tape_robot", "half_done": "custode_half_done"},
                              {"custode_tape_robot": PLUGIN, "custode_half_done": "SOFTWARE = 'Half'\n"})
     monkeypatch.syspath_prepend(str(site))
-    with caplog.at_level(logging.ERROR, logger="agent.backups.parsers"):
+    with caplog.at_level(logging.ERROR, logger="custode.agent.backups.parsers"):
         loaded = parsers()
     assert loaded[0].__name__ == "custode_tape_robot"  # PRIORITY 5 comes first
     broken = registry.broken_parsers()

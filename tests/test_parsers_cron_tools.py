@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.backups.parsers import borg, classify, restic
-from agent.mail.message import MailMessage, parse_message
+from custode.agent.backups.parsers import borg, classify, restic
+from custode.agent.mail.message import MailMessage, parse_message
 
 CORPUS = Path(__file__).resolve().parent / "data" / "mail" / "realworld"
 

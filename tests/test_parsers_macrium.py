@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from mailfactory import one_part_mail
 
-from agent.backups.parsers import macrium
-from agent.mail.message import MailMessage, parse_message
+from custode.agent.backups.parsers import macrium
+from custode.agent.mail.message import MailMessage, parse_message
 
 FOLDER = Path(__file__).parent / "data" / "mail" / "realworld" / "macrium"
 INDEX = json.loads((FOLDER / "index.json").read_text(encoding="utf-8"))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from mailfactory import one_part_mail
 
-from agent.backups.parsers import acronis, qnap_hbs, synology_active_backup, synology_hyper_backup
-from agent.mail.message import MailMessage, parse_message
+from custode.agent.backups.parsers import acronis, qnap_hbs, synology_active_backup, synology_hyper_backup
+from custode.agent.mail.message import MailMessage, parse_message
 
 MODULES = (acronis, synology_hyper_backup, synology_active_backup, qnap_hbs)
 

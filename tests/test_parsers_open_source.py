@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from agent.backups.parsers import bacula, duplicati, urbackup
-from agent.mail.message import MailMessage, parse_message
+from custode.agent.backups.parsers import bacula, duplicati, urbackup
+from custode.agent.mail.message import MailMessage, parse_message
 
 MODULES = (bacula, duplicati, urbackup)
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.backups.parsers import classify, proxmox_backup, proxmox_ve
-from agent.backups.report import Classification
-from agent.mail.message import MailMessage, parse_message
+from custode.agent.backups.parsers import classify, proxmox_backup, proxmox_ve
+from custode.agent.backups.report import Classification
+from custode.agent.mail.message import MailMessage, parse_message
 
 REALWORLD = Path(__file__).parent / "data" / "mail" / "realworld"
 PVE = REALWORLD / "proxmox_ve"

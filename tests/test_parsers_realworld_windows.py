@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.backups.parsers import classify, hyperv_backup, veeam_agent, wbadmin
-from agent.mail.message import MailMessage, parse_message
+from custode.agent.backups.parsers import classify, hyperv_backup, veeam_agent, wbadmin
+from custode.agent.mail.message import MailMessage, parse_message
 
 REALWORLD = Path(__file__).parent / "data" / "mail" / "realworld"
 FOLDERS = ("hyperv", "wbadmin", "veeam_agent")

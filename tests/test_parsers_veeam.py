@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.backups.parsers import _common, classify, veeam_agent, veeam_br, veeam_m365
-from agent.mail.message import MailMessage, parse_message
+from custode.agent.backups.parsers import _common, classify, veeam_agent, veeam_br, veeam_m365
+from custode.agent.mail.message import MailMessage, parse_message
 
 MAIL = Path(__file__).parent / "data" / "mail"
 

@@ -12,8 +12,8 @@ import time
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.backups.parsers import cobian, iperius, uranium, wbadmin
-from agent.mail.message import MailMessage
+from custode.agent.backups.parsers import cobian, iperius, uranium, wbadmin
+from custode.agent.mail.message import MailMessage
 
 PARSERS = (iperius, uranium, cobian, wbadmin)
 

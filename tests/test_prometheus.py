@@ -50,7 +50,7 @@ def custode(tmp_path):
     (tmp_path / "srv" / "dati").mkdir(parents=True)
     (tmp_path / "srv" / "nuova-app").mkdir()
     env = {**os.environ, "CUSTODE_DATA_DIR": str(tmp_path / "data")}
-    proc = subprocess.Popen([sys.executable, "-m", "agent", "run", "--config", str(config),
+    proc = subprocess.Popen([sys.executable, "-m", "custode.agent", "run", "--config", str(config),
                              "--listen", f"127.0.0.1:{port}"], env=env,
                             stdout=subprocess.DEVNULL, stderr=open(tmp_path / "custode.log", "wb"))
     try:

@@ -18,11 +18,11 @@ import pytest
 from restore_repos import BIG, borg_env, borg_repo, corrupt_borg_segment, corrupt_restic_pack, make_tree, restic_repo
 from restore_trees import write_now
 
-from agent.config_loader import load
-from agent.incidents import Incidents
-from agent.paths import data_dir, state_path
-from agent.restore.service import RestoreService
-from agent.state import State
+from custode.agent.config_loader import load
+from custode.agent.incidents import Incidents
+from custode.agent.paths import data_dir, state_path
+from custode.agent.restore.service import RestoreService
+from custode.agent.state import State
 
 PASSWORD = "correct horse battery staple"
 
@@ -42,7 +42,7 @@ def password_file(tmp_path) -> Path:
 
 
 def run_cli(tmp_path, backend: str, repo: str, source: Path, env: dict | None = None) -> tuple[int, dict]:
-    command = [sys.executable, "-m", "agent", "restore-test", "run", "--backend", backend, "--repo", repo,
+    command = [sys.executable, "-m", "custode.agent", "restore-test", "run", "--backend", backend, "--repo", repo,
                "--source", str(source), "--password-file", str(password_file(tmp_path)), "--sample", "100",
                "--json"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,

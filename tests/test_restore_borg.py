@@ -24,8 +24,8 @@ from restore_repos import (
     sha256_file,
 )
 
-from agent.restore.backends.borg import BorgBackend, create_paths, default_base_dir
-from agent.restore.model import RestoreError
+from custode.agent.restore.backends.borg import BorgBackend, create_paths, default_base_dir
+from custode.agent.restore.model import RestoreError
 
 PASSWORD = "passphrase-di-prova-è-lunga"
 FEW = [SPACED, NESTED, GLOBBY, BIG, EMPTY, OLD]

@@ -28,7 +28,7 @@ from restore_trees import write_now
 from ssh_server import SshServer
 from winrm_server import WinrmServer
 
-from agent.restore.backends.command import (
+from custode.agent.restore.backends.command import (
     CommandBackend,
     TemplateError,
     find_json,
@@ -38,13 +38,13 @@ from agent.restore.backends.command import (
     template_problem,
     unquoted_placeholders,
 )
-from agent.restore.model import RestoreError, Snapshot
-from agent.restore.remote_files import TICKS_AT_EPOCH, RemoteFileSystem
-from agent.transports.config import SshOptions, WinrmOptions
-from agent.transports.local import LocalTransport
-from agent.transports.quoting import quote_powershell
-from agent.transports.ssh import SshTransport
-from agent.transports.winrm import WinrmTransport
+from custode.agent.restore.model import RestoreError, Snapshot
+from custode.agent.restore.remote_files import TICKS_AT_EPOCH, RemoteFileSystem
+from custode.agent.transports.config import SshOptions, WinrmOptions
+from custode.agent.transports.local import LocalTransport
+from custode.agent.transports.quoting import quote_powershell
+from custode.agent.transports.ssh import SshTransport
+from custode.agent.transports.winrm import WinrmTransport
 
 pytestmark = pytest.mark.integration
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.config_loader import ConfigError, load_text
-from agent.sizes import parse_size
+from custode.agent.config_loader import ConfigError, load_text
+from custode.agent.sizes import parse_size
 
 
 def problems(text: str) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.restore.coverage import (
+from custode.agent.restore.coverage import (
     CSV_COLUMNS,
     CoverageItem,
     CoverageReport,

@@ -9,9 +9,9 @@ import sys
 
 from restore_trees import SPECIAL_NAMES, damage_silently, make_source, mirror, write_now
 
-from agent.restore.backends.mirror import MirrorBackend
-from agent.restore.engine import RestoreRequest, RestoreTest, certificate_digest
-from agent.restore.sampling import SamplePolicy
+from custode.agent.restore.backends.mirror import MirrorBackend
+from custode.agent.restore.engine import RestoreRequest, RestoreTest, certificate_digest
+from custode.agent.restore.sampling import SamplePolicy
 
 
 def run(source, copy, tmp_path, **policy):
@@ -105,7 +105,7 @@ def test_an_old_copy_fails_the_backup_age_policy(tmp_path):
 def test_cli_one_off_mirror_test_prints_the_certificate_and_sets_the_exit_code(tmp_path):
     source = make_source(tmp_path / "src", files=6)
     copy = mirror(source, tmp_path / "copy")
-    command = [sys.executable, "-m", "agent", "restore-test", "run", "--backend", "mirror", "--repo", str(copy),
+    command = [sys.executable, "-m", "custode.agent", "restore-test", "run", "--backend", "mirror", "--repo", str(copy),
                "--source", str(source), "--sample", "5", "--json"]
     ok = subprocess.run(command, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     certificate = json.loads(ok.stdout)

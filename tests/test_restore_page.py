@@ -1,4 +1,4 @@
-"""Tests for agent.restore.page: the certificate page a provider sends to the comune.
+"""Tests for custode.agent.restore.page: the certificate page a provider sends to the comune.
 
 They read the page as its reader would: the verdict word, the files that
 failed named in plain words, dates in Rome time, the id and digest that tie the
@@ -13,8 +13,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from agent.restore.engine import certificate_digest
-from agent.restore.page import MAX_OK_ROWS, render_html, render_text
+from custode.agent.restore.engine import certificate_digest
+from custode.agent.restore.page import MAX_OK_ROWS, render_html, render_text
 
 EVIL = 'Protocollo/2026/doc <b>1</b> & "quoted" \'x\'.pdf'
 EVIL_ESCAPED = "Protocollo/2026/doc &lt;b&gt;1&lt;/b&gt; &amp; &quot;quoted&quot; &#x27;x&#x27;.pdf"

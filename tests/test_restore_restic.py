@@ -22,9 +22,9 @@ from restore_repos import (
     sha256_file,
 )
 
-from agent.restore.backends.process import chunked, find_named_path, parse_timestamp, redact, run_tool
-from agent.restore.backends.restic import ResticBackend, _include_pattern
-from agent.restore.model import RestoreError, Snapshot
+from custode.agent.restore.backends.process import chunked, find_named_path, parse_timestamp, redact, run_tool
+from custode.agent.restore.backends.restic import ResticBackend, _include_pattern
+from custode.agent.restore.model import RestoreError, Snapshot
 
 pytestmark = pytest.mark.real_clock  # starts a Go program (conftest.GO_PROGRAMS)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.restore.model import FileEntry
-from agent.restore.sampling import DAY, MiB, SamplePolicy, Sampler, stratum_of
+from custode.agent.restore.model import FileEntry
+from custode.agent.restore.sampling import DAY, MiB, SamplePolicy, Sampler, stratum_of
 
 NOW = 1_800_000_000.0
 

@@ -12,13 +12,13 @@ import time
 import pytest
 from restore_trees import damage_silently, make_source, mirror
 
-from agent.audit import AuditLog, export, verify
-from agent.config_loader import load
-from agent.incidents import Incidents
-from agent.paths import audit_path, data_dir, state_path
-from agent.restore.metrics import restore_families
-from agent.restore.service import RestoreService
-from agent.state import State
+from custode.agent.audit import AuditLog, export, verify
+from custode.agent.config_loader import load
+from custode.agent.incidents import Incidents
+from custode.agent.paths import audit_path, data_dir, state_path
+from custode.agent.restore.metrics import restore_families
+from custode.agent.restore.service import RestoreService
+from custode.agent.state import State
 
 CONFIG = """
 agent: {{tenant: provider}}
@@ -138,7 +138,7 @@ def test_a_new_top_level_folder_on_the_volume_is_reported_unprotected_once(site)
 
 
 def cli(site, *args):
-    return subprocess.run([sys.executable, "-m", "agent", *args, "--config", str(site["config"])],
+    return subprocess.run([sys.executable, "-m", "custode.agent", *args, "--config", str(site["config"])],
                           capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
 
 

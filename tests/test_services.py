@@ -6,12 +6,12 @@ from __future__ import annotations
 import logging
 import pkgutil
 
-import agent.services as services
-from agent.config_loader import load_text
-from agent.incidents import Incidents
-from agent.metric_cache import MetricCache
-from agent.services import Context, Job, Service, build_services, guarded, service_modules
-from agent.state import State
+import custode.agent.services as services
+from custode.agent.config_loader import load_text
+from custode.agent.incidents import Incidents
+from custode.agent.metric_cache import MetricCache
+from custode.agent.services import Context, Job, Service, build_services, guarded, service_modules
+from custode.agent.state import State
 
 
 def _context(tmp_path, text: str) -> Context:
@@ -54,7 +54,7 @@ def test_a_guarded_job_never_raises_and_does_not_run_once_stopping(caplog) -> No
 
     stopping = False
     run = guarded(Job("demo", failing, "interval", {"seconds": 1}), lambda: stopping)
-    with caplog.at_level(logging.ERROR, logger="agent.services"):
+    with caplog.at_level(logging.ERROR, logger="custode.agent.services"):
         run("first")
     assert calls == ["first"]
     assert any(getattr(record, "job", None) == "demo" for record in caplog.records)

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.calendar import ROME
-from agent.cli import main
-from agent.config_loader import load_text
-from agent.tickets.sla import parse_opened, resolve_due, take_charge_due, tenant_calendar
+from custode.agent.calendar import ROME
+from custode.agent.cli import main
+from custode.agent.config_loader import load_text
+from custode.agent.tickets.sla import parse_opened, resolve_due, take_charge_due, tenant_calendar
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -158,7 +158,7 @@ def test_take_charge_due(configs, capsys, config_name, tenant, priority, opened,
 
 def custode(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "agent", *args], capture_output=True, text=True, timeout=60,
+    return subprocess.run([sys.executable, "-m", "custode.agent", *args], capture_output=True, text=True, timeout=60,
                           env=env, cwd=ROOT, stdin=subprocess.DEVNULL)
 
 
@@ -233,7 +233,7 @@ def test_cli_unknown_tenant_in_a_config_names_the_defined_ones(configs, capsys):
 
 def test_cli_without_config_ignores_the_default_config_location(monkeypatch, capsys, tmp_path):
     """A config at the default path must not change the answer unless --config names it."""
-    import agent.config_loader as loader
+    import custode.agent.config_loader as loader
 
     other = tmp_path / "custode.yaml"
     other.write_text("calendar:\n  closures: ['2026-12-28']\n", encoding="utf-8")

@@ -9,10 +9,10 @@ import typing
 
 import pytest
 
-import agent.tickets.backends as backends
-from agent.config_loader import ConfigError, load_text
-from agent.tickets.backends.base import TicketBackend
-from agent.tickets.config import BackendConfig
+import custode.agent.tickets.backends as backends
+from custode.agent.config_loader import ConfigError, load_text
+from custode.agent.tickets.backends.base import TicketBackend
+from custode.agent.tickets.config import BackendConfig
 
 
 def _config_types() -> set[str]:
@@ -27,7 +27,7 @@ def test_the_config_union_and_the_modules_name_the_same_helpdesks() -> None:
 
 @pytest.mark.parametrize("kind", sorted(_config_types()))
 def test_each_module_builds_its_backend(kind: str) -> None:
-    module = importlib.import_module(f"agent.tickets.backends.{kind}")
+    module = importlib.import_module(f"custode.agent.tickets.backends.{kind}")
     built = inspect.signature(module.build).return_annotation
     assert issubclass(getattr(module, built) if isinstance(built, str) else built, TicketBackend)
 

@@ -7,11 +7,11 @@ from datetime import datetime
 
 import pytest
 
-from agent.calendar import ROME
-from agent.checks import judge_cpu, judge_filesystem, judge_memory, service_summary
-from agent.config import ChecksSection
-from agent.incidents import Incident
-from agent.tickets.text import (
+from custode.agent.calendar import ROME
+from custode.agent.checks import judge_cpu, judge_filesystem, judge_memory, service_summary
+from custode.agent.config import ChecksSection
+from custode.agent.incidents import Incident
+from custode.agent.tickets.text import (
     SUBJECT_MAX,
     IncidentFacts,
     duration_words,

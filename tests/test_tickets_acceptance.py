@@ -19,13 +19,13 @@ from mailfactory import SCRIPT_RULE, script_report
 from test_backup_jobs import NIGHTLY, Clock, ListSource, at
 from zendesk_fake import DEFAULT_EMAIL, DEFAULT_TOKEN, ZendeskFake
 
-from agent.backups.config import BackupsSection
-from agent.backups.jobs import ROME
-from agent.backups.service import BackupMonitor
-from agent.config_loader import load_text
-from agent.incidents import Incidents
-from agent.state import State
-from agent.tickets.service import TicketService
+from custode.agent.backups.config import BackupsSection
+from custode.agent.backups.jobs import ROME
+from custode.agent.backups.service import BackupMonitor
+from custode.agent.config_loader import load_text
+from custode.agent.incidents import Incidents
+from custode.agent.state import State
+from custode.agent.tickets.service import TicketService
 
 
 def _backend_yaml(kind: str, url: str) -> str:

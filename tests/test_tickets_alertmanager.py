@@ -39,7 +39,7 @@ tickets:
   alertmanager: {{enabled: true, token: {{env: T_AM_TOKEN}}}}
 """, encoding="utf-8")
         env = {**os.environ, "T_HOOK": "hook-secret", "T_AM_TOKEN": TOKEN}
-        agent = subprocess.Popen([sys.executable, "-m", "agent", "run", "--config", str(config), "--listen",
+        agent = subprocess.Popen([sys.executable, "-m", "custode.agent", "run", "--config", str(config), "--listen",
                                   f"127.0.0.1:{port}"], env=env, cwd=ROOT, stdin=subprocess.DEVNULL,
                                  stdout=subprocess.DEVNULL, stderr=open(tmp_path / "custode.log", "wb"))
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.config_loader import ConfigError, load_text
+from custode.agent.config_loader import ConfigError, load_text
 
 ZD = "{type: zendesk, url: 'https://p.zendesk.com', email: a@p.example.it, token: {env: ZT}}"
 

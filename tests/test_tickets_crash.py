@@ -25,8 +25,8 @@ import pytest
 from conftest import free_port, stop_process, wait_until
 from zendesk_fake import DEFAULT_EMAIL, DEFAULT_TOKEN, ZendeskFake
 
-from agent.incidents import CheckResult, Incidents
-from agent.state import State, StateError
+from custode.agent.incidents import CheckResult, Incidents
+from custode.agent.state import State, StateError
 
 ROOT = Path(__file__).resolve().parent.parent
 INCIDENTS = 200
@@ -63,7 +63,7 @@ def test_kill_9_at_random_instants_loses_and_duplicates_nothing(tmp_path):
         log = open(tmp_path / "custode.log", "ab")
 
         def start() -> subprocess.Popen:
-            return subprocess.Popen([sys.executable, "-m", "agent", "run", "--config", str(config)], env=env,
+            return subprocess.Popen([sys.executable, "-m", "custode.agent", "run", "--config", str(config)], env=env,
                                     cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
 
         agent = start()

@@ -8,12 +8,12 @@ import pytest
 from conftest import free_port
 from smtp_server import SmtpServer
 
-from agent.smtp_settings import SmtpSettings
-from agent.tickets.backends import build_backend
-from agent.tickets.backends.base import DeliveryError, op_marker
-from agent.tickets.backends.email import EmailBackend, message_id_for
-from agent.tickets.config import EmailConfig
-from agent.tickets.model import TenantTicketing, TicketDraft, TicketThread
+from custode.agent.smtp_settings import SmtpSettings
+from custode.agent.tickets.backends import build_backend
+from custode.agent.tickets.backends.base import DeliveryError, op_marker
+from custode.agent.tickets.backends.email import EmailBackend, message_id_for
+from custode.agent.tickets.config import EmailConfig
+from custode.agent.tickets.model import TenantTicketing, TicketDraft, TicketThread
 
 SENDER = "Custode <custode@provider.example.it>"
 HELPDESK = "helpdesk@provider.example.it"

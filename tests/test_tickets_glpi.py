@@ -8,11 +8,11 @@ import time
 import pytest
 from glpi_fake import CLOSED, SOLVED, FakeGlpi
 
-from agent.tickets.backends import build_backend
-from agent.tickets.backends.base import DeliveryError, TicketClosed, op_marker
-from agent.tickets.backends.glpi import GlpiBackend
-from agent.tickets.config import GlpiConfig
-from agent.tickets.model import TenantTicketing, TicketDraft, TicketThread
+from custode.agent.tickets.backends import build_backend
+from custode.agent.tickets.backends.base import DeliveryError, TicketClosed, op_marker
+from custode.agent.tickets.backends.glpi import GlpiBackend
+from custode.agent.tickets.config import GlpiConfig
+from custode.agent.tickets.model import TenantTicketing, TicketDraft, TicketThread
 
 USER_TOKEN = "user-secret-123"
 APP_TOKEN = "app-secret-456"

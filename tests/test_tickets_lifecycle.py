@@ -12,11 +12,11 @@ from datetime import datetime
 import pytest
 from webhook_receiver import WebhookReceiver
 
-from agent.calendar import ROME
-from agent.config_loader import load_text
-from agent.incidents import CheckResult, Incidents
-from agent.state import State
-from agent.tickets.service import TicketService
+from custode.agent.calendar import ROME
+from custode.agent.config_loader import load_text
+from custode.agent.incidents import CheckResult, Incidents
+from custode.agent.state import State
+from custode.agent.tickets.service import TicketService
 
 SECRET = "segreto-di-prova"
 # Monday 2026-11-23 09:00 Europe/Rome: inside office hours.
@@ -215,7 +215,7 @@ def test_transient_failures_back_off_and_honour_retry_after(tmp_path, receiver):
 
 
 def test_refused_operation_is_kept_visible_and_can_be_retried(tmp_path, receiver, monkeypatch, capsys):
-    from agent.cli import main
+    from custode.agent.cli import main
 
     clock, incidents, service, state = make(tmp_path, receiver)
     monkeypatch.setenv("CUSTODE_TEST_WEBHOOK", "wrong-secret")
@@ -223,7 +223,7 @@ def test_refused_operation_is_kept_visible_and_can_be_retried(tmp_path, receiver
     service.step()
     op = state.query("SELECT * FROM ticket_outbox")[0]
     assert op["state"] == "dead" and "401" in op["last_error"]
-    from agent.tickets.metrics import ticket_families
+    from custode.agent.tickets.metrics import ticket_families
 
     families = {f.name: f for f in ticket_families(state, ["hook"], clock.now)}
     assert families["custode_ticket_outbox_undeliverable"].samples[0].value == 1
@@ -250,7 +250,7 @@ def test_tenant_without_tickets_gets_none_and_first_run_adopts_open_incidents(tm
 
 
 def test_metrics_export_due_time_and_breaches(tmp_path, receiver):
-    from agent.tickets.metrics import ticket_families
+    from custode.agent.tickets.metrics import ticket_families
 
     clock, incidents, service, state = make(tmp_path, receiver)
     fail(incidents, clock)

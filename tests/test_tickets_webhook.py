@@ -12,11 +12,11 @@ import pytest
 from conftest import free_port
 from webhook_receiver import WebhookReceiver
 
-from agent.tickets.backends import build_backend
-from agent.tickets.backends.base import DeliveryError, TicketClosed, op_marker
-from agent.tickets.backends.webhook import WebhookBackend, verify_signature
-from agent.tickets.config import WebhookConfig
-from agent.tickets.model import TenantTicketing, TicketDraft, TicketThread
+from custode.agent.tickets.backends import build_backend
+from custode.agent.tickets.backends.base import DeliveryError, TicketClosed, op_marker
+from custode.agent.tickets.backends.webhook import WebhookBackend, verify_signature
+from custode.agent.tickets.config import WebhookConfig
+from custode.agent.tickets.model import TenantTicketing, TicketDraft, TicketThread
 
 SECRET = "chiave-condivisa-è-lunga"
 SECRET_ENV = "CUSTODE_TEST_WEBHOOK_SECRET"

@@ -12,11 +12,11 @@ import pytest
 from conftest import stop_process, wait_until
 from zendesk_fake import DEFAULT_TOKEN, ZendeskFake, read_state
 
-from agent.tickets.backends import build_backend
-from agent.tickets.backends.base import DeliveryError, TicketClosed, op_marker
-from agent.tickets.backends.zendesk import ZendeskBackend
-from agent.tickets.config import ZendeskConfig
-from agent.tickets.model import TenantTicketing, TicketDraft, TicketThread
+from custode.agent.tickets.backends import build_backend
+from custode.agent.tickets.backends.base import DeliveryError, TicketClosed, op_marker
+from custode.agent.tickets.backends.zendesk import ZendeskBackend
+from custode.agent.tickets.config import ZendeskConfig
+from custode.agent.tickets.model import TenantTicketing, TicketDraft, TicketThread
 
 TOKEN_ENV = "CUSTODE_TEST_ZENDESK_TOKEN"
 EMAIL = "custode@example.it"

@@ -18,11 +18,11 @@ import pytest
 from conftest import free_port, require_binary, wait_until
 from ssh_server import SSH_KEYGEN, Blackhole, SshServer, generate_key, sha256_fingerprint
 
-from agent.secrets import SecretRef
-from agent.transports import HostConfig, open_transport
-from agent.transports.base import TransportError
-from agent.transports.config import SshOptions
-from agent.transports.ssh import SshTransport
+from custode.agent.secrets import SecretRef
+from custode.agent.transports import HostConfig, open_transport
+from custode.agent.transports.base import TransportError
+from custode.agent.transports.config import SshOptions
+from custode.agent.transports.ssh import SshTransport
 
 pytestmark = pytest.mark.integration
 

@@ -13,10 +13,10 @@ import winrm.transport
 from conftest import free_port
 from winrm_server import HANG, SIGNAL_TERMINATE, Delayed, WinrmServer, clixml, encoded_script
 
-from agent.transports import open_transport
-from agent.transports.base import TransportError
-from agent.transports.config import HostConfig, WinrmOptions
-from agent.transports.winrm import WinrmTransport, clixml_to_text, encode_powershell
+from custode.agent.transports import open_transport
+from custode.agent.transports.base import TransportError
+from custode.agent.transports.config import HostConfig, WinrmOptions
+from custode.agent.transports.winrm import WinrmTransport, clixml_to_text, encode_powershell
 
 PASSWORD_ENV = "CUSTODE_TEST_WINRM_PASSWORD"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import socket
 
-from agent.updates.playbook import ACTIONS, Step
-from agent.updates.steps import HANDLERS, StepExecutor
+from custode.agent.updates.playbook import ACTIONS, Step
+from custode.agent.updates.steps import HANDLERS, StepExecutor
 
 
 def test_every_action_but_notify_has_a_handler() -> None:

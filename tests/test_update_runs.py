@@ -14,15 +14,15 @@ from conftest import wait_until
 from toyapp import ToyApp
 from update_helpers import runner_for, toy_config
 
-from agent.audit import export, verify
-from agent.calendar import ROME
-from agent.cli import main
-from agent.config_loader import ConfigError
-from agent.incidents import CheckResult, Incidents
-from agent.paths import audit_path, state_path
-from agent.state import State
-from agent.updates.runner import RunRefused
-from agent.updates.store import NewRun, UpdateStore
+from custode.agent.audit import export, verify
+from custode.agent.calendar import ROME
+from custode.agent.cli import main
+from custode.agent.config_loader import ConfigError
+from custode.agent.incidents import CheckResult, Incidents
+from custode.agent.paths import audit_path, state_path
+from custode.agent.state import State
+from custode.agent.updates.runner import RunRefused
+from custode.agent.updates.store import NewRun, UpdateStore
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,7 +60,7 @@ def test_update_installs_the_new_release_and_proves_it(app, write_config):
 
 
 def _loaded(path):
-    from agent.config_loader import load
+    from custode.agent.config_loader import load
 
     return load(path).model
 
@@ -214,8 +214,8 @@ def test_crash_in_the_middle_of_a_run_is_recovered_on_restart(app, write_config,
     (folder / "slow.yaml").write_text("name: slow\nsteps:\n  - run: 'touch {{ app_root }}/started; sleep 60'\n"
                                       "    timeout: 2m\n")
     config = write_config(toy_config(app, playbook="slow.yaml", playbooks=folder))
-    proc = subprocess.Popen([sys.executable, "-m", "agent", "update", "run", "toy", "--now", "--reason", "crash",
-                             "--config", str(config)], cwd=ROOT, stdin=subprocess.DEVNULL,
+    proc = subprocess.Popen([sys.executable, "-m", "custode.agent", "update", "run", "toy", "--now",
+                             "--reason", "crash", "--config", str(config)], cwd=ROOT, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy())
     try:
         assert wait_until(lambda: (Path(app.root) / "started").exists(), 20), "the run did not start"
@@ -249,7 +249,7 @@ def test_history_lists_runs_and_steps(app, write_config, capsys):
 
 
 def test_metrics_tell_the_last_outcome_and_the_next_window(app, write_config):
-    from agent.updates.metrics import update_families
+    from custode.agent.updates.metrics import update_families
 
     config = write_config(toy_config(app, version="2.1", days="[friday]", start="16:00"))
     with runner_for(config) as runner:
@@ -266,10 +266,10 @@ def test_metrics_tell_the_last_outcome_and_the_next_window(app, write_config):
 
 
 def test_the_agent_skips_a_holiday_window_and_records_why(app, write_config, caplog):
-    from agent.config_loader import load
-    from agent.runtime import Agent
+    from custode.agent.config_loader import load
+    from custode.agent.runtime import Agent
 
-    caplog.set_level("INFO", logger="agent.services.updates")
+    caplog.set_level("INFO", logger="custode.agent.services.updates")
     config = write_config(toy_config(app, days="[friday]", start="16:00"))
     agent = Agent(load(config), listen="127.0.0.1:10191")  # never started: nothing listens
     try:

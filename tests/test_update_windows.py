@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.cli import main
-from agent.config_loader import ConfigError, load, load_text
-from agent.updates.ics import build_calendar
-from agent.updates.windows import next_occurrence, occurrence_at, occurrences
+from custode.agent.cli import main
+from custode.agent.config_loader import ConfigError, load, load_text
+from custode.agent.updates.ics import build_calendar
+from custode.agent.updates.windows import next_occurrence, occurrence_at, occurrences
 
 ROOT = Path(__file__).resolve().parent.parent
 FARM = ROOT / "config" / "examples" / "farm-node.yaml"
@@ -77,9 +77,9 @@ def test_summer_windows_carry_the_summer_offset_and_next_occurrence_skips_holida
 
 def test_acceptance_cli_json_from_a_subprocess():
     """custode windows list --from 2026-12-01 --weeks 9 --json --config FILE"""
-    result = subprocess.run([sys.executable, "-m", "agent", "windows", "list", "--from", "2026-12-01", "--weeks", "9",
-                             "--json", "--config", str(FARM)], capture_output=True, text=True, timeout=60,
-                            cwd=ROOT, stdin=subprocess.DEVNULL)
+    result = subprocess.run([sys.executable, "-m", "custode.agent", "windows", "list", "--from", "2026-12-01",
+                             "--weeks", "9", "--json", "--config", str(FARM)],
+                            capture_output=True, text=True, timeout=60, cwd=ROOT, stdin=subprocess.DEVNULL)
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
     assert isinstance(rows, list) and len(rows) == 45

@@ -6,8 +6,8 @@ import contextlib
 from pathlib import Path
 from typing import Iterator
 
-from agent.config_loader import load
-from agent.updates.service import open_runner
+from custode.agent.config_loader import load
+from custode.agent.updates.service import open_runner
 
 PLAYBOOKS = Path(__file__).resolve().parent / "data" / "playbooks"
 

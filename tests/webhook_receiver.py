@@ -17,7 +17,7 @@ from typing import Any
 from conftest import free_port
 from server_base import ThreadedHttpServer
 
-from agent.tickets.backends.webhook import verify_signature
+from custode.agent.tickets.backends.webhook import verify_signature
 
 _MAX_BODY = 1024 * 1024
 

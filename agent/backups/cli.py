@@ -7,9 +7,9 @@ import json
 import sys
 from datetime import datetime
 
-from agent.backups.jobs import ROME, carry_since, evaluate, lookback
-from agent.backups.store import MailStore
-from agent.table import human_age, table
+from custode.agent.backups.jobs import ROME, carry_since, evaluate, lookback
+from custode.agent.backups.store import MailStore
+from custode.agent.table import human_age, table
 
 _ORDER = {"failed": 0, "missing": 1, "warning": 2, "late": 3, "ok": 4}
 
@@ -19,8 +19,8 @@ def _local(ts: float | None) -> str:
 
 
 def _open_store(loaded):
-    from agent.paths import state_path
-    from agent.state import State
+    from custode.agent.paths import state_path
+    from custode.agent.state import State
 
     path = state_path(loaded.model)
     if not path.exists():
@@ -30,8 +30,8 @@ def _open_store(loaded):
 
 
 def cmd_status(args: argparse.Namespace, loaded, now: float) -> int:
-    from agent.backups.service import MAILBOX_CHECK
-    from agent.incidents import Incidents
+    from custode.agent.backups.service import MAILBOX_CHECK
+    from custode.agent.incidents import Incidents
 
     section = loaded.model.backups
     if not section.expected:
@@ -102,10 +102,10 @@ def cmd_unexpected(args: argparse.Namespace, loaded, now: float) -> int:
 
 
 def cmd_poll(args: argparse.Namespace, loaded, now: float) -> int:
-    from agent.backups.service import BackupMonitor
-    from agent.incidents import Incidents
-    from agent.paths import state_path
-    from agent.state import State
+    from custode.agent.backups.service import BackupMonitor
+    from custode.agent.incidents import Incidents
+    from custode.agent.paths import state_path
+    from custode.agent.state import State
 
     section = loaded.model.backups
     if not section.mailboxes:
@@ -124,14 +124,14 @@ def cmd_poll(args: argparse.Namespace, loaded, now: float) -> int:
 
 def cmd_classify(args: argparse.Namespace) -> int:
     """One JSON object per message on stdout; no config needed (``--config`` adds its rules)."""
-    from agent.backups.parsers import classify
-    from agent.backups.rules import compile_rules
-    from agent.mail.message import parse_message
-    from agent.mail.sources import local_messages
+    from custode.agent.backups.parsers import classify
+    from custode.agent.backups.rules import compile_rules
+    from custode.agent.mail.message import parse_message
+    from custode.agent.mail.sources import local_messages
 
     rules = []
     if args.config:
-        from agent.config_loader import load
+        from custode.agent.config_loader import load
 
         rules = compile_rules(load(args.config).model.backups.rules)
     failures = 0

@@ -7,11 +7,11 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from agent.config_refs import TenantKey, TenantRef
-from agent.durations import Duration
-from agent.schema import Strict
-from agent.secrets import SecretRef
-from collectors.base import Regex
+from custode.agent.config_refs import TenantKey, TenantRef
+from custode.agent.durations import Duration
+from custode.agent.schema import Strict
+from custode.agent.secrets import SecretRef
+from custode.collectors.base import Regex
 
 Priority = Literal["high", "normal", "none"]
 """How a job state becomes an incident: high = critical, normal = warning, none = no incident."""

@@ -17,9 +17,9 @@ from typing import Iterable, Literal
 
 from croniter import croniter
 
-from agent.backups.config import BackupsSection, ExpectedJob
-from agent.backups.store import StoredReport
-from agent.clock import ROME
+from custode.agent.backups.config import BackupsSection, ExpectedJob
+from custode.agent.backups.store import StoredReport
+from custode.agent.clock import ROME
 
 JobState = Literal["ok", "warning", "failed", "late", "missing"]
 JOB_STATES: tuple[JobState, ...] = ("ok", "warning", "failed", "late", "missing")

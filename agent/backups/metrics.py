@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from agent.backups.jobs import JOB_STATES, Evaluation
-from agent.backups.report import STATUSES
+from custode.agent.backups.jobs import JOB_STATES, Evaluation
+from custode.agent.backups.report import STATUSES
 
 JOB_LABELS = ["tenant", "backup_job", "software"]  # "job" is Prometheus' own target label
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from agent.backups.config import MailRule
-from agent.backups.parsers._common import error_text, neutralise_zero_counts
-from agent.backups.report import BackupReport, Classification, Status
-from agent.mail.message import MailMessage
+from custode.agent.backups.config import MailRule
+from custode.agent.backups.parsers._common import error_text, neutralise_zero_counts
+from custode.agent.backups.report import BackupReport, Classification, Status
+from custode.agent.mail.message import MailMessage
 
 
 def _phrases(words: list[str]) -> re.Pattern[str] | None:

@@ -15,18 +15,18 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from agent.backups.config import BackupsSection, Priority
-from agent.backups.jobs import Evaluation, JobStatus, carry_since, evaluate, lookback
-from agent.backups.metrics import MailboxHealth, backup_families
-from agent.backups.parsers import classify
-from agent.backups.rules import compile_rules
-from agent.backups.store import Cursor, MailStore, ProcessedMail
-from agent.clock import Clock, current_time
-from agent.config import DEFAULT_TENANT
-from agent.incidents import CheckResult, Incidents
-from agent.mail.message import parse_message
-from agent.mail.sources import MailSource, MailSourceError, RawMail, build_source
-from agent.state import State
+from custode.agent.backups.config import BackupsSection, Priority
+from custode.agent.backups.jobs import Evaluation, JobStatus, carry_since, evaluate, lookback
+from custode.agent.backups.metrics import MailboxHealth, backup_families
+from custode.agent.backups.parsers import classify
+from custode.agent.backups.rules import compile_rules
+from custode.agent.backups.store import Cursor, MailStore, ProcessedMail
+from custode.agent.clock import Clock, current_time
+from custode.agent.config import DEFAULT_TENANT
+from custode.agent.incidents import CheckResult, Incidents
+from custode.agent.mail.message import parse_message
+from custode.agent.mail.sources import MailSource, MailSourceError, RawMail, build_source
+from custode.agent.state import State
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +174,7 @@ class BackupMonitor:
 
 def describe(job: JobStatus) -> str:
     """One line for incidents and logs: what is wrong with which backup, since when."""
-    from agent.backups.jobs import utc
+    from custode.agent.backups.jobs import utc
 
     name = f"backup {job.job.name!r}"
     if job.state == "missing":

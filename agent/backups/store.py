@@ -13,10 +13,10 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
-from agent.backups.report import Classification
-from agent.clock import current_time
-from agent.mail.message import MailMessage
-from agent.state import State
+from custode.agent.backups.report import Classification
+from custode.agent.clock import current_time
+from custode.agent.mail.message import MailMessage
+from custode.agent.state import State
 
 CLOCK_SKEW_LIMIT = 2 * 86400.0  # a Date header further than this from the server's arrival time is not trusted
 

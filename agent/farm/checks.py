@@ -11,14 +11,14 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from agent.calendar import ROME
-from agent.checks import Evaluation, judge_cpu, judge_filesystem, judge_memory, service_summary
-from agent.clock import current_time
-from agent.config import ChecksSection
-from agent.farm.config import FarmChecks
-from agent.farm.poller import PollResult
-from agent.farm.snapshot import Antivirus, HostSnapshot
-from agent.incidents import CheckResult, Severity
+from custode.agent.calendar import ROME
+from custode.agent.checks import Evaluation, judge_cpu, judge_filesystem, judge_memory, service_summary
+from custode.agent.clock import current_time
+from custode.agent.config import ChecksSection
+from custode.agent.farm.config import FarmChecks
+from custode.agent.farm.poller import PollResult
+from custode.agent.farm.snapshot import Antivirus, HostSnapshot
+from custode.agent.incidents import CheckResult, Severity
 
 DAY = 86400.0
 
@@ -197,7 +197,7 @@ def _disks(judge: _Judge, farm: FarmChecks, snap: HostSnapshot) -> Evaluation | 
 def _os_support(judge: _Judge, farm: FarmChecks, snap: HostSnapshot) -> Evaluation | None:
     if snap.os.family != "windows":
         return None
-    from agent.farm.windows_eos import support_status
+    from custode.agent.farm.windows_eos import support_status
 
     support = support_status(snap.os, snap.time)
     evaluation = judge.evaluation("os_support")

@@ -9,14 +9,14 @@ import sys
 from datetime import date, timedelta
 from pathlib import Path
 
-from agent.clock import current_time, today_rome
-from agent.table import human_age, table
+from custode.agent.clock import current_time, today_rome
+from custode.agent.table import human_age, table
 
 _TARGET = re.compile(r"^(?P<user>[^@\s]+)@(?P<host>\[[0-9A-Fa-f:.]+\]|[^:\s\[\]]+)(?::(?P<port>\d{1,5}))?$")
 
 
 def _load(args: argparse.Namespace):
-    from agent.config_loader import load
+    from custode.agent.config_loader import load
 
     return load(args.config)
 
@@ -41,10 +41,10 @@ def _target_argument(value: str) -> str:
 
 def _adhoc_targets(args: argparse.Namespace):
     """Targets from --ssh/--winrm: no config, the default tenant, named HOST or HOST:PORT."""
-    from agent.config import DEFAULT_TENANT
-    from agent.farm.targets import Target
-    from agent.secrets import SecretRef
-    from agent.transports.config import HostConfig, SshOptions, WinrmOptions
+    from custode.agent.config import DEFAULT_TENANT
+    from custode.agent.farm.targets import Target
+    from custode.agent.secrets import SecretRef
+    from custode.agent.transports.config import HostConfig, SshOptions, WinrmOptions
 
     targets = []
     for value in args.ssh or []:
@@ -69,8 +69,8 @@ def _adhoc_targets(args: argparse.Namespace):
 
 
 def _configured_targets(loaded, args: argparse.Namespace):
-    from agent.farm.targets import targets_of
-    from agent.suggest import did_you_mean
+    from custode.agent.farm.targets import targets_of
+    from custode.agent.suggest import did_you_mean
 
     targets = targets_of(loaded.model)
     known = [t.name for t in targets]
@@ -84,7 +84,7 @@ def _configured_targets(loaded, args: argparse.Namespace):
 
 
 def cmd_poll(args: argparse.Namespace) -> int:
-    from agent.farm.poller import FarmPoller
+    from custode.agent.farm.poller import FarmPoller
 
     adhoc = bool(args.ssh or args.winrm)
     if adhoc and (args.host or args.tenant):
@@ -110,19 +110,19 @@ def cmd_poll(args: argparse.Namespace) -> int:
 
 def _record(loaded, results) -> None:
     """A poll from the command line leaves the same records as a scheduled one."""
-    from agent.farm.service import FarmService
-    from agent.recording import open_recording
+    from custode.agent.farm.service import FarmService
+    from custode.agent.recording import open_recording
 
     with open_recording(loaded.model) as recording:
         FarmService(loaded.model, recording.state, recording.incidents).handle(results)
 
 
 def _print(results, fmt: str) -> None:
-    from agent.farm.metrics import TargetStatus, farm_families
-    from agent.farm.service import snapshot_summary
+    from custode.agent.farm.metrics import TargetStatus, farm_families
+    from custode.agent.farm.service import snapshot_summary
 
     if fmt == "prometheus":
-        from agent.metric_cache import MetricCache
+        from custode.agent.metric_cache import MetricCache
 
         status = {r.target.name: TargetStatus(r.started_at if r.up else None, 0 if r.up else 1) for r in results}
         cache = MetricCache()
@@ -151,9 +151,9 @@ def _percent(value) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from agent.farm.targets import targets_of
-    from agent.paths import state_path
-    from agent.state import State
+    from custode.agent.farm.targets import targets_of
+    from custode.agent.paths import state_path
+    from custode.agent.state import State
 
     loaded = _load(args)
     targets = [t for t in targets_of(loaded.model) if not args.tenant or t.tenant == args.tenant]
@@ -193,9 +193,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from agent.farm.report import render, summarise
-    from agent.paths import state_path
-    from agent.state import State
+    from custode.agent.farm.report import render, summarise
+    from custode.agent.paths import state_path
+    from custode.agent.state import State
 
     loaded = _load(args)
     end = args.to or today_rome()  # days are Europe/Rome days

@@ -11,8 +11,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from agent.durations import Duration
-from agent.schema import Strict
+from custode.agent.durations import Duration
+from custode.agent.schema import Strict
 
 MIN_HISTORY_DAYS = 400
 """The yearly analysis report of a comune's servers needs a full year plus the weeks it takes to write it."""

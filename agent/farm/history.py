@@ -14,8 +14,8 @@ import sqlite3
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from agent.calendar import ROME
-from agent.farm.poller import PollResult
+from custode.agent.calendar import ROME
+from custode.agent.farm.poller import PollResult
 
 
 def day_of(timestamp: float) -> str:

@@ -25,7 +25,7 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.farm.snapshot import (
+from custode.agent.farm.snapshot import (
     DiskHealth,
     FailedService,
     Filesystem,
@@ -34,7 +34,7 @@ from agent.farm.snapshot import (
     ProbeOutputError,
     UpdateStatus,
 )
-from agent.transports.quoting import quote_posix
+from custode.agent.transports.quoting import quote_posix
 
 SCRIPT_PATH = Path(__file__).with_name("linux_probe.sh")
 SCRIPT: str = SCRIPT_PATH.read_text(encoding="utf-8")

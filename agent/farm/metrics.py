@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from prometheus_client.core import Metric
 
-from agent.farm.poller import PollResult
-from agent.farm.snapshot import HostSnapshot
+from custode.agent.farm.poller import PollResult
+from custode.agent.farm.snapshot import HostSnapshot
 
 ERROR_LABEL_LIMIT = 200
 """Characters of the last error kept in a label: enough to read, bounded for Prometheus."""
@@ -157,7 +157,7 @@ def _windows_families(out: _Families, labels: dict[str, str], snap: HostSnapshot
 
 
 def _support_families(out: _Families, labels: dict[str, str], snap: HostSnapshot) -> None:
-    from agent.farm.windows_eos import support_status
+    from custode.agent.farm.windows_eos import support_status
 
     support = support_status(snap.os, snap.time)
     if support.end_of_support is not None:

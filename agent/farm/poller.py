@@ -21,10 +21,10 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
-from agent.clock import Clock, current_time
-from agent.farm.snapshot import DiskHealth, HostSnapshot, ProbeOutputError, UpdateStatus
-from agent.farm.targets import Target
-from agent.transports import Transport, TransportError, open_transport
+from custode.agent.clock import Clock, current_time
+from custode.agent.farm.snapshot import DiskHealth, HostSnapshot, ProbeOutputError, UpdateStatus
+from custode.agent.farm.targets import Target
+from custode.agent.transports import Transport, TransportError, open_transport
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +64,10 @@ class _HostState:
 
 def _probe_module(shell: str):
     if shell == "powershell":
-        from agent.farm import windows_probe
+        from custode.agent.farm import windows_probe
 
         return windows_probe
-    from agent.farm import linux_probe
+    from custode.agent.farm import linux_probe
 
     return linux_probe
 

@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from agent.calendar import ROME
-from agent.state import State
-from agent.table import table
+from custode.agent.calendar import ROME
+from custode.agent.state import State
+from custode.agent.table import table
 
 
 @dataclass

@@ -13,17 +13,17 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from agent.calendar import ROME
-from agent.checks import apply
-from agent.clock import Clock, current_time
-from agent.farm import history
-from agent.farm.checks import farm_evaluations
-from agent.farm.metrics import TargetStatus, host_families
-from agent.farm.poller import FarmPoller, PollResult
-from agent.farm.targets import Target, targets_of
-from agent.incidents import Incidents
-from agent.metric_cache import MetricCache
-from agent.state import State
+from custode.agent.calendar import ROME
+from custode.agent.checks import apply
+from custode.agent.clock import Clock, current_time
+from custode.agent.farm import history
+from custode.agent.farm.checks import farm_evaluations
+from custode.agent.farm.metrics import TargetStatus, host_families
+from custode.agent.farm.poller import FarmPoller, PollResult
+from custode.agent.farm.targets import Target, targets_of
+from custode.agent.incidents import Incidents
+from custode.agent.metric_cache import MetricCache
+from custode.agent.state import State
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from agent.transports.config import HostConfig
+from custode.agent.transports.config import HostConfig
 
 
 @dataclass(frozen=True)

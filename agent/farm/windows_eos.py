@@ -22,7 +22,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from agent.farm.snapshot import OsInfo
+from custode.agent.farm.snapshot import OsInfo
 
 _PACIFIC = dt.timezone(dt.timedelta(hours=-8))
 

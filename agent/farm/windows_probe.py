@@ -50,7 +50,7 @@ from collections.abc import Iterable
 from importlib import resources
 from typing import Any, Literal
 
-from agent.farm.snapshot import (
+from custode.agent.farm.snapshot import (
     Antivirus,
     DiskHealth,
     EventSummary,
@@ -63,7 +63,7 @@ from agent.farm.snapshot import (
     UpdateStatus,
 )
 
-SCRIPT: str = resources.files("agent.farm").joinpath("windows_probe.ps1").read_text(encoding="utf-8")
+SCRIPT: str = resources.files("custode.agent.farm").joinpath("windows_probe.ps1").read_text(encoding="utf-8")
 """The probe as written, with its comments."""
 
 PROBE_ID = "custode-windows"

@@ -20,10 +20,10 @@ import ssl
 from email.utils import parsedate_to_datetime
 from typing import Callable, Iterator
 
-from agent.backups.config import ImapMailbox
-from agent.mail.message import MAX_MESSAGE_BYTES
-from agent.mail.sources import BATCH_SIZE, Batch, MailSourceError, RawMail
-from agent.secrets import SecretError
+from custode.agent.backups.config import ImapMailbox
+from custode.agent.mail.message import MAX_MESSAGE_BYTES
+from custode.agent.mail.sources import BATCH_SIZE, Batch, MailSourceError, RawMail
+from custode.agent.secrets import SecretError
 
 log = logging.getLogger(__name__)
 

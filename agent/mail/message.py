@@ -18,8 +18,8 @@ from datetime import datetime, timedelta, timezone
 from email.header import Header, decode_header, make_header
 from email.utils import getaddresses, parsedate_to_datetime
 
-from agent.mail.html import Table, html_text, normalise_lines, read_html
-from agent.mail.mime import NotSimple, SimplePart, read_simple
+from custode.agent.mail.html import Table, html_text, normalise_lines, read_html
+from custode.agent.mail.mime import NotSimple, SimplePart, read_simple
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # a source passes at most this much of a message
 MAX_TEXT_CHARS = 256 * 1024  # text kept per body

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Protocol
 
-from agent.mail.message import MAX_MESSAGE_BYTES
+from custode.agent.mail.message import MAX_MESSAGE_BYTES
 
 BATCH_SIZE = 200
 
@@ -207,10 +207,10 @@ def _looks_like_mbox(path: Path) -> bool:
 
 def build_source(config) -> MailSource:
     """The source for one ``backups.mailboxes`` entry."""
-    from agent.backups.config import ImapMailbox
+    from custode.agent.backups.config import ImapMailbox
 
     if isinstance(config, ImapMailbox):
-        from agent.mail.imap import ImapSource
+        from custode.agent.mail.imap import ImapSource
 
         return ImapSource(config, config.password.resolve)
     if config.type == "maildir":

@@ -10,13 +10,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterator
 
-from agent.table import human_age, human_bytes, table
+from custode.agent.table import human_age, human_bytes, table
 
 BACKENDS = ("restic", "borg", "mirror")
 
 
 def _load(args: argparse.Namespace):
-    from agent.config_loader import load
+    from custode.agent.config_loader import load
 
     return load(args.config)
 
@@ -24,9 +24,9 @@ def _load(args: argparse.Namespace):
 @contextlib.contextmanager
 def _service(loaded) -> Iterator:
     """The restore service with the same records (audit, incidents) a scheduled test leaves."""
-    from agent.paths import data_dir
-    from agent.recording import open_recording
-    from agent.restore.service import RestoreService
+    from custode.agent.paths import data_dir
+    from custode.agent.recording import open_recording
+    from custode.agent.restore.service import RestoreService
 
     with open_recording(loaded.model) as recording:
         yield RestoreService(loaded.model, recording.state, recording.incidents, recording.audit,
@@ -34,7 +34,7 @@ def _service(loaded) -> Iterator:
 
 
 def _unknown_set(loaded, name: str) -> SystemExit:
-    from agent.suggest import did_you_mean
+    from custode.agent.suggest import did_you_mean
 
     known = sorted(loaded.model.restore_tests.sets)
     hint = did_you_mean(name, known)
@@ -44,8 +44,8 @@ def _unknown_set(loaded, name: str) -> SystemExit:
 
 def _adhoc_request(args: argparse.Namespace):
     """A one-off test from the command line: no config, no state, just the certificate."""
-    from agent.restore.engine import RestoreRequest
-    from agent.restore.sampling import SamplePolicy
+    from custode.agent.restore.engine import RestoreRequest
+    from custode.agent.restore.sampling import SamplePolicy
 
     missing = [flag for flag, value in (("--backend", args.backend), ("--repo", args.repo),
                                         ("--source", args.source)) if not value]
@@ -54,15 +54,15 @@ def _adhoc_request(args: argparse.Namespace):
                          f"{', '.join(missing)} for a one-off test (see 'custode restore-test run --help')")
     source = str(Path(args.source).resolve())
     if args.backend == "mirror":
-        from agent.restore.backends.mirror import MirrorBackend
+        from custode.agent.restore.backends.mirror import MirrorBackend
 
         backend = MirrorBackend(str(Path(args.repo).resolve()), source)
     elif args.backend == "restic":
-        from agent.restore.backends.restic import ResticBackend
+        from custode.agent.restore.backends.restic import ResticBackend
 
         backend = ResticBackend(args.repo, source, password_file=args.password_file)
     else:
-        from agent.restore.backends.borg import BorgBackend
+        from custode.agent.restore.backends.borg import BorgBackend
 
         backend = BorgBackend(args.repo, source, password_file=args.password_file)
     policy = SamplePolicy(count=args.sample, max_bytes=args.max_bytes, recent=min(5, args.sample), seed=args.seed)
@@ -71,7 +71,7 @@ def _adhoc_request(args: argparse.Namespace):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from agent.restore.engine import RestoreTest
+    from custode.agent.restore.engine import RestoreTest
 
     path = None
     language = "it"
@@ -88,13 +88,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise SystemExit(f"custode: password file {args.password_file} does not exist")
         certificate = RestoreTest(_adhoc_request(args)).run()
     if args.html:
-        from agent.restore.page import render_html
+        from custode.agent.restore.page import render_html
 
         Path(args.html).write_text(render_html(certificate, language), encoding="utf-8")
     if args.json:
         print(json.dumps(certificate, ensure_ascii=False))
     else:
-        from agent.restore.page import render_text
+        from custode.agent.restore.page import render_text
 
         sys.stdout.write(render_text(certificate, language))
         if path:
@@ -103,7 +103,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _local(ts: float | None) -> str:
-    from agent.calendar import ROME
+    from custode.agent.calendar import ROME
 
     return "-" if ts is None else f"{datetime.fromtimestamp(ts, ROME):%Y-%m-%d %H:%M}"
 
@@ -138,7 +138,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     """Print a stored certificate: by id (or its first characters), or the latest of a set."""
-    from agent.restore.page import render_html, render_text
+    from custode.agent.restore.page import render_html, render_text
 
     loaded = _load(args)
     with _service(loaded) as service:
@@ -166,7 +166,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_coverage(args: argparse.Namespace) -> int:
     """The yearly list: what each set backs up and what on its volumes it does not."""
-    from agent.restore.coverage import write_csv
+    from custode.agent.restore.coverage import write_csv
 
     loaded = _load(args)
     with _service(loaded) as service:
@@ -250,7 +250,7 @@ def add_commands(sub, backups_sub, epilog: str) -> None:
 
 
 def _size(text: str) -> int:
-    from agent.sizes import parse_size
+    from custode.agent.sizes import parse_size
 
     try:
         return parse_size(text)

@@ -8,12 +8,12 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from agent.backups.config import Cron
-from agent.config_refs import HostRef, TenantRef
-from agent.durations import Duration
-from agent.schema import Strict, check_names
-from agent.secrets import SecretRef
-from agent.sizes import ByteSize
+from custode.agent.backups.config import Cron
+from custode.agent.config_refs import HostRef, TenantRef
+from custode.agent.durations import Duration
+from custode.agent.schema import Strict, check_names
+from custode.agent.secrets import SecretRef
+from custode.agent.sizes import ByteSize
 
 DEFAULT_DATABASE_PATTERNS = ["*.mdf", "*.ndf", "*.ldf", "*.bak", "*.fdb", "*.gdb", "*.ibd", "*.sqlite", "*.db",
                              "*.accdb", "*.mdb"]

@@ -39,7 +39,7 @@ from datetime import datetime
 from fnmatch import fnmatchcase
 from typing import IO, Literal
 
-from agent.clock import ROME
+from custode.agent.clock import ROME
 
 DEFAULT_DATABASE_PATTERNS: list[str] = ["*.mdf", "*.ndf", "*.ldf", "*.bak", "*.fdb", "*.gdb", "*.ibd", "*.sqlite",
                                         "*.db", "*.accdb", "*.mdb"]

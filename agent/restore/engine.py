@@ -30,12 +30,12 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from agent import __version__
-from agent.clock import Clock, current_time
-from agent.restore.backends.base import Backend
-from agent.restore.files import is_hash_error
-from agent.restore.model import FileEntry, ManifestEntry, RestoreError, RestoreOutcome, Snapshot
-from agent.restore.sampling import Sample, SamplePolicy, Sampler
+from custode.agent import __version__
+from custode.agent.clock import Clock, current_time
+from custode.agent.restore.backends.base import Backend
+from custode.agent.restore.files import is_hash_error
+from custode.agent.restore.model import FileEntry, ManifestEntry, RestoreError, RestoreOutcome, Snapshot
+from custode.agent.restore.sampling import Sample, SamplePolicy, Sampler
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
-from agent.restore.model import FileEntry, RestoreError
+from custode.agent.restore.model import FileEntry, RestoreError
 
 HASH_CHUNK = 1024 * 1024
 

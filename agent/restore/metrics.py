@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from agent.restore.service import RestoreService
+from custode.agent.restore.service import RestoreService
 
 LABELS = ["tenant", "set", "backend"]
 

@@ -22,7 +22,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from agent.clock import ROME
+from custode.agent.clock import ROME
 
 MAX_OK_ROWS = 200
 """Rows of files that passed shown on the page; the JSON keeps them all, failures are always all shown."""
@@ -339,7 +339,7 @@ def _build(cert: dict, language: str, tenant_name: str | None) -> _Page:
 
 def _digest(cert: dict) -> str:
     """The audit record's digest when the certificate arrived without it (same definition as the engine's)."""
-    from agent.restore.engine import certificate_digest
+    from custode.agent.restore.engine import certificate_digest
 
     try:
         return certificate_digest(cert)

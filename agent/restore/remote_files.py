@@ -27,10 +27,10 @@ import re
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
-from agent.restore.files import FileSystem
-from agent.restore.model import FileEntry, RestoreError
-from agent.transports.base import CommandResult, Transport, TransportError
-from agent.transports.quoting import quote_for, quote_posix, quote_powershell
+from custode.agent.restore.files import FileSystem
+from custode.agent.restore.model import FileEntry, RestoreError
+from custode.agent.transports.base import CommandResult, Transport, TransportError
+from custode.agent.transports.quoting import quote_for, quote_posix, quote_powershell
 
 T = TypeVar("T")
 
@@ -379,6 +379,6 @@ def _clean_message(text: str) -> str:
 
 
 def _winrm_limit() -> int:
-    from agent.transports.winrm import MAX_COMMAND_LINE
+    from custode.agent.transports.winrm import MAX_COMMAND_LINE
 
     return MAX_COMMAND_LINE

@@ -19,7 +19,7 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from agent.restore.model import FileEntry
+from custode.agent.restore.model import FileEntry
 
 KiB = 1024
 MiB = 1024 * KiB

@@ -14,17 +14,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
-from agent.clock import Clock, current_time
-from agent.config import Config
-from agent.fileutil import write_atomic
-from agent.incidents import CheckResult, Incidents
-from agent.restore.backends.base import Backend
-from agent.restore.config import RestoreSet
-from agent.restore.engine import RestoreRequest, RestoreTest
-from agent.restore.model import RestoreError
-from agent.restore.sampling import SamplePolicy
-from agent.restore.store import RestoreStore
-from agent.state import State
+from custode.agent.clock import Clock, current_time
+from custode.agent.config import Config
+from custode.agent.fileutil import write_atomic
+from custode.agent.incidents import CheckResult, Incidents
+from custode.agent.restore.backends.base import Backend
+from custode.agent.restore.config import RestoreSet
+from custode.agent.restore.engine import RestoreRequest, RestoreTest
+from custode.agent.restore.model import RestoreError
+from custode.agent.restore.sampling import SamplePolicy
+from custode.agent.restore.store import RestoreStore
+from custode.agent.state import State
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ Audit = Callable[[str, str | None, dict], None]
 
 def build_backend(name: str, test_set: RestoreSet, config: Config, data_dir: Path) -> Backend:
     """The set's backend, with its secret resolved now (a missing secret fails this test, not the agent)."""
-    from agent.secrets import SecretError
+    from custode.agent.secrets import SecretError
 
     try:
         password = test_set.password.resolve() if test_set.password else None
@@ -45,21 +45,21 @@ def build_backend(name: str, test_set: RestoreSet, config: Config, data_dir: Pat
     common = dict(binary=test_set.binary or test_set.backend, path_in_backup=test_set.path_in_backup,
                   extra_env=dict(test_set.env) or None, timeout=test_set.timeout, password=password)
     if test_set.backend == "restic":
-        from agent.restore.backends.restic import ResticBackend
+        from custode.agent.restore.backends.restic import ResticBackend
 
         return ResticBackend(test_set.repository, test_set.source, cache_dir=str(data_dir / "cache" / "restic"),
                              **common)
     if test_set.backend == "borg":
-        from agent.restore.backends.borg import BorgBackend
+        from custode.agent.restore.backends.borg import BorgBackend
 
         return BorgBackend(test_set.repository, test_set.source, **common)
     if test_set.backend == "mirror":
-        from agent.restore.backends.mirror import MirrorBackend
+        from custode.agent.restore.backends.mirror import MirrorBackend
 
         return MirrorBackend(test_set.repository, test_set.source)
-    from agent.restore.backends.command import CommandBackend
-    from agent.transports import open_transport
-    from agent.transports.config import HostConfig
+    from custode.agent.restore.backends.command import CommandBackend
+    from custode.agent.transports import open_transport
+    from custode.agent.transports.config import HostConfig
 
     host = config.hosts[test_set.host] if test_set.host else HostConfig(address="localhost",
                                                                                 transport="local")
@@ -148,7 +148,7 @@ class RestoreService:
 
     def _save(self, tenant: str, certificate: dict) -> Path | None:
         """JSON, HTML and text side by side; a failure to write them is logged, the audit log still has it all."""
-        from agent.restore.page import render_html, render_text
+        from custode.agent.restore.page import render_html, render_text
 
         folder = Path(self.section.certificates_dir or self.data_dir / "certificates") / tenant / certificate["set"]
         stamp = datetime.fromisoformat(certificate["started_at"]).strftime("%Y%m%dT%H%M%SZ")
@@ -223,7 +223,7 @@ class RestoreService:
 
     def coverage(self, name: str, record: bool = True):
         """Check one set's coverage now; with ``record``, store it and raise the incident for new gaps."""
-        from agent.restore.coverage import check_coverage
+        from custode.agent.restore.coverage import check_coverage
 
         test_set = self.section.sets[name]
         tenant = self.tenant_of(test_set)
@@ -271,7 +271,7 @@ class RestoreService:
 
 
 def coverage_rules(test_set: RestoreSet):
-    from agent.restore.coverage import CoverageRules
+    from custode.agent.restore.coverage import CoverageRules
 
     settings = test_set.coverage
     if settings is None:
@@ -286,7 +286,7 @@ class _Unavailable(Backend):
     """Stands in for a backend that could not even be built, so the failure still gets a certificate."""
 
     def __init__(self, kind: str, reason: str) -> None:
-        from agent.restore.files import LocalFileSystem
+        from custode.agent.restore.files import LocalFileSystem
 
         self.kind = kind
         self.reason = reason

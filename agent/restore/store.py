@@ -13,7 +13,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
-from agent.state import State
+from custode.agent.state import State
 
 
 def _epoch(iso: str | None) -> float | None:

@@ -21,14 +21,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from agent.plugins import package_modules
+from custode.agent.plugins import package_modules
 
 if TYPE_CHECKING:
-    from agent.audit import AuditWriter
-    from agent.config_loader import LoadedConfig
-    from agent.incidents import IncidentChange, Incidents
-    from agent.metric_cache import MetricCache
-    from agent.state import State
+    from custode.agent.audit import AuditWriter
+    from custode.agent.config_loader import LoadedConfig
+    from custode.agent.incidents import IncidentChange, Incidents
+    from custode.agent.metric_cache import MetricCache
+    from custode.agent.state import State
 
 log = logging.getLogger(__name__)
 

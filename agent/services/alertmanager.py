@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.services import Context, Service
+from custode.agent.services import Context, Service
 
 ORDER = 60
 
@@ -24,7 +24,7 @@ def build(context: Context) -> AlertmanagerBridgeService | None:
     bridge = config.tickets.alertmanager
     if not bridge.enabled:
         return None
-    from agent.tickets.alertmanager import AlertmanagerReceiver
+    from custode.agent.tickets.alertmanager import AlertmanagerReceiver
 
     return AlertmanagerBridgeService(
         bridge.path, AlertmanagerReceiver(bridge, context.incidents, config.tenant_ids()).route())

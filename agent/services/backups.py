@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from agent.services import Context, Job, Service
+from custode.agent.services import Context, Job, Service
 
 if TYPE_CHECKING:
-    from agent.backups.service import BackupMonitor
+    from custode.agent.backups.service import BackupMonitor
 
 ORDER = 10
 
@@ -32,7 +32,7 @@ def build(context: Context) -> BackupsService | None:
     section = config.backups
     if not section.enabled or not (section.mailboxes or section.expected):
         return None
-    from agent.backups.service import BackupMonitor
+    from custode.agent.backups.service import BackupMonitor
 
     cache = context.cache
     monitor = BackupMonitor(section, context.state, context.incidents,

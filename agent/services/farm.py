@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from agent.services import Context, Job, Service
+from custode.agent.services import Context, Job, Service
 
 if TYPE_CHECKING:
-    from agent.farm.service import FarmService as Farm
+    from custode.agent.farm.service import FarmService as Farm
 
 ORDER = 40
 FARM_TICK = 5
@@ -34,7 +34,7 @@ def build(context: Context) -> FarmService | None:
     config = context.loaded.model
     if not config.polled_hosts():
         return None
-    from agent.farm.service import FarmService as Farm
-    from agent.farm.service import new_poller
+    from custode.agent.farm.service import FarmService as Farm
+    from custode.agent.farm.service import new_poller
 
     return FarmService(Farm(config, context.state, context.incidents, context.cache, poller=new_poller(config)))

@@ -6,12 +6,12 @@ import logging
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from agent.services import Context, Job, Service
+from custode.agent.services import Context, Job, Service
 
 if TYPE_CHECKING:
-    from agent.config import Config
-    from agent.metric_cache import MetricCache
-    from agent.restore.service import RestoreService as Restore
+    from custode.agent.config import Config
+    from custode.agent.metric_cache import MetricCache
+    from custode.agent.restore.service import RestoreService as Restore
 
 log = logging.getLogger(__name__)
 ORDER = 30
@@ -30,8 +30,8 @@ class RestoreService(Service):
         return {"restore": 1}  # restores are heavy: one at a time is plenty
 
     def jobs(self, now: datetime) -> list[Job]:
-        from agent.clock import ROME
-        from agent.cron_trigger import CronLineTrigger
+        from custode.agent.clock import ROME
+        from custode.agent.cron_trigger import CronLineTrigger
 
         section = self.config.restore_tests
         jobs = [Job(f"restore:{name}", self.run_test, CronLineTrigger(test_set.schedule or section.schedule, ROME),
@@ -66,7 +66,7 @@ class RestoreService(Service):
             self.publish()
 
     def publish(self) -> None:
-        from agent.restore.metrics import restore_families
+        from custode.agent.restore.metrics import restore_families
 
         try:
             self.cache.update("restore", restore_families(self.feature))
@@ -79,8 +79,8 @@ def build(context: Context) -> RestoreService | None:
     config = context.loaded.model
     if not config.restore_tests.enabled or not config.restore_tests.sets:
         return None
-    from agent.paths import data_dir
-    from agent.restore.service import RestoreService as Restore
+    from custode.agent.paths import data_dir
+    from custode.agent.restore.service import RestoreService as Restore
 
     return RestoreService(Restore(config, context.state, context.incidents, context.audit, data_dir(config)),
                           config, context.cache)

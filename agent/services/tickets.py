@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from agent.services import Context, Service
+from custode.agent.services import Context, Service
 
 if TYPE_CHECKING:
-    from agent.incidents import IncidentChange
-    from agent.tickets.service import TicketService
+    from custode.agent.incidents import IncidentChange
+    from custode.agent.tickets.service import TicketService
 
 ORDER = 50
 
@@ -34,7 +34,7 @@ def build(context: Context) -> TicketsService | None:
     config = context.loaded.model
     if not config.tickets.enabled or not config.tickets.backends:
         return None
-    from agent.tickets.service import TicketService
+    from custode.agent.tickets.service import TicketService
 
     cache = context.cache
     return TicketsService(TicketService(config, context.state, audit=context.audit,

@@ -6,15 +6,15 @@ import logging
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from agent.clock import current_time, now_utc
-from agent.services import Context, Job, Service
+from custode.agent.clock import current_time, now_utc
+from custode.agent.services import Context, Job, Service
 
 if TYPE_CHECKING:
-    from agent.audit import AuditWriter
-    from agent.config_loader import LoadedConfig
-    from agent.metric_cache import MetricCache
-    from agent.updates.config import WindowConfig
-    from agent.updates.runner import UpdateRunner
+    from custode.agent.audit import AuditWriter
+    from custode.agent.config_loader import LoadedConfig
+    from custode.agent.metric_cache import MetricCache
+    from custode.agent.updates.config import WindowConfig
+    from custode.agent.updates.runner import UpdateRunner
 
 log = logging.getLogger(__name__)
 ORDER = 20
@@ -38,8 +38,8 @@ class UpdatesService(Service):
     def jobs(self, now: datetime) -> list[Job]:
         from apscheduler.triggers.cron import CronTrigger
 
-        from agent.clock import ROME
-        from agent.updates.runner import check_playbooks
+        from custode.agent.clock import ROME
+        from custode.agent.updates.runner import check_playbooks
 
         for problem in check_playbooks(self.loaded.model, self.loaded.source):
             log.error("playbook problem: the window will fail until it is fixed", extra={"problem": str(problem)})
@@ -54,8 +54,8 @@ class UpdatesService(Service):
 
     def run_window(self, name: str, now: datetime | None = None) -> None:
         """The scheduled start of a window: skip it (holiday, closure) with a record, or run the playbook."""
-        from agent.updates.runner import RunRefused
-        from agent.updates.windows import occurrence_at
+        from custode.agent.updates.runner import RunRefused
+        from custode.agent.updates.windows import occurrence_at
 
         occurrence = occurrence_at(self.loaded.model, name, now or now_utc())
         try:
@@ -78,7 +78,7 @@ class UpdatesService(Service):
     def publish(self) -> None:
         if self.feature.store is None:
             return
-        from agent.updates.metrics import update_families
+        from custode.agent.updates.metrics import update_families
 
         try:
             self.cache.update("updates", update_families(self.loaded.model, self.feature.store, current_time()))
@@ -92,8 +92,8 @@ def build(context: Context) -> UpdatesService | None:
     section = loaded.model.updates
     if not section.enabled or not section.windows:
         return None
-    from agent.updates.runner import UpdateRunner
-    from agent.updates.service import build_mailer
+    from custode.agent.updates.runner import UpdateRunner
+    from custode.agent.updates.service import build_mailer
 
     runner = UpdateRunner(loaded.model, loaded.source, context.state, context.incidents, audit=context.audit,
                           mailer=build_mailer(loaded.model))  # type: ignore[no-untyped-call]

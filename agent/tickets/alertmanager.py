@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 from urllib.parse import urlsplit
 
-from agent.http_server import PostRoute
-from agent.incidents import CheckResult, IncidentChange, Incidents, Severity
-from agent.state import StateError
-from agent.tickets.config import AlertmanagerBridge
+from custode.agent.http_server import PostRoute
+from custode.agent.incidents import CheckResult, IncidentChange, Incidents, Severity
+from custode.agent.state import StateError
+from custode.agent.tickets.config import AlertmanagerBridge
 
 log = logging.getLogger(__name__)
 

@@ -7,14 +7,14 @@ import json
 import sys
 from datetime import datetime
 
-from agent.clock import current_time
-from agent.table import human_age, table
+from custode.agent.clock import current_time
+from custode.agent.table import human_age, table
 
 
 def _state(args: argparse.Namespace):
-    from agent.config_loader import load
-    from agent.paths import state_path
-    from agent.state import State
+    from custode.agent.config_loader import load
+    from custode.agent.paths import state_path
+    from custode.agent.state import State
 
     return State(state_path(load(args.config).model))
 
@@ -22,7 +22,7 @@ def _state(args: argparse.Namespace):
 def _when(timestamp: float | None) -> str:
     if timestamp is None:
         return "-"
-    from agent.calendar import ROME
+    from custode.agent.calendar import ROME
 
     return datetime.fromtimestamp(timestamp, ROME).strftime("%Y-%m-%d %H:%M")
 

@@ -13,11 +13,11 @@ from typing import Annotated, Literal, Union
 
 from pydantic import Field, field_validator, model_validator
 
-from agent.config_refs import TenantRef, TicketBackendRef
-from agent.durations import Duration
-from agent.schema import Strict, check_names
-from agent.secrets import SecretRef
-from agent.smtp_settings import SmtpSettings, check_addresses, parse_address
+from custode.agent.config_refs import TenantRef, TicketBackendRef
+from custode.agent.durations import Duration
+from custode.agent.schema import Strict, check_names
+from custode.agent.secrets import SecretRef
+from custode.agent.smtp_settings import SmtpSettings, check_addresses, parse_address
 
 Priority = Literal["low", "medium", "high"]
 

@@ -17,15 +17,15 @@ import sqlite3
 from datetime import datetime
 from typing import TYPE_CHECKING, Callable
 
-from agent.clock import Clock, current_time
-from agent.state import State
-from agent.tickets.backends.base import DeliveryError, TicketBackend, TicketClosed
-from agent.tickets.model import TenantTicketing, TicketDraft, TicketRef, TicketThread
-from agent.tickets.store import OutboxOp, Ticket, cancel_pending, update_ticket
+from custode.agent.clock import Clock, current_time
+from custode.agent.state import State
+from custode.agent.tickets.backends.base import DeliveryError, TicketBackend, TicketClosed
+from custode.agent.tickets.model import TenantTicketing, TicketDraft, TicketRef, TicketThread
+from custode.agent.tickets.store import OutboxOp, Ticket, cancel_pending, update_ticket
 
 if TYPE_CHECKING:
-    from agent.config import Config
-    from agent.tickets.planner import TicketPlanner
+    from custode.agent.config import Config
+    from custode.agent.tickets.planner import TicketPlanner
 
 log = logging.getLogger(__name__)
 Audit = Callable[[str, str, dict], None]

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from agent.clock import current_time
-from agent.state import State
+from custode.agent.clock import current_time
+from custode.agent.state import State
 
 
 def ticket_families(state: State, backends: list[str], now: float | None = None) -> list:

@@ -23,15 +23,23 @@ import sqlite3
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from agent.calendar import ROME
-from agent.clock import Clock, current_time
-from agent.incidents import Incident
-from agent.state import State
-from agent.tickets import sla, text
-from agent.tickets.store import Ticket, cancel_pending, enqueue, get_ticket, insert_ticket, live_ticket, update_ticket
+from custode.agent.calendar import ROME
+from custode.agent.clock import Clock, current_time
+from custode.agent.incidents import Incident
+from custode.agent.state import State
+from custode.agent.tickets import sla, text
+from custode.agent.tickets.store import (
+    Ticket,
+    cancel_pending,
+    enqueue,
+    get_ticket,
+    insert_ticket,
+    live_ticket,
+    update_ticket,
+)
 
 if TYPE_CHECKING:
-    from agent.config import Config
+    from custode.agent.config import Config
 
 log = logging.getLogger(__name__)
 BATCH = 500

@@ -13,15 +13,15 @@ import threading
 import time
 from typing import TYPE_CHECKING, Callable
 
-from agent.clock import Clock, current_time
-from agent.state import State
-from agent.tickets.backends import build_backend
-from agent.tickets.delivery import Audit, Deliverer
-from agent.tickets.planner import TicketPlanner
+from custode.agent.clock import Clock, current_time
+from custode.agent.state import State
+from custode.agent.tickets.backends import build_backend
+from custode.agent.tickets.delivery import Audit, Deliverer
+from custode.agent.tickets.planner import TicketPlanner
 
 if TYPE_CHECKING:
-    from agent.config import Config
-    from agent.tickets.backends.base import TicketBackend
+    from custode.agent.config import Config
+    from custode.agent.tickets.backends.base import TicketBackend
 
 log = logging.getLogger(__name__)
 IDLE_WAIT = 5.0
@@ -78,7 +78,7 @@ class TicketService:
     def publish(self) -> None:
         if self.publish_families is None:
             return
-        from agent.tickets.metrics import ticket_families
+        from custode.agent.tickets.metrics import ticket_families
 
         self.publish_families(ticket_families(self.state, list(self.deliverers), self.clock()))
 

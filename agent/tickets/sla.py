@@ -2,7 +2,7 @@
 
 Only office time counts: a ticket opened on Christmas Eve at 17:00 with eight
 working hours is due the Monday after, not the next morning. The calendar
-(holidays, patron day, closures, office hours) lives in :mod:`agent.calendar`;
+(holidays, patron day, closures, office hours) lives in :mod:`custode.agent.calendar`;
 this module only picks the tenant's calendar and the priority's target, so the
 planner, the texts and ``custode sla due`` all compute the same due time.
 """
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from agent.calendar import ROME, BusinessCalendar
-from agent.config import DEFAULT_TENANT, Config
-from agent.tickets.model import PRIORITIES, Priority
+from custode.agent.calendar import ROME, BusinessCalendar
+from custode.agent.config import DEFAULT_TENANT, Config
+from custode.agent.tickets.model import PRIORITIES, Priority
 
 
 def tenant_calendar(config: Config, tenant: str | None) -> BusinessCalendar:

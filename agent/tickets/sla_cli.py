@@ -13,16 +13,16 @@ import argparse
 import sys
 from datetime import date, timedelta
 
-from agent.calendar import WEEKDAYS
-from agent.clock import today_rome
-from agent.tickets.model import PRIORITIES
+from custode.agent.calendar import WEEKDAYS
+from custode.agent.clock import today_rome
+from custode.agent.tickets.model import PRIORITIES
 
 MAX_DAYS = 3660
 
 
 def _config(args: argparse.Namespace):
     """The config of --config (ConfigError goes to the common handler), else the embedded default."""
-    from agent.config_loader import load, load_text
+    from custode.agent.config_loader import load, load_text
 
     return (load(args.config) if args.config else load_text("")).model
 
@@ -33,7 +33,7 @@ def _fail(command: str, message: str) -> int:
 
 
 def cmd_due(args: argparse.Namespace) -> int:
-    from agent.tickets.sla import parse_opened, resolve_due, take_charge_due
+    from custode.agent.tickets.sla import parse_opened, resolve_due, take_charge_due
 
     try:
         opened = parse_opened(args.opened)
@@ -76,8 +76,8 @@ def _days(text: str) -> int:
 
 
 def cmd_calendar(args: argparse.Namespace) -> int:
-    from agent.table import table
-    from agent.tickets.sla import tenant_calendar
+    from custode.agent.table import table
+    from custode.agent.tickets.sla import tenant_calendar
 
     config = _config(args)
     try:

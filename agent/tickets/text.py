@@ -8,7 +8,7 @@ incident's details instead; only an unknown check falls back to its summary.
 Weekday and month names come from tables below, never from the machine's
 locale (a Windows server set to English must still write "lunedì").
 
-The marker line (:func:`agent.tickets.backends.base.op_marker`) is not part of
+The marker line (:func:`custode.agent.tickets.backends.base.op_marker`) is not part of
 these texts: the backend that writes a text appends it.
 """
 
@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable
 
-from agent.calendar import ROME
-from agent.clock import now_rome
-from agent.incidents import Incident
+from custode.agent.calendar import ROME
+from custode.agent.clock import now_rome
+from custode.agent.incidents import Incident
 
 SUBJECT_MAX = 150
 

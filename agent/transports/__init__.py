@@ -4,21 +4,21 @@ Shared by the update playbooks and farm mode, so host keys, TLS and timeouts
 are handled (and tested) in one place.
 """
 
-from agent.transports.base import CommandResult, Transport, TransportError
-from agent.transports.config import HostConfig, SshOptions, WinrmOptions
+from custode.agent.transports.base import CommandResult, Transport, TransportError
+from custode.agent.transports.config import HostConfig, SshOptions, WinrmOptions
 
 
 def open_transport(name: str, host: HostConfig) -> Transport:
     """A connected-on-demand transport for ``host``; nothing touches the network until ``run``."""
     if host.transport == "local":
-        from agent.transports.local import LocalTransport
+        from custode.agent.transports.local import LocalTransport
 
         return LocalTransport(name)
     if host.transport == "ssh":
-        from agent.transports.ssh import SshTransport
+        from custode.agent.transports.ssh import SshTransport
 
         return SshTransport(name, host.address, host.ssh or SshOptions())
-    from agent.transports.winrm import WinrmTransport
+    from custode.agent.transports.winrm import WinrmTransport
 
     assert host.winrm is not None  # HostConfig's validator requires it
     return WinrmTransport(name, host.address, host.winrm)

@@ -8,10 +8,10 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from agent.config_refs import TenantRef
-from agent.durations import Duration
-from agent.schema import Strict
-from agent.secrets import SecretRef
+from custode.agent.config_refs import TenantRef
+from custode.agent.durations import Duration
+from custode.agent.schema import Strict
+from custode.agent.secrets import SecretRef
 
 
 class SshOptions(Strict):

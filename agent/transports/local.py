@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 
-from agent.transports.base import DEFAULT_MAX_OUTPUT, BoundedBuffer, CommandResult, Transport, TransportError
+from custode.agent.transports.base import DEFAULT_MAX_OUTPUT, BoundedBuffer, CommandResult, Transport, TransportError
 
 
 def _drain(stream, buffer: BoundedBuffer) -> None:

@@ -50,9 +50,9 @@ from paramiko.common import cMSG_CHANNEL_REQUEST
 from paramiko.hostkeys import HostKeyEntry
 from paramiko.message import Message
 
-from agent.secrets import SecretError, SecretRef
-from agent.transports.base import DEFAULT_MAX_OUTPUT, BoundedBuffer, CommandResult, Transport, TransportError
-from agent.transports.config import SshOptions
+from custode.agent.secrets import SecretError, SecretRef
+from custode.agent.transports.base import DEFAULT_MAX_OUTPUT, BoundedBuffer, CommandResult, Transport, TransportError
+from custode.agent.transports.config import SshOptions
 
 _CHUNK = 32 * 1024
 _WINDOW = 256 * 1024
@@ -69,7 +69,7 @@ _SSH_KEEPALIVE = 30
 """Seconds of silence after which paramiko sends a keepalive: keeps NAT and firewall state of
 an idle cached connection alive between farm polls."""
 
-_WIRE_LOG = "agent.transports.ssh.wire"
+_WIRE_LOG = "custode.agent.transports.ssh.wire"
 logging.getLogger(_WIRE_LOG).setLevel(logging.CRITICAL)
 """paramiko's own log, per connection. It logs every failed handshake as an ERROR with a
 traceback, which the TransportError already explains in words; set this logger to DEBUG

@@ -35,9 +35,9 @@ from winrm.exceptions import (
 )
 from winrm.protocol import Protocol
 
-from agent.secrets import SecretError
-from agent.transports.base import DEFAULT_MAX_OUTPUT, BoundedBuffer, CommandResult, Transport, TransportError
-from agent.transports.config import WinrmOptions
+from custode.agent.secrets import SecretError
+from custode.agent.transports.base import DEFAULT_MAX_OUTPUT, BoundedBuffer, CommandResult, Transport, TransportError
+from custode.agent.transports.config import WinrmOptions
 
 T = TypeVar("T")
 

@@ -7,10 +7,10 @@ import json
 import sys
 from datetime import date, datetime
 
-from agent.calendar import ROME
-from agent.clock import today_rome
-from agent.table import table
-from agent.updates.windows import occurrences
+from custode.agent.calendar import ROME
+from custode.agent.clock import today_rome
+from custode.agent.table import table
+from custode.agent.updates.windows import occurrences
 
 
 def _start_date(text: str | None) -> date:
@@ -41,7 +41,7 @@ def cmd_windows_list(args: argparse.Namespace, loaded) -> int:
 
 
 def cmd_windows_ics(args: argparse.Namespace, loaded) -> int:
-    from agent.updates.ics import build_calendar
+    from custode.agent.updates.ics import build_calendar
 
     config = loaded.model
     found = occurrences(config, _start_date(args.start), args.weeks * 7, tenant=args.tenant)
@@ -49,7 +49,7 @@ def cmd_windows_ics(args: argparse.Namespace, loaded) -> int:
     data = build_calendar(found, language=language,
                           tenant_names={t: spec.name for t, spec in config.tenants.items()})
     if args.output and args.output != "-":
-        from agent.fileutil import write_atomic
+        from custode.agent.fileutil import write_atomic
 
         write_atomic(args.output, data)
         print(f"{args.output}: {len(found)} windows, {sum(1 for o in found if o.skipped)} of them cancelled")
@@ -59,14 +59,14 @@ def cmd_windows_ics(args: argparse.Namespace, loaded) -> int:
 
 
 def cmd_update_run(args: argparse.Namespace, loaded) -> int:
-    from agent.updates.runner import RunRefused
-    from agent.updates.service import open_runner
+    from custode.agent.updates.runner import RunRefused
+    from custode.agent.updates.service import open_runner
 
     if args.reason and not args.now:
         raise SystemExit("custode: --reason goes with --now (an urgent run outside the window)")
     trigger = "now" if args.now else "manual"
     if args.dry_run:
-        from agent.updates.runner import UpdateRunner
+        from custode.agent.updates.runner import UpdateRunner
 
         try:
             plan = UpdateRunner(loaded.model, loaded.source).plan(args.window, trigger, args.reason,
@@ -89,7 +89,7 @@ def cmd_update_run(args: argparse.Namespace, loaded) -> int:
 
 
 def cmd_update_history(args: argparse.Namespace, loaded) -> int:
-    from agent.updates.service import open_store
+    from custode.agent.updates.service import open_store
 
     with open_store(loaded) as store:
         if args.run:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from pydantic import Field, field_validator
 
-from agent.calendar import weekday_number
-from agent.config_refs import HostRef, TenantRef
-from agent.durations import Duration
-from agent.schema import Strict, check_names
+from custode.agent.calendar import weekday_number
+from custode.agent.config_refs import HostRef, TenantRef
+from custode.agent.durations import Duration
+from custode.agent.schema import Strict, check_names
 
 _CLOCK = re.compile(r"^(\d{1,2}):(\d{2})$")
 

@@ -13,8 +13,8 @@ from datetime import datetime
 
 from icalendar import Calendar, Event, Timezone, TimezoneDaylight, TimezoneStandard
 
-from agent.clock import now_utc
-from agent.updates.windows import WindowOccurrence
+from custode.agent.clock import now_utc
+from custode.agent.updates.windows import WindowOccurrence
 
 _TEXT = {
     "it": {"title": "Aggiornamento {application}", "skipped": "ANNULLATO ({reason}): ",

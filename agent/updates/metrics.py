@@ -6,10 +6,10 @@ from datetime import datetime
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from agent.calendar import ROME
-from agent.config import Config
-from agent.updates.store import UpdateStore
-from agent.updates.windows import next_occurrence
+from custode.agent.calendar import ROME
+from custode.agent.config import Config
+from custode.agent.updates.store import UpdateStore
+from custode.agent.updates.windows import next_occurrence
 
 LABELS = ["window", "application", "tenant"]
 RUN_STATUSES = ("succeeded", "rolled_back", "failed", "interrupted")

@@ -15,11 +15,11 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from agent.config_loader import Problem, load_model_file
-from agent.durations import Duration
-from agent.schema import Strict
-from agent.secrets import SecretRef
-from collectors.base import Regex
+from custode.agent.config_loader import Problem, load_model_file
+from custode.agent.durations import Duration
+from custode.agent.schema import Strict
+from custode.agent.secrets import SecretRef
+from custode.collectors.base import Regex
 
 ACTIONS = ("notify", "run", "backup", "service", "wait_for", "check")
 

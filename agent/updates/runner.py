@@ -16,17 +16,17 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable
 
-from agent.calendar import ROME
-from agent.clock import Clock, current_time, now_rome
-from agent.config import Config
-from agent.config_loader import ConfigError
-from agent.durations import format_duration
-from agent.incidents import CheckResult, Incidents
-from agent.secrets import SecretError
-from agent.state import State
-from agent.transports import HostConfig, Transport, open_transport
-from agent.updates.notify import Notice, compose
-from agent.updates.playbook import (
+from custode.agent.calendar import ROME
+from custode.agent.clock import Clock, current_time, now_rome
+from custode.agent.config import Config
+from custode.agent.config_loader import ConfigError
+from custode.agent.durations import format_duration
+from custode.agent.incidents import CheckResult, Incidents
+from custode.agent.secrets import SecretError
+from custode.agent.state import State
+from custode.agent.transports import HostConfig, Transport, open_transport
+from custode.agent.updates.notify import Notice, compose
+from custode.agent.updates.playbook import (
     Playbook,
     Step,
     Variables,
@@ -35,9 +35,9 @@ from agent.updates.playbook import (
     step_problem,
     unknown_variables,
 )
-from agent.updates.steps import StepExecutor, StepOutcome
-from agent.updates.store import NewRun, RunBusy, UpdateStore
-from agent.updates.windows import WindowOccurrence, next_occurrence, occurrence_at
+from custode.agent.updates.steps import StepExecutor, StepOutcome
+from custode.agent.updates.store import NewRun, RunBusy, UpdateStore
+from custode.agent.updates.windows import WindowOccurrence, next_occurrence, occurrence_at
 
 log = logging.getLogger(__name__)
 CHECK = "update"
@@ -243,7 +243,7 @@ class UpdateRunner:
     def _window(self, name: str):
         windows = self.config.updates.windows
         if name not in windows:
-            from agent.suggest import did_you_mean
+            from custode.agent.suggest import did_you_mean
 
             hint = did_you_mean(name, windows)
             raise RunRefused(f"no update window named {name!r}" + (f"; did you mean {hint!r}?" if hint else
@@ -393,7 +393,7 @@ class UpdateRunner:
         notice = Notice(kind, plan.application, tenant_name, list(plan.hosts), plan.occurrence.start,
                         plan.occurrence.end, plan.reason, status, plan.scrub(detail))
         subject, text = compose(notice, language)
-        from agent.mailer import MailerError, OutgoingMail
+        from custode.agent.mailer import MailerError, OutgoingMail
 
         try:
             message_id = self.mailer.send(OutgoingMail(to=recipients, subject=subject, text=text,

@@ -5,24 +5,24 @@ from __future__ import annotations
 import contextlib
 from typing import Iterator
 
-from agent.paths import state_path
-from agent.state import State
-from agent.updates.runner import UpdateRunner
-from agent.updates.store import UpdateStore
+from custode.agent.paths import state_path
+from custode.agent.state import State
+from custode.agent.updates.runner import UpdateRunner
+from custode.agent.updates.store import UpdateStore
 
 
 def build_mailer(config):
     """The SMTP mailer when the config has an ``smtp`` section, else None (notices are then warnings)."""
     if config.smtp is None:
         return None
-    from agent.mailer import Mailer
+    from custode.agent.mailer import Mailer
 
     return Mailer(config.smtp)
 
 
 @contextlib.contextmanager
 def open_runner(loaded, actor: str = "cli") -> Iterator[UpdateRunner]:
-    from agent.recording import open_recording
+    from custode.agent.recording import open_recording
 
     config = loaded.model
     with open_recording(config, actor) as recording:

@@ -14,9 +14,9 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Literal
 
-from agent.transports.base import CommandResult, Transport, TransportError
-from agent.transports.quoting import quote_posix, quote_powershell
-from agent.updates.playbook import Probe, Step
+from custode.agent.transports.base import CommandResult, Transport, TransportError
+from custode.agent.transports.quoting import quote_posix, quote_powershell
+from custode.agent.updates.playbook import Probe, Step
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import psutil
 
-from agent.state import State
+from custode.agent.state import State
 
 
 class RunBusy(Exception):

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from agent.calendar import ROME, BusinessCalendar
-from agent.config import Config
+from custode.agent.calendar import ROME, BusinessCalendar
+from custode.agent.config import Config
 
 
 @dataclass(frozen=True)

@@ -35,10 +35,10 @@ from collections.abc import Iterable
 from types import ModuleType
 from typing import Protocol
 
-from agent.backups.parsers._common import is_bulk, needle_window
-from agent.backups.report import BackupReport, Classification
-from agent.mail.message import MailMessage
-from agent.plugins import Found, entry_point_objects, package_modules
+from custode.agent.backups.parsers._common import is_bulk, needle_window
+from custode.agent.backups.report import BackupReport, Classification
+from custode.agent.mail.message import MailMessage
+from custode.agent.plugins import Found, entry_point_objects, package_modules
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ import re
 from datetime import datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
-from agent.backups.report import Status
-from agent.clock import ROME
+from custode.agent.backups.report import Status
+from custode.agent.clock import ROME
 
-log = logging.getLogger("agent.backups.parsers")
+log = logging.getLogger("custode.agent.backups.parsers")
 
 FAILURE_WORDS = (
     r"failed", r"failure", r"fail", r"errors?", r"error\(s\)", r"fatal", r"aborted", r"unsuccessful", r"not completed",

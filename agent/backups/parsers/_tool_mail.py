@@ -13,10 +13,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from agent.backups.parsers._common import REPLY as _REPLY
-from agent.backups.parsers._common import forwarded_text, per_message
-from agent.backups.parsers._common import is_bulk as _bulk
-from agent.mail.message import MailMessage
+from custode.agent.backups.parsers._common import REPLY as _REPLY
+from custode.agent.backups.parsers._common import forwarded_text, per_message
+from custode.agent.backups.parsers._common import is_bulk as _bulk
+from custode.agent.mail.message import MailMessage
 
 _CRON_SUBJECT = re.compile(r"^\s*Cron\s+<(?P<user>[^@<>\s]+)@(?P<host>[^<>\s]+)>\s*(?P<command>.*?)\s*$",
                            re.IGNORECASE)

@@ -25,8 +25,8 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from agent.backups.parsers._common import REPLY as _REPLY
-from agent.backups.parsers._common import (
+from custode.agent.backups.parsers._common import REPLY as _REPLY
+from custode.agent.backups.parsers._common import (
     error_text,
     first_field,
     needle_window,
@@ -35,9 +35,9 @@ from agent.backups.parsers._common import (
     read_fields,
     status_in,
 )
-from agent.backups.parsers._common import low_top as _low_top
-from agent.backups.report import BackupReport, Status
-from agent.mail.message import MailMessage
+from custode.agent.backups.parsers._common import low_top as _low_top
+from custode.agent.backups.report import BackupReport, Status
+from custode.agent.mail.message import MailMessage
 
 SOFTWARE = "Acronis Cyber Protect"
 PRIORITY = 40

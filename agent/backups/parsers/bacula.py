@@ -27,11 +27,11 @@ from __future__ import annotations
 
 import re
 
-from agent.backups.parsers._common import QUOTE_MARKS as _QUOTE_MARKS
-from agent.backups.parsers._common import REPLY as _REPLY
-from agent.backups.parsers._common import guarded, parse_datetime, status_in
-from agent.backups.report import BackupReport, Status
-from agent.mail.message import MailMessage
+from custode.agent.backups.parsers._common import QUOTE_MARKS as _QUOTE_MARKS
+from custode.agent.backups.parsers._common import REPLY as _REPLY
+from custode.agent.backups.parsers._common import guarded, parse_datetime, status_in
+from custode.agent.backups.report import BackupReport, Status
+from custode.agent.mail.message import MailMessage
 
 SOFTWARE = "Bacula"
 PRIORITY = 120

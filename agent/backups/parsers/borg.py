@@ -39,10 +39,10 @@ from __future__ import annotations
 
 import re
 
-from agent.backups.parsers._common import guarded, parse_datetime, parse_size
-from agent.backups.parsers._tool_mail import ToolOutput, command_words, tool_output
-from agent.backups.report import BackupReport, ItemResult, Status, worst
-from agent.mail.message import MailMessage
+from custode.agent.backups.parsers._common import guarded, parse_datetime, parse_size
+from custode.agent.backups.parsers._tool_mail import ToolOutput, command_words, tool_output
+from custode.agent.backups.report import BackupReport, ItemResult, Status, worst
+from custode.agent.mail.message import MailMessage
 
 SOFTWARE = "borg"
 PRIORITY = 180

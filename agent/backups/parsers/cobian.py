@@ -23,10 +23,10 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from agent.backups.parsers._common import REPLY as _REPLY
-from agent.backups.parsers._common import head_tail, parse_datetime, parse_size
-from agent.backups.report import BackupReport, ItemResult, Status, worst
-from agent.mail.message import MailMessage
+from custode.agent.backups.parsers._common import REPLY as _REPLY
+from custode.agent.backups.parsers._common import head_tail, parse_datetime, parse_size
+from custode.agent.backups.report import BackupReport, ItemResult, Status, worst
+from custode.agent.mail.message import MailMessage
 
 SOFTWARE = "Cobian Backup"
 PRIORITY = 100

@@ -32,11 +32,11 @@ import json
 import re
 from datetime import datetime
 
-from agent.backups.parsers._common import REPLY as _REPLY
-from agent.backups.parsers._common import ROME, error_text, forwarded_text, guarded, parse_datetime, status_in
-from agent.backups.parsers._common import is_bulk as _bulk
-from agent.backups.report import BackupReport, Status, worst
-from agent.mail.message import MailMessage
+from custode.agent.backups.parsers._common import REPLY as _REPLY
+from custode.agent.backups.parsers._common import ROME, error_text, forwarded_text, guarded, parse_datetime, status_in
+from custode.agent.backups.parsers._common import is_bulk as _bulk
+from custode.agent.backups.report import BackupReport, Status, worst
+from custode.agent.mail.message import MailMessage
 
 SOFTWARE = "Duplicati"
 PRIORITY = 130

@@ -41,9 +41,9 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from agent.backups.parsers._common import QUOTE_MARKS, is_bulk, is_reply, parse_datetime
-from agent.backups.report import BackupReport, ItemResult, Status, worst
-from agent.mail.message import MailMessage
+from custode.agent.backups.parsers._common import QUOTE_MARKS, is_bulk, is_reply, parse_datetime
+from custode.agent.backups.report import BackupReport, ItemResult, Status, worst
+from custode.agent.mail.message import MailMessage
 
 SOFTWARE = "Hyper-V Backup Utility"
 PRIORITY = 190

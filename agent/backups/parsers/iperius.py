@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import re
 
-from agent.backups.parsers._common import REPLY as _REPLY
-from agent.backups.parsers._common import head_tail, parse_datetime, parse_size, status_in
-from agent.backups.report import BackupReport, ItemResult, Status, worst
-from agent.mail.message import MailMessage
+from custode.agent.backups.parsers._common import REPLY as _REPLY
+from custode.agent.backups.parsers._common import head_tail, parse_datetime, parse_size, status_in
+from custode.agent.backups.report import BackupReport, ItemResult, Status, worst
+from custode.agent.mail.message import MailMessage
 
 SOFTWARE = "Iperius Backup"
 PRIORITY = 80

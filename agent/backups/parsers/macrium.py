@@ -53,7 +53,7 @@ from __future__ import annotations
 import re
 from pathlib import PureWindowsPath
 
-from agent.backups.parsers._common import (
+from custode.agent.backups.parsers._common import (
     GATEWAY_TAGS,
     forwarded_text,
     guarded,
@@ -64,8 +64,8 @@ from agent.backups.parsers._common import (
     read_fields,
     report_subject,
 )
-from agent.backups.report import BackupReport, Status, worst
-from agent.mail.message import MailMessage
+from custode.agent.backups.report import BackupReport, Status, worst
+from custode.agent.mail.message import MailMessage
 
 SOFTWARE = "Macrium Reflect"
 PRIORITY = 110

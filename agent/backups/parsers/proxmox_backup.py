@@ -36,9 +36,15 @@ from __future__ import annotations
 
 import re
 
-from agent.backups.parsers._common import forwarded_text, guarded, is_reply_behind_tags, read_fields, report_subject
-from agent.backups.report import BackupReport, ItemResult, Status
-from agent.mail.message import MailMessage
+from custode.agent.backups.parsers._common import (
+    forwarded_text,
+    guarded,
+    is_reply_behind_tags,
+    read_fields,
+    report_subject,
+)
+from custode.agent.backups.report import BackupReport, ItemResult, Status
+from custode.agent.mail.message import MailMessage
 
 SOFTWARE = "Proxmox Backup Server"
 PRIORITY = 160

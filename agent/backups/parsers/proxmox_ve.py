@@ -43,7 +43,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from agent.backups.parsers._common import (
+from custode.agent.backups.parsers._common import (
     forwarded_text,
     guarded,
     is_reply_behind_tags,
@@ -52,8 +52,8 @@ from agent.backups.parsers._common import (
     report_subject,
     status_in,
 )
-from agent.backups.report import BackupReport, ItemResult, Status, worst
-from agent.mail.message import MailMessage
+from custode.agent.backups.report import BackupReport, ItemResult, Status, worst
+from custode.agent.mail.message import MailMessage
 
 SOFTWARE = "Proxmox VE"
 PRIORITY = 150

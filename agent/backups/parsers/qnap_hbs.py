@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import re
 
-from agent.backups.parsers._common import REPLY as _REPLY
-from agent.backups.parsers._common import first_field, parse_datetime, read_fields, status_in
-from agent.backups.parsers._common import low_top as _low_top
-from agent.backups.report import BackupReport, Status, worst
-from agent.mail.message import MailMessage
+from custode.agent.backups.parsers._common import REPLY as _REPLY
+from custode.agent.backups.parsers._common import first_field, parse_datetime, read_fields, status_in
+from custode.agent.backups.parsers._common import low_top as _low_top
+from custode.agent.backups.report import BackupReport, Status, worst
+from custode.agent.mail.message import MailMessage
 
 SOFTWARE = "QNAP Hybrid Backup Sync"
 PRIORITY = 70

@@ -37,10 +37,10 @@ from __future__ import annotations
 
 import re
 
-from agent.backups.parsers._common import guarded, parse_size
-from agent.backups.parsers._tool_mail import ToolOutput, command_words, tool_output
-from agent.backups.report import BackupReport, Status
-from agent.mail.message import MailMessage
+from custode.agent.backups.parsers._common import guarded, parse_size
+from custode.agent.backups.parsers._tool_mail import ToolOutput, command_words, tool_output
+from custode.agent.backups.report import BackupReport, Status
+from custode.agent.mail.message import MailMessage
 
 SOFTWARE = "restic"
 PRIORITY = 170

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import re
 
-from agent.backups.parsers._common import error_text, parse_size, status_in
-from agent.backups.parsers.synology_hyper_backup import (
+from custode.agent.backups.parsers._common import error_text, parse_size, status_in
+from custode.agent.backups.parsers.synology_hyper_backup import (
     HOST,
     NAME,
     REPLY,
@@ -38,8 +38,8 @@ from agent.backups.parsers.synology_hyper_backup import (
     sentence_context,
     sentence_name,
 )
-from agent.backups.report import BackupReport, ItemResult, Status, worst
-from agent.mail.message import MailMessage
+from custode.agent.backups.report import BackupReport, ItemResult, Status, worst
+from custode.agent.mail.message import MailMessage
 
 SOFTWARE = "Synology Active Backup for Business"
 PRIORITY = 50

@@ -20,11 +20,11 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from agent.backups.parsers._common import error_text, first_field, parse_datetime, parse_size
-from agent.backups.parsers._common import low_top as _low_top
-from agent.backups.parsers._common import read_fields as _read_fields
-from agent.backups.report import BackupReport, Status
-from agent.mail.message import MailMessage
+from custode.agent.backups.parsers._common import error_text, first_field, parse_datetime, parse_size
+from custode.agent.backups.parsers._common import low_top as _low_top
+from custode.agent.backups.parsers._common import read_fields as _read_fields
+from custode.agent.backups.report import BackupReport, Status
+from custode.agent.mail.message import MailMessage
 
 SOFTWARE = "Synology Hyper Backup"
 PRIORITY = 60

@@ -11,9 +11,9 @@ Uranium's signature and its label words ("Backup: <name>", "Elementi").
 
 from __future__ import annotations
 
-from agent.backups.parsers.iperius import LabelledReportParser, names
-from agent.backups.report import BackupReport
-from agent.mail.message import MailMessage
+from custode.agent.backups.parsers.iperius import LabelledReportParser, names
+from custode.agent.backups.report import BackupReport
+from custode.agent.mail.message import MailMessage
 
 SOFTWARE = "Uranium Backup"
 PRIORITY = 90

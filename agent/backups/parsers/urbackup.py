@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import re
 
-from agent.backups.parsers._common import REPLY as _REPLY
-from agent.backups.parsers._common import forwarded_text, guarded, parse_datetime, parse_size, status_in
-from agent.backups.parsers._common import is_bulk as _bulk
-from agent.backups.report import BackupReport, ItemResult, Status, worst
-from agent.mail.message import MailMessage
+from custode.agent.backups.parsers._common import REPLY as _REPLY
+from custode.agent.backups.parsers._common import forwarded_text, guarded, parse_datetime, parse_size, status_in
+from custode.agent.backups.parsers._common import is_bulk as _bulk
+from custode.agent.backups.report import BackupReport, ItemResult, Status, worst
+from custode.agent.mail.message import MailMessage
 
 SOFTWARE = "UrBackup"
 PRIORITY = 140

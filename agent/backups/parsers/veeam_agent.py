@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import re
 
-from agent.backups.parsers.veeam_br import (
+from custode.agent.backups.parsers.veeam_br import (
     has_object_count,
     is_reply,
     is_veeam_report,
@@ -48,8 +48,8 @@ from agent.backups.parsers.veeam_br import (
     status_word,
     subject_parts,
 )
-from agent.backups.report import BackupReport
-from agent.mail.message import MailMessage
+from custode.agent.backups.report import BackupReport
+from custode.agent.mail.message import MailMessage
 
 SOFTWARE = "Veeam Agent for Microsoft Windows"
 PRIORITY = 20  # before B&R, whose layout the agent's reports share

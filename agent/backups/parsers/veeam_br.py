@@ -33,8 +33,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from agent.backups.parsers._common import REPLY as _REPLY
-from agent.backups.parsers._common import (
+from custode.agent.backups.parsers._common import REPLY as _REPLY
+from custode.agent.backups.parsers._common import (
     ROME,
     neutralise_zero_counts,
     parse_datetime,
@@ -42,8 +42,8 @@ from agent.backups.parsers._common import (
     per_message,
     status_in,
 )
-from agent.backups.report import BackupReport, ItemResult, Status, worst
-from agent.mail.message import MailMessage
+from custode.agent.backups.report import BackupReport, ItemResult, Status, worst
+from custode.agent.mail.message import MailMessage
 
 SOFTWARE = "Veeam Backup & Replication"
 PRIORITY = 30

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import re
 
-from agent.backups.parsers._common import value_after
-from agent.backups.parsers.veeam_br import (
+from custode.agent.backups.parsers._common import value_after
+from custode.agent.backups.parsers.veeam_br import (
     is_reply,
     items_of,
     layout_details,
@@ -31,8 +31,8 @@ from agent.backups.parsers.veeam_br import (
     status_word,
     subject_parts,
 )
-from agent.backups.report import BackupReport, worst
-from agent.mail.message import MailMessage
+from custode.agent.backups.report import BackupReport, worst
+from custode.agent.mail.message import MailMessage
 
 SOFTWARE = "Veeam Backup for Microsoft 365"
 PRIORITY = 10  # Veeam's most specific product first: its mails also look like B&R's

@@ -42,10 +42,17 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
-from agent.backups.parsers._common import QUOTE_MARKS, head_tail, parse_datetime, parse_size, read_fields, status_in
-from agent.backups.parsers._common import REPLY as _REPLY
-from agent.backups.report import BackupReport, ItemResult, Status, worst
-from agent.mail.message import MailMessage
+from custode.agent.backups.parsers._common import (
+    QUOTE_MARKS,
+    head_tail,
+    parse_datetime,
+    parse_size,
+    read_fields,
+    status_in,
+)
+from custode.agent.backups.parsers._common import REPLY as _REPLY
+from custode.agent.backups.report import BackupReport, ItemResult, Status, worst
+from custode.agent.mail.message import MailMessage
 
 SOFTWARE = "Windows Server Backup"
 PRIORITY = 900  # last: plain wbadmin output is what other Windows tools' logs quote

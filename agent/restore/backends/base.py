@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from agent.restore.files import FileSystem
-from agent.restore.model import ManifestEntry, RestoreOutcome, Snapshot
+from custode.agent.restore.files import FileSystem
+from custode.agent.restore.model import ManifestEntry, RestoreOutcome, Snapshot
 
 
 class Backend(ABC):

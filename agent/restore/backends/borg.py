@@ -26,10 +26,10 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
-from agent.restore.backends.base import Backend
-from agent.restore.backends.process import ToolRun, chunked, covers, parse_timestamp, redact, run_tool
-from agent.restore.files import LocalFileSystem
-from agent.restore.model import ManifestEntry, RestoreError, RestoreOutcome, Snapshot
+from custode.agent.restore.backends.base import Backend
+from custode.agent.restore.backends.process import ToolRun, chunked, covers, parse_timestamp, redact, run_tool
+from custode.agent.restore.files import LocalFileSystem
+from custode.agent.restore.model import ManifestEntry, RestoreError, RestoreOutcome, Snapshot
 
 log = logging.getLogger(__name__)
 

@@ -56,11 +56,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from agent.restore.backends.base import Backend
-from agent.restore.model import ManifestEntry, RestoreError, RestoreOutcome, Snapshot
-from agent.restore.remote_files import RemoteFileSystem, split_to_fit
-from agent.transports.base import CommandResult, Transport
-from agent.transports.quoting import PS_QUOTES, escape_posix, escape_powershell
+from custode.agent.restore.backends.base import Backend
+from custode.agent.restore.model import ManifestEntry, RestoreError, RestoreOutcome, Snapshot
+from custode.agent.restore.remote_files import RemoteFileSystem, split_to_fit
+from custode.agent.transports.base import CommandResult, Transport
+from custode.agent.transports.quoting import PS_QUOTES, escape_posix, escape_powershell
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
@@ -330,7 +330,7 @@ class CommandBackend(Backend):
 
     def tool_version(self) -> str:
         if self.version_command is None:
-            from agent import __version__
+            from custode.agent import __version__
 
             return f"{self.tool} (command templates on {self.host}, run by Custode {__version__})"
         result = self._run(render(self.version_command, {}, self.transport.shell), "ask the tool's version",

@@ -16,9 +16,9 @@ import shutil
 import time
 from pathlib import Path
 
-from agent.restore.backends.base import Backend
-from agent.restore.files import LocalFileSystem
-from agent.restore.model import ManifestEntry, RestoreError, RestoreOutcome, Snapshot
+from custode.agent.restore.backends.base import Backend
+from custode.agent.restore.files import LocalFileSystem
+from custode.agent.restore.model import ManifestEntry, RestoreError, RestoreOutcome, Snapshot
 
 
 class MirrorBackend(Backend):
@@ -31,7 +31,7 @@ class MirrorBackend(Backend):
         self.fs = LocalFileSystem()
 
     def tool_version(self) -> str:
-        from agent import __version__
+        from custode.agent import __version__
 
         return f"Custode {__version__} direct comparison of source and copy"
 

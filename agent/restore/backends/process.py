@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from agent.restore.model import RestoreError
+from custode.agent.restore.model import RestoreError
 
 log = logging.getLogger(__name__)
 

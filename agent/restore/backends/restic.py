@@ -19,10 +19,18 @@ import re
 import socket
 import time
 
-from agent.restore.backends.base import Backend
-from agent.restore.backends.process import ToolRun, chunked, covers, find_named_path, parse_timestamp, redact, run_tool
-from agent.restore.files import LocalFileSystem
-from agent.restore.model import ManifestEntry, RestoreError, RestoreOutcome, Snapshot
+from custode.agent.restore.backends.base import Backend
+from custode.agent.restore.backends.process import (
+    ToolRun,
+    chunked,
+    covers,
+    find_named_path,
+    parse_timestamp,
+    redact,
+    run_tool,
+)
+from custode.agent.restore.files import LocalFileSystem
+from custode.agent.restore.model import ManifestEntry, RestoreError, RestoreOutcome, Snapshot
 
 log = logging.getLogger(__name__)
 

@@ -14,15 +14,15 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from agent.smtp_settings import SmtpSettings
-    from agent.tickets.backends.base import TicketBackend
-    from agent.tickets.config import BackendConfig
+    from custode.agent.smtp_settings import SmtpSettings
+    from custode.agent.tickets.backends.base import TicketBackend
+    from custode.agent.tickets.config import BackendConfig
 
 NOT_BACKENDS = frozenset({"base", "http"})  # the contract and the HTTP client the helpdesk modules share
 
 
 def build_backend(name: str, config: BackendConfig, smtp: SmtpSettings | None = None) -> TicketBackend:
-    """The backend for one ``tickets.backends`` entry: ``agent.tickets.backends.<type>.build``."""
+    """The backend for one ``tickets.backends`` entry: ``custode.agent.tickets.backends.<type>.build``."""
     if config.type in NOT_BACKENDS:
         raise ValueError(f"tickets.backends.{name}: {config.type!r} is no helpdesk type")
     module = importlib.import_module(f"{__name__}.{config.type}")

@@ -18,7 +18,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
-from agent.tickets.model import Priority, RemoteStatus, TenantTicketing, TicketDraft, TicketRef, TicketThread
+from custode.agent.tickets.model import Priority, RemoteStatus, TenantTicketing, TicketDraft, TicketRef, TicketThread
 
 
 class DeliveryError(Exception):

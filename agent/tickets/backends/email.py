@@ -13,11 +13,11 @@ from __future__ import annotations
 import hashlib
 import re
 
-from agent.mailer import Mailer, MailerError, OutgoingMail
-from agent.smtp_settings import SmtpSettings, parse_address
-from agent.tickets.backends.base import DeliveryError, TicketBackend, with_marker
-from agent.tickets.config import EmailConfig
-from agent.tickets.model import Priority, TenantTicketing, TicketDraft, TicketRef, TicketThread
+from custode.agent.mailer import Mailer, MailerError, OutgoingMail
+from custode.agent.smtp_settings import SmtpSettings, parse_address
+from custode.agent.tickets.backends.base import DeliveryError, TicketBackend, with_marker
+from custode.agent.tickets.config import EmailConfig
+from custode.agent.tickets.model import Priority, TenantTicketing, TicketDraft, TicketRef, TicketThread
 
 X_PRIORITY: dict[Priority, str] = {"high": "1", "medium": "3", "low": "5"}
 """The de-facto ``X-Priority`` scale (1 highest, 5 lowest) most helpdesks map to their own."""

@@ -12,8 +12,8 @@ from typing import Any
 
 import requests
 
-from agent.clock import current_time
-from agent.tickets.backends.base import DeliveryError
+from custode.agent.clock import current_time
+from custode.agent.tickets.backends.base import DeliveryError
 
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 """409: Zendesk's answer to two updates of one ticket at once; the rest are outages and throttling."""

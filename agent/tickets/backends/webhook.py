@@ -19,12 +19,12 @@ from typing import Any
 
 import requests
 
-from agent.secrets import SecretError
-from agent.smtp_settings import SmtpSettings
-from agent.tickets.backends.base import DeliveryError, TicketBackend, TicketClosed, with_marker
-from agent.tickets.backends.http import HttpClient
-from agent.tickets.config import WebhookConfig
-from agent.tickets.model import Priority, TenantTicketing, TicketDraft, TicketRef, TicketThread
+from custode.agent.secrets import SecretError
+from custode.agent.smtp_settings import SmtpSettings
+from custode.agent.tickets.backends.base import DeliveryError, TicketBackend, TicketClosed, with_marker
+from custode.agent.tickets.backends.http import HttpClient
+from custode.agent.tickets.config import WebhookConfig
+from custode.agent.tickets.model import Priority, TenantTicketing, TicketDraft, TicketRef, TicketThread
 
 log = logging.getLogger(__name__)
 

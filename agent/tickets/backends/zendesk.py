@@ -23,12 +23,12 @@ from __future__ import annotations
 import urllib.parse
 from typing import Any
 
-from agent.secrets import SecretError
-from agent.smtp_settings import SmtpSettings
-from agent.tickets.backends.base import DeliveryError, TicketBackend, TicketClosed, op_marker, with_marker
-from agent.tickets.backends.http import HttpClient
-from agent.tickets.config import ZendeskConfig
-from agent.tickets.model import Priority, RemoteStatus, TenantTicketing, TicketDraft, TicketRef, TicketThread
+from custode.agent.secrets import SecretError
+from custode.agent.smtp_settings import SmtpSettings
+from custode.agent.tickets.backends.base import DeliveryError, TicketBackend, TicketClosed, op_marker, with_marker
+from custode.agent.tickets.backends.http import HttpClient
+from custode.agent.tickets.config import ZendeskConfig
+from custode.agent.tickets.model import Priority, RemoteStatus, TenantTicketing, TicketDraft, TicketRef, TicketThread
 
 OPEN_STATUSES = frozenset({"new", "open", "pending", "hold"})
 STATUS_MAP: dict[str, RemoteStatus] = {"new": "new", "open": "open", "pending": "open", "hold": "open",
