@@ -254,8 +254,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     from custode.agent.config_loader import ConfigError
-    from custode.agent.http_server import ListenError
     from custode.agent.state import StateError
+    from custode.agent.web import ListenError
 
     try:
         return args.handler(args)

@@ -24,12 +24,14 @@ from custode.agent.checks import HostChecks, apply
 from custode.agent.collection import CollectorRunner, RunOutcome, cycles
 from custode.agent.collector_status import FLUSH_EVERY, CollectorStatusBuffer
 from custode.agent.config_loader import LoadedConfig
-from custode.agent.http_server import make_server, serve_in_thread
 from custode.agent.incidents import IncidentChange, Incidents
 from custode.agent.metric_cache import MetricCache
 from custode.agent.paths import audit_path, state_path
 from custode.agent.services import Context, Job, Service, build_services, guarded
 from custode.agent.state import State
+from custode.agent.web import Router, make_server, serve_in_thread
+from custode.agent.web.core import core_routes
+from custode.agent.web.server import WebServer
 from custode.collectors.base import Collector
 
 log = logging.getLogger(__name__)
@@ -70,23 +72,30 @@ class Agent:
         self.checks = HostChecks(config.checks, config.agent.tenant, config.agent.hostname)
         self.services = build_services(Context(loaded, self.state, self.incidents, self.cache, self._audit))
         self._scheduler = None
-        self._server = None
+        self._server: WebServer | None = None
         self._stopped = threading.Event()
         self._stopping = False
         limit_malloc_arenas()
 
     # --- lifecycle ------------------------------------------------------------------
 
+    def router(self) -> Router:
+        """The agent's own routes, then each service's; a path claimed twice stops the start (RouteConflict)."""
+        router = Router()
+        for route in core_routes(self.cache, self.ready, self.healthy, router):
+            router.add(route, "core")
+        for service in self.services:
+            for route in service.routes():
+                router.add(route, service.name)
+        return router
+
     def start(self) -> None:
         from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.schedulers.background import BackgroundScheduler
 
-        routes: dict = {}
-        for service in self.services:
-            routes.update(service.routes())
-        self._server = make_server(self.host, self.port, self.cache, self.ready, self.healthy, post_routes=routes)
-        self.port = self._server.server_address[1]
-        serve_in_thread(self._server)
+        server = self._server = make_server(self.host, self.port, self.router())
+        self.port = server.server_address[1]
+        serve_in_thread(server)
         hostname = self.loaded.model.agent.hostname
         self._audit("config.loaded", self.loaded.source,
                     {"sha256": self.loaded.sha256, "tenants": self.loaded.model.tenant_ids()})

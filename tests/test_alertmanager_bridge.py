@@ -13,13 +13,14 @@ import pytest
 from alertmanager_server import AlertmanagerServer
 from conftest import free_port, wait_until
 
-from custode.agent import http_server
-from custode.agent.http_server import make_server
 from custode.agent.incidents import Incidents
 from custode.agent.metric_cache import MetricCache
 from custode.agent.state import State
 from custode.agent.tickets.alertmanager import AlertmanagerReceiver, group_target, instance_host, parse_notification
 from custode.agent.tickets.config import AlertmanagerBridge
+from custode.agent.web import Route, Router, make_server
+from custode.agent.web import server as web_server
+from custode.agent.web.core import core_routes
 
 TOKEN = "s3cret-bearer-token"
 PASSWORD = "basic-pa55word"
@@ -38,6 +39,15 @@ def incidents(state):
     return Incidents(state)
 
 
+def router_with(route: Route) -> Router:
+    """The agent's own routes and ``route``, as the runtime registers them."""
+    router = Router()
+    for core in core_routes(MetricCache(), lambda: (True, "ready"), lambda: (True, "healthy"), router):
+        router.add(core, "core")
+    router.add(route, "test")
+    return router
+
+
 @pytest.fixture
 def bridge(incidents, monkeypatch):
     """The bridge served by make_server on 127.0.0.1 (bearer and basic auth both configured)."""
@@ -46,8 +56,7 @@ def bridge(incidents, monkeypatch):
     settings = AlertmanagerBridge(enabled=True, path=PATH, token={"env": "AM_TOKEN"}, username="am",
                                   password={"env": "AM_PASSWORD"}, max_bytes=4096, default_tenant="default")
     receiver = AlertmanagerReceiver(settings, incidents, ["comune-a", "comune-b", "default"])
-    server = make_server("127.0.0.1", free_port(), MetricCache(), lambda: (True, "ready"),
-                         lambda: (True, "healthy"), post_routes={PATH: receiver.route()})
+    server = make_server("127.0.0.1", free_port(), router_with(receiver.route()))
     # A short poll interval: shutdown() waits for it, and there is one server per test.
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
@@ -182,11 +191,10 @@ def test_small_body_with_expect_continue_is_accepted(bridge, incidents) -> None:
 
 
 def test_a_failing_handler_answers_500() -> None:
-    def broken(headers, body):
+    def broken(request):
         raise RuntimeError("bug")
 
-    server = make_server("127.0.0.1", free_port(), MetricCache(), lambda: (True, ""), lambda: (True, ""),
-                         post_routes={"/x": http_server.PostRoute(max_bytes=10, handle=broken)})
+    server = make_server("127.0.0.1", free_port(), router_with(Route("/x", broken, ("POST",), max_bytes=10)))
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     try:
@@ -211,7 +219,7 @@ def test_bad_content_length_gets_400(bridge) -> None:
 
 
 def test_a_trickling_body_is_cut_off_in_bounded_time(bridge, monkeypatch) -> None:
-    monkeypatch.setattr(http_server, "POST_BODY_TIMEOUT", 0.6)
+    monkeypatch.setattr(web_server, "POST_BODY_TIMEOUT", 0.6)
     with socket.create_connection(("127.0.0.1", bridge), timeout=5) as sock:
         sock.sendall(f"POST {PATH} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n".encode())
         started = time.monotonic()

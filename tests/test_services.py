@@ -41,7 +41,7 @@ def test_a_feature_in_the_config_brings_its_service(tmp_path, monkeypatch) -> No
     assert [service.name for service in built] == ["backups", "alertmanager"]
     backups, bridge = built
     assert {job.id for job in backups.jobs(None)} == {"backups", "backups-prune"}  # type: ignore[arg-type]
-    assert list(bridge.routes()) == ["/alertmanager"]
+    assert [(route.path, route.methods) for route in bridge.routes()] == [("/alertmanager", ("POST",))]
     assert isinstance(backups, Service)
 
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from custode.agent.incidents import IncidentChange, Incidents
     from custode.agent.metric_cache import MetricCache
     from custode.agent.state import State
+    from custode.agent.web import Route
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +73,9 @@ class Service:
         """Thread pools of its own (name -> workers), for jobs that last long or must not overlap."""
         return {}
 
-    def routes(self) -> dict[str, object]:
-        """HTTP POST routes (path -> handler) the service answers."""
-        return {}
+    def routes(self) -> list[Route]:
+        """The HTTP routes the service answers (:mod:`custode.agent.web`); a path another owner has is an error."""
+        return []
 
     def start(self) -> None:
         """After the scheduler has started (threads of the service's own)."""

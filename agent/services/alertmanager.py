@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from custode.agent.services import Context, Service
+from custode.agent.web import Route
 
 ORDER = 60
 
@@ -10,12 +11,11 @@ ORDER = 60
 class AlertmanagerBridgeService(Service):
     name = "alertmanager"
 
-    def __init__(self, path: str, handler: object) -> None:
-        self.path = path
-        self.handler = handler
+    def __init__(self, route: Route) -> None:
+        self.route = route
 
-    def routes(self) -> dict[str, object]:
-        return {self.path: self.handler}
+    def routes(self) -> list[Route]:
+        return [self.route]
 
 
 def build(context: Context) -> AlertmanagerBridgeService | None:
@@ -26,5 +26,4 @@ def build(context: Context) -> AlertmanagerBridgeService | None:
         return None
     from custode.agent.tickets.alertmanager import AlertmanagerReceiver
 
-    return AlertmanagerBridgeService(
-        bridge.path, AlertmanagerReceiver(bridge, context.incidents, config.tenant_ids()).route())
+    return AlertmanagerBridgeService(AlertmanagerReceiver(bridge, context.incidents, config.tenant_ids()).route())

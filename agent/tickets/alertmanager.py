@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 from urllib.parse import urlsplit
 
-from custode.agent.http_server import PostRoute
 from custode.agent.incidents import CheckResult, IncidentChange, Incidents, Severity
 from custode.agent.state import StateError
 from custode.agent.tickets.config import AlertmanagerBridge
+from custode.agent.web import Request, Response, Route
 
 log = logging.getLogger(__name__)
 
@@ -275,9 +275,14 @@ class AlertmanagerReceiver:
             log.warning("alertmanager bridge: default_tenant is not a defined tenant",
                         extra={"tenant": settings.default_tenant})
 
-    def route(self) -> PostRoute:
+    def route(self) -> Route:
+        """The POST endpoint at ``tickets.alertmanager.path``, its body bounded by ``max_bytes``."""
         challenge = 'Basic realm="custode"' if self._basic and not self._token else 'Bearer realm="custode"'
-        return PostRoute(max_bytes=self.settings.max_bytes, handle=self.handle, challenge=challenge)
+        return Route(self.settings.path, self._answer, ("POST",), max_bytes=self.settings.max_bytes,
+                     challenge=challenge)
+
+    def _answer(self, request: Request) -> Response:
+        return Response.text(*self.handle(request.headers, request.body))
 
     # --- authentication ---
 
