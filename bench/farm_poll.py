@@ -48,8 +48,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from custode.agent.farm import linux_probe  # noqa: E402
 from custode.agent.farm.poller import FarmPoller  # noqa: E402
+from custode.agent.farm.probes import linux as linux_probe  # noqa: E402
 from custode.agent.farm.targets import Target  # noqa: E402
 from custode.agent.transports.config import HostConfig, SshOptions  # noqa: E402
 

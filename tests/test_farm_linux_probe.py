@@ -22,7 +22,7 @@ import pytest
 from conftest import host_clock, require_binary
 from ssh_server import SshServer
 
-from custode.agent.farm.linux_probe import SCRIPT, SCRIPT_PATH, parse, probe_command
+from custode.agent.farm.probes.linux import SCRIPT, SCRIPT_PATH, parse, probe_command
 from custode.agent.farm.snapshot import DiskHealth, FailedService, Filesystem, HostSnapshot, OsInfo, ProbeOutputError
 from custode.agent.transports import HostConfig, open_transport
 from custode.agent.transports.config import SshOptions

@@ -17,8 +17,8 @@ import pytest
 from winrm_server import WinrmServer
 
 from custode.agent.config_loader import load_text
+from custode.agent.farm.probes.windows import STAGER_COMMENT
 from custode.agent.farm.service import FarmService, new_poller
-from custode.agent.farm.windows_probe import STAGER_COMMENT
 from custode.agent.incidents import Incidents
 from custode.agent.metric_cache import MetricCache, samples
 from custode.agent.state import State

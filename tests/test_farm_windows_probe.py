@@ -17,9 +17,7 @@ from pathlib import Path
 import pytest
 from winrm_server import WinrmServer
 
-from custode.agent.farm.snapshot import OsInfo, ProbeOutputError
-from custode.agent.farm.windows_eos import support_status
-from custode.agent.farm.windows_probe import (
+from custode.agent.farm.probes.windows import (
     SCRIPT,
     SECTIONS,
     STAGER_COMMENT,
@@ -30,6 +28,8 @@ from custode.agent.farm.windows_probe import (
     probe_command,
     service_is_expected_stopped,
 )
+from custode.agent.farm.snapshot import OsInfo, ProbeOutputError
+from custode.agent.farm.windows_eos import support_status
 from custode.agent.transports import open_transport
 from custode.agent.transports.config import HostConfig, WinrmOptions
 from custode.agent.transports.winrm import MAX_COMMAND_LINE, WinrmTransport, encode_powershell

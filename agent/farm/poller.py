@@ -22,6 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from custode.agent.clock import Clock, current_time
+from custode.agent.farm.probes import ProbeRegistryError, probe_for
 from custode.agent.farm.snapshot import DiskHealth, HostSnapshot, ProbeOutputError, UpdateStatus
 from custode.agent.farm.targets import Target
 from custode.agent.transports import Transport, TransportError, open_transport
@@ -60,16 +61,6 @@ class _HostState:
     """(total, idle) CPU seconds at the previous poll, for the busy ratio between polls."""
     slow_sections: tuple[UpdateStatus | None, tuple[DiskHealth, ...] | None] | None = None
     """(updates, disks) of the last poll that read them, carried into the polls in between."""
-
-
-def _probe_module(shell: str):
-    if shell == "powershell":
-        from custode.agent.farm import windows_probe
-
-        return windows_probe
-    from custode.agent.farm import linux_probe
-
-    return linux_probe
 
 
 def cpu_totals(snapshot: HostSnapshot) -> tuple[float, float] | None:
@@ -182,7 +173,11 @@ class FarmPoller:
         transport = state.transport or self._factory(target.name, target.host)
         if self.keep_connections:
             state.transport = transport
-        probe = _probe_module(transport.shell)
+        try:
+            probe = probe_for(transport.shell, host=target.name)
+        except ProbeRegistryError as exc:
+            self._forget_transport(state, transport)
+            return PollResult(target, started_at, time.monotonic() - begin, None, error=str(exc))
         snapshot: HostSnapshot | None = None
         error: str | None = None
         try:

@@ -7,7 +7,7 @@
 #   into objects), no [ordered], no member enumeration ($list.Name), no .Count on a scalar, no -in;
 #   and foreach over $null runs once on 2.0, so lists are always built with @(...).
 # * WinRS hands the script to powershell.exe as base64 of UTF-16 on a command line that Windows
-#   cuts at 8191 characters. probe_command() (windows_probe.py) drops these comment lines and the
+#   cuts at 8191 characters. probe_command() (windows.py) drops these comment lines and the
 #   indentation and packs the rest two characters per UTF-16 unit; the code still keeps its names
 #   short. PowerShell variables ignore case ($c is $C): names used together differ ignoring case.
 # * J writes the JSON itself: every character outside printable ASCII, and " and \, becomes \uXXXX,

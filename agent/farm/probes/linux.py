@@ -1,7 +1,7 @@
 """Farm mode on Linux: the one shell script a poll runs over SSH, and the parser of what it prints.
 
 The host gets nothing installed: ``probe_command()`` is handed to
-``Transport.run`` and runs ``linux_probe.sh`` (next to this module) under the
+``Transport.run`` and runs ``linux.sh`` (next to this module) under the
 host's ``/bin/sh``. The script prints raw text between marker lines and does
 no interpretation, so every rule about what the numbers mean lives here, in
 Python, under test. ``parse()`` turns that output into a ``HostSnapshot``:
@@ -36,7 +36,10 @@ from custode.agent.farm.snapshot import (
 )
 from custode.agent.transports.quoting import quote_posix
 
-SCRIPT_PATH = Path(__file__).with_name("linux_probe.sh")
+SHELL = "posix"
+"""The ``Transport.shell`` this probe is written for: SSH hands the command to the login shell."""
+
+SCRIPT_PATH = Path(__file__).with_name("linux.sh")
 SCRIPT: str = SCRIPT_PATH.read_text(encoding="utf-8")
 """The probe as written (with its comments), for reading and for running it directly in tests."""
 

@@ -2,7 +2,7 @@
 
 ``probe_command()`` is the text to hand to ``Transport.run`` (WinRM, or this
 machine's PowerShell); ``parse()`` turns what the script printed into a
-``HostSnapshot``. The script itself is ``windows_probe.ps1`` next to this file:
+``HostSnapshot``. The script itself is ``windows.ps1`` next to this file:
 why it is written the way it is (PowerShell 2.0, no ConvertTo-Json, ASCII-only
 JSON) is explained at its top.
 
@@ -63,13 +63,16 @@ from custode.agent.farm.snapshot import (
     UpdateStatus,
 )
 
-SCRIPT: str = resources.files("custode.agent.farm").joinpath("windows_probe.ps1").read_text(encoding="utf-8")
+SHELL = "powershell"
+"""The ``Transport.shell`` this probe is written for: WinRM (or this machine's PowerShell)."""
+
+SCRIPT: str = resources.files("custode.agent.farm.probes").joinpath("windows.ps1").read_text(encoding="utf-8")
 """The probe as written, with its comments."""
 
 PROBE_ID = "custode-windows"
 """The ``probe`` field the script writes first: tells our output from anything else."""
 
-STAGER_COMMENT = ("# Custode farm probe for Windows (agent/farm/windows_probe.ps1): the script below is packed "
+STAGER_COMMENT = ("# Custode farm probe for Windows (agent/farm/probes/windows.ps1): the script below is packed "
                   "two ASCII characters per UTF-16 unit to fit the command line")
 
 EVENT_HOURS = 24
@@ -690,5 +693,5 @@ def parse(output: str, *, now: float) -> HostSnapshot:
     )
 
 
-__all__ = ["SCRIPT", "ProbeOutputError", "decode_product_state", "minify", "pack", "parse", "probe_command",
+__all__ = ["SCRIPT", "SHELL", "ProbeOutputError", "decode_product_state", "minify", "pack", "parse", "probe_command",
            "service_is_expected_stopped"]

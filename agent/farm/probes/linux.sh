@@ -2,7 +2,7 @@
 #
 # Runs under any POSIX sh (dash, bash, busybox ash) with nothing installed on
 # the host. It prints the raw text of each source between marker lines, so
-# the parser (agent/farm/linux_probe.py) does all interpretation in Python and
+# the parser (agent/farm/probes/linux.py) does all interpretation in Python and
 # a host where one source fails still reports the others:
 #
 #   @@custode:begin linux 1
@@ -14,7 +14,7 @@
 # Every section's content is followed by one extra newline before its next
 # marker (content without a final newline would otherwise swallow the marker).
 #
-# Usage: sh linux_probe.sh [updates|noupdates]
+# Usage: sh linux.sh [updates|noupdates]
 # "updates" adds the slow sections (package manager simulation, reboot flag,
 # last installed update, SMART); without it the run only reads /proc, df and
 # systemctl, which is what polls every few minutes can afford.
