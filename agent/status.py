@@ -106,16 +106,16 @@ def ticket_lines(state: State, config, now: float) -> list[str]:
     """Tickets: how many are live, how many are late, and whether the outbox is stuck."""
     if not config.tickets.enabled or not config.tickets.backends:
         return []
-    live = state.query("""SELECT COUNT(*) AS n, SUM(take_charge_breached) AS late FROM tickets
-                          WHERE state = 'open'""")[0]
-    outbox = {r["state"]: r for r in state.query(
-        """SELECT state, COUNT(*) AS n, MIN(created_at) AS first FROM ticket_outbox
-           WHERE state IN ('pending', 'dead') GROUP BY state""")}
+    from custode.agent.tickets import store
+    from custode.agent.tickets.model import OpState
+
+    live = store.open_ticket_totals(state)
+    outbox = {r["state"]: r for r in store.undelivered_counts(state)}
     lines = ["", f"Tickets: {live['n']} open" + (f", {live['late']} past the take-charge time"
                                                    if live["late"] else "") + "."]
-    if "pending" in outbox:
-        row = outbox["pending"]
+    if OpState.PENDING in outbox:
+        row = outbox[OpState.PENDING]
         lines.append(f"  outbox: {row['n']} operation(s) waiting, the oldest for {human_age(now - row['first'])}")
-    if "dead" in outbox:
-        lines.append(f"  outbox: {outbox['dead']['n']} operation(s) UNDELIVERABLE; see 'custode tickets outbox'")
+    if OpState.DEAD in outbox:
+        lines.append(f"  outbox: {outbox[OpState.DEAD]['n']} operation(s) UNDELIVERABLE; see 'custode tickets outbox'")
     return lines

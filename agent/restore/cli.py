@@ -45,6 +45,7 @@ def _unknown_set(loaded, name: str) -> SystemExit:
 def _adhoc_request(args: argparse.Namespace):
     """A one-off test from the command line: no config, no state, just the certificate."""
     from custode.agent.restore.engine import RestoreRequest
+    from custode.agent.restore.model import RestoreTrigger
     from custode.agent.restore.sampling import SamplePolicy
 
     missing = [flag for flag, value in (("--backend", args.backend), ("--repo", args.repo),
@@ -67,11 +68,12 @@ def _adhoc_request(args: argparse.Namespace):
         backend = BorgBackend(args.repo, source, password_file=args.password_file)
     policy = SamplePolicy(count=args.sample, max_bytes=args.max_bytes, recent=min(5, args.sample), seed=args.seed)
     return RestoreRequest(set_name="adhoc", backend=backend, source=source, repository=args.repo, policy=policy,
-                       trigger="manual")
+                          trigger=RestoreTrigger.MANUAL)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from custode.agent.restore.engine import RestoreTest
+    from custode.agent.restore.model import RestoreTrigger
 
     path = None
     language = "it"
@@ -80,7 +82,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.name not in loaded.model.restore_tests.sets:
             raise _unknown_set(loaded, args.name)
         with _service(loaded) as service:
-            certificate, path = service.run_test(args.name, "manual")
+            certificate, path = service.run_test(args.name, RestoreTrigger.MANUAL)
         tenant = loaded.model.tenants.get(certificate["tenant"] or "")
         language = tenant.language if tenant else "it"
     else:

@@ -37,16 +37,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from fnmatch import fnmatchcase
-from typing import IO, Literal
+from typing import IO
 
 from custode.agent.clock import ROME
+from custode.agent.restore.model import CoverageKind
 
 DEFAULT_DATABASE_PATTERNS: list[str] = ["*.mdf", "*.ndf", "*.ldf", "*.bak", "*.fdb", "*.gdb", "*.ibd", "*.sqlite",
                                         "*.db", "*.accdb", "*.mdb"]
 NOT_DATABASES = frozenset({"thumbs.db", "ehthumbs.db", "ehthumbs_vista.db"})
 """Windows Explorer thumbnail caches match ``*.db`` in every picture folder; listing them would drown real ones."""
 
-Kind = Literal["folder", "application", "database"]
 CSV_COLUMNS = ["tenant", "set", "path", "kind", "protected", "covered_by", "size_bytes", "files", "newest_mtime",
                "reason"]
 _MAX_NAMES = 5
@@ -85,7 +85,7 @@ class CoverageRules:
 class CoverageItem:
     path: str
     """In the host's own syntax (``/srv/app``, ``D:\\\\Dati``)."""
-    kind: Kind
+    kind: CoverageKind
     protected: bool
     covered_by: str | None
     """The included path that covers it; for a partly covered folder, the included sub-paths joined by ``"; "``."""
@@ -569,20 +569,20 @@ class _Check:
                 rule = self.globs.database_rule(node.path, self.volume)
                 if rule and not self.covering(node.path):
                     items.append(CoverageItem(
-                        str(node.path), "database", False, None, node.size, 1, node.mtime,
+                        str(node.path), CoverageKind.DATABASE, False, None, node.size, 1, node.mtime,
                         f"database file (pattern {rule}) that no included path covers"))
                 continue
             is_application = (level > 0 and not inside_application
                               and self.globs.is_application(node.path, self.volume))
             if is_application:
-                items.append(self.judge(node, "application"))
+                items.append(self.judge(node, CoverageKind.APPLICATION))
             elif level == self.rules.depth:
-                items.append(self.judge(node, "folder"))
+                items.append(self.judge(node, CoverageKind.FOLDER))
             stack.extend((child, level + 1, inside_application or is_application)
                          for child in node.children.values())
         return items
 
-    def judge(self, node: _Node, kind: Kind) -> CoverageItem:
+    def judge(self, node: _Node, kind: CoverageKind) -> CoverageItem:
         stats = _stats(node)
         excluded = [part for part in self.excluded if part.path.is_within(node.path)]
         excluded_note = ("; deliberately excluded: " + _names(excluded, node.path)) if excluded else ""
@@ -609,7 +609,7 @@ class _Check:
                   "size and files count what is not backed up")
         return self._item(node, kind, False, covered_by, lost, reason + excluded_note)
 
-    def _item(self, node: _Node, kind: Kind, protected: bool, covered_by: str | None, stats: _Stats,
+    def _item(self, node: _Node, kind: CoverageKind, protected: bool, covered_by: str | None, stats: _Stats,
               reason: str) -> CoverageItem:
         if self.truncated:
             reason += (f"; the scan stopped at max_entries {self.rules.max_entries}, so figures are a lower bound "
@@ -697,7 +697,7 @@ def check_coverage(included: list[str], rules: CoverageRules, scanner: Scanner |
         for node in sorted(check.excluded, key=lambda node: node.path.key):
             report.excluded.append(str(node.path))
             report.excluded_by[str(node.path)] = node.excluded_by or ""
-    kind_order = {"folder": 0, "application": 0, "database": 1}
+    kind_order = {CoverageKind.FOLDER: 0, CoverageKind.APPLICATION: 0, CoverageKind.DATABASE: 1}
     ordered.sort(key=lambda pair: (pair[0], _sort_key(pair[1].path), kind_order[pair[1].kind]))
     report.items = [item for _, item in ordered]
     return report

@@ -34,14 +34,21 @@ from custode.agent import __version__
 from custode.agent.clock import Clock, current_time
 from custode.agent.restore.backends.base import Backend
 from custode.agent.restore.files import is_hash_error
-from custode.agent.restore.model import FileEntry, ManifestEntry, RestoreError, RestoreOutcome, Snapshot
+from custode.agent.restore.model import (
+    CHECKED_RESULTS,
+    FAILED_RESULTS,
+    VERIFIED_RESULTS,
+    FileEntry,
+    FileResult,
+    ManifestEntry,
+    RestoreError,
+    RestoreOutcome,
+    RestoreTrigger,
+    Snapshot,
+)
 from custode.agent.restore.sampling import Sample, SamplePolicy, Sampler
 
 log = logging.getLogger(__name__)
-
-FAILED_RESULTS = ("mismatch", "not_restored", "missing")
-CHECKED_RESULTS = ("ok", "ok_manifest") + FAILED_RESULTS
-
 
 @dataclass
 class RestoreRequest:
@@ -54,7 +61,8 @@ class RestoreRequest:
     tenant: str | None = None
     host: str | None = None
     policy: SamplePolicy = field(default_factory=SamplePolicy)
-    trigger: str = "manual"
+    trigger: str = RestoreTrigger.MANUAL
+    """A :class:`RestoreTrigger` value."""
     scratch_parent: str | None = None
     max_backup_age: float | None = None
     """Seconds; an older latest backup is an error (the backup has stopped), checked before restoring."""
@@ -79,31 +87,31 @@ def certificate_digest(certificate: dict) -> str:
 
 
 def _verdict(entry: FileEntry, snapshot: Snapshot, item: ManifestEntry | None, outcome: RestoreOutcome,
-             restored_hash: str | None, source_hash: str | None, tolerance: float) -> tuple[str, str | None]:
+             restored_hash: str | None, source_hash: str | None, tolerance: float) -> tuple[FileResult, str | None]:
     if item is None:
         if entry.mtime > snapshot.time + tolerance:
-            return "skipped", "created or changed after the backup; the next backup will include it"
-        return "missing", (f"the file dates from {_iso(entry.mtime)}, before the backup of {_iso(snapshot.time)}, "
-                           "but the backup does not contain it")
+            return FileResult.SKIPPED, "created or changed after the backup; the next backup will include it"
+        return FileResult.MISSING, (f"the file dates from {_iso(entry.mtime)}, before the backup of "
+                                    f"{_iso(snapshot.time)}, but the backup does not contain it")
     if entry.path in outcome.errors:
-        return "not_restored", outcome.errors[entry.path]
+        return FileResult.NOT_RESTORED, outcome.errors[entry.path]
     if restored_hash is None:
-        return "not_restored", "the backup tool did not restore it"
+        return FileResult.NOT_RESTORED, "the backup tool did not restore it"
     if is_hash_error(restored_hash):
-        return "not_restored", "restored copy unreadable: " + restored_hash[len("error:"):].strip()
+        return FileResult.NOT_RESTORED, "restored copy unreadable: " + restored_hash[len("error:"):].strip()
     changed = entry.mtime > item.mtime + tolerance
     readable = source_hash is not None and not is_hash_error(source_hash)
     if not changed and readable:
         if restored_hash == source_hash:
-            return "ok", None
-        return "mismatch", (f"restored copy differs from the source, which has not changed since the backup "
-                            f"(source {entry.size} bytes, backup recorded {item.size} bytes)")
+            return FileResult.OK, None
+        return FileResult.MISMATCH, (f"restored copy differs from the source, which has not changed since the "
+                                     f"backup (source {entry.size} bytes, backup recorded {item.size} bytes)")
     why = "changed at the source after the backup" if changed else f"source unreadable ({source_hash})"
     if item.sha256 is None and not outcome.tool_verified:
-        return "skipped", why + "; the backup keeps no content hash to compare with"
+        return FileResult.SKIPPED, why + "; the backup keeps no content hash to compare with"
     if item.sha256 is None or restored_hash == item.sha256:  # restic: its --verify vouched for the content
-        return "ok_manifest", why + "; the restored copy matches the backup's own record"
-    return "mismatch", why + "; the restored copy does not match the backup's own content hash"
+        return FileResult.OK_MANIFEST, why + "; the restored copy matches the backup's own record"
+    return FileResult.MISMATCH, why + "; the restored copy does not match the backup's own content hash"
 
 
 class RestoreTest:
@@ -134,7 +142,7 @@ class RestoreTest:
         certificate.update(
             finished_at=_iso(finished), duration_seconds=round(finished - started, 3),
             files_checked=sum(1 for f in files if f["result"] in CHECKED_RESULTS),
-            files_verified=sum(1 for f in files if f["result"] in ("ok", "ok_manifest")),
+            files_verified=sum(1 for f in files if f["result"] in VERIFIED_RESULTS),
             mismatches=[f["path"] for f in files if f["result"] in FAILED_RESULTS],
             errors=self.errors, warnings=self.warnings)
         if certificate["files_checked"] == 0 and not self.errors:

@@ -4,11 +4,57 @@ Paths inside a backup set are always *relative to the set's source root* and
 use ``/`` as separator, whatever the host's OS: the certificate, the metrics
 and the comparison speak one language; each backend and file system maps them
 to its own (``/srv/data/a.txt``, ``srv/data/a.txt`` in borg, ``D:\\Dati\\a.txt``).
+
+The results and kinds below are ``StrEnum``: each member is the string the
+certificate and the state DB already hold (a file's ``result``,
+``restore_tests.trigger``, ``coverage_items.kind``), so old certificates read the same.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class FileResult(StrEnum):
+    """What the test found for one sampled file (the certificate's ``files[].result``)."""
+
+    OK = "ok"
+    """The restored copy is identical to the source."""
+    OK_MANIFEST = "ok_manifest"
+    """The source changed (or is unreadable), but the restored copy matches the backup's own record."""
+    MISMATCH = "mismatch"
+    NOT_RESTORED = "not_restored"
+    MISSING = "missing"
+    """Older than the backup, yet not in it."""
+    SKIPPED = "skipped"
+    """Not comparable (newer than the backup, no hash to compare with): not a failure."""
+
+
+VERIFIED_RESULTS: tuple[FileResult, ...] = (FileResult.OK, FileResult.OK_MANIFEST)
+FAILED_RESULTS: tuple[FileResult, ...] = (FileResult.MISMATCH, FileResult.NOT_RESTORED, FileResult.MISSING)
+CHECKED_RESULTS: tuple[FileResult, ...] = VERIFIED_RESULTS + FAILED_RESULTS
+"""Files that count as checked: every result but ``skipped``."""
+
+
+class RestoreTrigger(StrEnum):
+    """What started a restore test (the certificate's ``run_by.trigger``, ``restore_tests.trigger``)."""
+
+    SCHEDULED = "scheduled"
+    """The set's own schedule."""
+    MANUAL = "manual"
+    """``custode restore-test run``."""
+
+
+class CoverageKind(StrEnum):
+    """What one coverage item is (``coverage_items.kind``, the CSV's ``kind`` column)."""
+
+    FOLDER = "folder"
+    """A data folder at the rules' ``depth``."""
+    APPLICATION = "application"
+    """A folder matching ``application_dirs``."""
+    DATABASE = "database"
+    """A database file (``database_patterns``) that no included path covers."""
 
 
 class RestoreError(Exception):

@@ -23,11 +23,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from custode.agent.clock import ROME
+from custode.agent.restore.model import FAILED_RESULTS, VERIFIED_RESULTS, FileResult, RestoreTrigger
 
 MAX_OK_ROWS = 200
 """Rows of files that passed shown on the page; the JSON keeps them all, failures are always all shown."""
-FAILED = ("mismatch", "not_restored", "missing")
-VERIFIED = ("ok", "ok_manifest")
+FAILED = FAILED_RESULTS
+VERIFIED = VERIFIED_RESULTS
 DASH = "—"
 
 _IT = {
@@ -298,8 +299,8 @@ def _build(cert: dict, language: str, tenant_name: str | None) -> _Page:
     bad_paths = {row.path for row in bad}
     for path in cert.get("mismatches") or []:  # a mismatch without a file entry must still be named
         if _visible(path) not in bad_paths:
-            bad.append(_FileRow(_visible(path), DASH, DASH, DASH, "mismatch", t["results"]["mismatch"][0],
-                                t["results"]["mismatch"][1]))
+            bad.append(_FileRow(_visible(path), DASH, DASH, DASH, FileResult.MISMATCH,
+                                t["results"][FileResult.MISMATCH][0], t["results"][FileResult.MISMATCH][1]))
     errors = [_visible(e) for e in cert.get("errors") or []]
     checked = cert.get("files_checked")
     checked = checked if isinstance(checked, int) else sum(counts[r] for r in VERIFIED + FAILED)
@@ -385,7 +386,7 @@ def _sections(cert: dict, t: dict, lang: str, counts: Counter, checked: int) -> 
         (t["run_by"], t["run_by_value"].format(
             version=_visible(run_by.get("custode_version") or DASH), hostname=hostname,
             user=_visible(run_by.get("user") or DASH),
-            trigger=t.get(trigger, _visible(trigger or DASH)) if trigger in ("scheduled", "manual")
+            trigger=t.get(trigger, _visible(trigger or DASH)) if trigger in tuple(RestoreTrigger)
             else _visible(trigger or DASH))),
     ]
     throughput = restore.get("throughput_bytes_per_second")
@@ -394,7 +395,8 @@ def _sections(cert: dict, t: dict, lang: str, counts: Counter, checked: int) -> 
                                                  total=_number(sample.get("source_files"), lang),
                                                  bytes=_size(sample.get("source_bytes"), lang))),
         (t["outcome"], t["outcome_value"].format(ok=sum(counts[r] for r in VERIFIED),
-                                                 bad=sum(counts[r] for r in FAILED), skipped=counts["skipped"])),
+                                                 bad=sum(counts[r] for r in FAILED),
+                                                 skipped=counts[FileResult.SKIPPED])),
         (t["selection"], t["selection_value"].format(
             selected=_number(sample.get("selected"), lang), bytes=_size(sample.get("selected_bytes"), lang),
             requested=_number(sample.get("requested"), lang), budget=_size(sample.get("max_bytes"), lang),

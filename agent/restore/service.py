@@ -21,7 +21,7 @@ from custode.agent.incidents import CheckResult, Incidents
 from custode.agent.restore.backends.base import Backend
 from custode.agent.restore.config import RestoreSet
 from custode.agent.restore.engine import RestoreRequest, RestoreTest
-from custode.agent.restore.model import RestoreError
+from custode.agent.restore.model import RestoreError, RestoreTrigger
 from custode.agent.restore.sampling import SamplePolicy
 from custode.agent.restore.store import RestoreStore
 from custode.agent.state import State
@@ -123,7 +123,7 @@ class RestoreService:
 
     # --- restore tests ----------------------------------------------------------------
 
-    def run_test(self, name: str, trigger: str = "scheduled") -> tuple[dict, Path | None]:
+    def run_test(self, name: str, trigger: str = RestoreTrigger.SCHEDULED) -> tuple[dict, Path | None]:
         """Run one set's test, keep the certificate, update the incident; return (certificate, JSON file)."""
         test_set = self.section.sets[name]
         tenant = self.tenant_of(test_set)

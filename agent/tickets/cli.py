@@ -28,17 +28,9 @@ def _when(timestamp: float | None) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    state = _state(args)
-    sql = "SELECT * FROM tickets"
-    clauses, params = [], []
-    if not args.all:
-        clauses.append("state IN ('open', 'recovered')")
-    if args.tenant:
-        clauses.append("tenant = ?")
-        params.append(args.tenant)
-    if clauses:
-        sql += " WHERE " + " AND ".join(clauses)
-    rows = state.query(sql + " ORDER BY id", tuple(params))
+    from custode.agent.tickets import store
+
+    rows = store.ticket_rows(_state(args), include_finished=args.all, tenant=args.tenant)
     if args.json:
         for row in rows:
             print(json.dumps(dict(row), ensure_ascii=False, sort_keys=True))
@@ -55,11 +47,11 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_outbox(args: argparse.Namespace) -> int:
-    state = _state(args)
-    where = "" if args.all else "WHERE o.state IN ('pending', 'dead')"
-    rows = state.query(f"""SELECT o.*, t.key, t.backend, t.ref FROM ticket_outbox o JOIN tickets t
-                           ON t.id = o.ticket_id {where} ORDER BY o.id""")
-    dead = sum(1 for r in rows if r["state"] == "dead")
+    from custode.agent.tickets import store
+    from custode.agent.tickets.model import OpState
+
+    rows = store.outbox_rows(_state(args), include_finished=args.all)
+    dead = sum(1 for r in rows if r["state"] == OpState.DEAD)
     if args.json:
         for row in rows:
             print(json.dumps({k: row[k] for k in row.keys() if k != "payload"}, ensure_ascii=False, sort_keys=True))
@@ -68,9 +60,9 @@ def cmd_outbox(args: argparse.Namespace) -> int:
         print("outbox empty: every ticket operation was delivered")
         return 0
     now = current_time()
-    lines = [(r["op_id"][:12], r["backend"], r["op"], r["state"] if r["state"] != "dead" else "UNDELIVERABLE",
+    lines = [(r["op_id"][:12], r["backend"], r["op"], r["state"] if r["state"] != OpState.DEAD else "UNDELIVERABLE",
               r["attempts"], human_age(now - r["created_at"]),
-              _when(r["next_attempt_at"]) if r["state"] == "pending" else "-", r["key"],
+              _when(r["next_attempt_at"]) if r["state"] == OpState.PENDING else "-", r["key"],
               (r["last_error"] or "")[:160]) for r in rows]
     print(table(["op", "backend", "operation", "state", "tries", "age", "next try", "incident", "last error"], lines))
     if dead:
@@ -84,22 +76,21 @@ def cmd_retry(args: argparse.Namespace) -> int:
         print("custode tickets retry: name operations (the 'op' column of 'custode tickets outbox') "
               "or give --undeliverable", file=sys.stderr)
         return 2
+    from custode.agent.tickets import store
+
     state = _state(args)
     now = 0.0  # due at once, whatever the agent's clock says
     with state.transaction() as db:
         if args.undeliverable:
-            cursor = db.execute("""UPDATE ticket_outbox SET state = 'pending', next_attempt_at = ?
-                                   WHERE state = 'dead'""", (now,))
-            count = cursor.rowcount
+            count = store.requeue_undeliverable(db, now)
         else:
             count = 0
             for prefix in args.ops:
-                cursor = db.execute("""UPDATE ticket_outbox SET state = 'pending', next_attempt_at = ?
-                                       WHERE state IN ('dead', 'pending') AND op_id LIKE ?""", (now, prefix + "%"))
-                if cursor.rowcount == 0:
+                requeued = store.requeue_by_prefix(db, prefix, now)
+                if requeued == 0:
                     print(f"no undelivered operation starts with {prefix!r}; see 'custode tickets outbox'",
                           file=sys.stderr)
-                count += cursor.rowcount
+                count += requeued
     print(f"{count} operation(s) queued again; the running agent delivers them within seconds")
     return 0 if count else 1
 

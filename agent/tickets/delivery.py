@@ -19,9 +19,18 @@ from typing import TYPE_CHECKING, Callable
 
 from custode.agent.clock import Clock, current_time
 from custode.agent.state import State
+from custode.agent.tickets import store
 from custode.agent.tickets.backends.base import DeliveryError, TicketBackend, TicketClosed
-from custode.agent.tickets.model import TenantTicketing, TicketDraft, TicketRef, TicketThread
-from custode.agent.tickets.store import OutboxOp, Ticket, cancel_pending, update_ticket
+from custode.agent.tickets.model import (
+    OpKind,
+    RemoteStatus,
+    TenantTicketing,
+    TicketDraft,
+    TicketRef,
+    TicketState,
+    TicketThread,
+)
+from custode.agent.tickets.store import OutboxOp, Ticket
 
 if TYPE_CHECKING:
     from custode.agent.config import Config
@@ -29,13 +38,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 Audit = Callable[[str, str, dict], None]
-
-_DUE = """SELECT o.* FROM ticket_outbox o JOIN tickets t ON t.id = o.ticket_id
-          WHERE o.state = 'pending' AND t.backend = ? AND o.next_attempt_at <= ?
-            AND NOT EXISTS (SELECT 1 FROM ticket_outbox p WHERE p.ticket_id = o.ticket_id AND p.id < o.id
-                            AND p.state IN ('pending', 'dead'))
-          ORDER BY o.next_attempt_at, o.id LIMIT ?"""
-
 
 def tenant_ticketing(config: "Config", tenant: str) -> TenantTicketing:
     own = config.tenants.get(tenant)
@@ -67,12 +69,10 @@ class Deliverer:
         return self.backend.name
 
     def due(self, limit: int = 50) -> list[OutboxOp]:
-        return [OutboxOp.from_row(r) for r in self.state.query(_DUE, (self.name, self.clock(), limit))]
+        return store.due_ops(self.state, self.name, self.clock(), limit)
 
     def next_attempt_at(self) -> float | None:
-        rows = self.state.query("""SELECT MIN(o.next_attempt_at) FROM ticket_outbox o JOIN tickets t
-                                   ON t.id = o.ticket_id WHERE o.state = 'pending' AND t.backend = ?""", (self.name,))
-        return rows[0][0] if rows and rows[0][0] is not None else None
+        return store.next_attempt_at(self.state, self.name)
 
     def run_once(self, limit: int = 50) -> int:
         """Try every due operation once (up to ``limit``); return how many were tried."""
@@ -90,10 +90,9 @@ class Deliverer:
         # The try is counted before the call: if Custode dies before recording the answer, the next
         # run knows the call may have landed and has the backend look for it before writing again.
         with self.state.transaction() as db:
-            db.execute("UPDATE ticket_outbox SET attempts = attempts + 1, last_attempt_at = ? WHERE id = ?",
-                       (self.clock(), op.id))
+            store.count_attempt(db, op.id, self.clock())
         try:
-            if op.op == "create":
+            if op.op == OpKind.CREATE:
                 remote = self._create(op, ticket)
                 self._done(op, ticket, ref=remote)
                 self._audit("ticket.created", ticket.key, {"ticket": remote.ref, "backend": self.name,
@@ -134,12 +133,12 @@ class Deliverer:
                                 retryable=False)
         thread = self._thread_of(ticket)
         retry = op.attempts > 0
-        if op.op == "comment":
+        if op.op == OpKind.COMMENT:
             self.backend.comment(thread, op.payload["text"], op_id=op.op_id, retry=retry)
-        elif op.op == "priority":
+        elif op.op == OpKind.PRIORITY:
             self.backend.set_priority(thread, op.payload["priority"], op.payload["text"], op_id=op.op_id,
                                       retry=retry)
-        elif op.op == "solve":
+        elif op.op == OpKind.SOLVE:
             self.backend.solve(thread, op.payload["text"], op_id=op.op_id, retry=retry)
         else:
             raise DeliveryError(f"unknown ticket operation {op.op!r} in the outbox (written by a newer Custode?)",
@@ -150,13 +149,12 @@ class Deliverer:
     def _done(self, op: OutboxOp, ticket: Ticket, ref: TicketRef | None = None) -> None:
         now = self.clock()
         with self.state.transaction() as db:
-            db.execute("UPDATE ticket_outbox SET state = 'done', done_at = ? WHERE id = ? AND state = 'pending'",
-                       (now, op.id))
+            store.mark_delivered(db, op.id, now)
             if ref is not None:
-                update_ticket(db, ticket.id, ref=ref.ref, url=ref.url, remote_status=ref.status,
-                              message_ids=(ref.ref,))
-            if op.op == "solve":
-                _finish_recovered(db, ticket.id, "solved", now)
+                store.update_ticket(db, ticket.id, ref=ref.ref, url=ref.url, remote_status=ref.status,
+                                    message_ids=(ref.ref,))
+            if op.op == OpKind.SOLVE:
+                store.finish_recovered(db, ticket.id, RemoteStatus.SOLVED, now)
 
     def _failed(self, op: OutboxOp, ticket: Ticket, error: str, retryable: bool, retry_after: float | None) -> None:
         now = self.clock()
@@ -164,15 +162,13 @@ class Deliverer:
         if retryable:
             delay = retry_after if retry_after is not None else self.backoff(attempts)
             with self.state.transaction() as db:
-                db.execute("""UPDATE ticket_outbox SET last_error = ?, next_attempt_at = ?
-                              WHERE id = ? AND state = 'pending'""", (error, now + max(delay, 0.0), op.id))
+                store.reschedule(db, op.id, error, now + max(delay, 0.0))
             log.warning("ticket operation failed; will retry", extra={
                 "incident": ticket.key, "op": op.op, "attempts": attempts, "retry_in": round(delay, 1),
                 "error": error})
             return
         with self.state.transaction() as db:
-            db.execute("UPDATE ticket_outbox SET state = 'dead', last_error = ? WHERE id = ? AND state = 'pending'",
-                       (error, op.id))
+            store.mark_undeliverable(db, op.id, error)
         log.error("ticket operation undeliverable; kept in the outbox ('custode tickets outbox')",
                   extra={"incident": ticket.key, "op": op.op, "error": error})
         self._audit("ticket.undeliverable", ticket.key, {"op": op.op, "op_id": op.op_id, "backend": self.name,
@@ -181,11 +177,10 @@ class Deliverer:
     def _closed_on_helpdesk(self, op: OutboxOp, ticket: Ticket, why: str) -> None:
         now = self.clock()
         with self.state.transaction() as db:
-            db.execute("UPDATE ticket_outbox SET state = 'done', done_at = ?, last_error = ? WHERE id = ?",
-                       (now, f"superseded: {why}", op.id))
-        if op.op == "solve":
+            store.mark_superseded(db, op.id, why, now)
+        if op.op == OpKind.SOLVE:
             with self.state.transaction() as db:
-                _finish_recovered(db, ticket.id, "closed", now)
+                store.finish_recovered(db, ticket.id, RemoteStatus.CLOSED, now)
             return
         new_id = self.planner.replace_closed(ticket.id, why)
         self._audit("ticket.closed_on_helpdesk", ticket.key, {"ticket": ticket.ref, "backend": self.name,
@@ -202,12 +197,10 @@ class Deliverer:
     def sync(self) -> int:
         """Read the state of live tickets: taken in charge (SLA), or closed by a person while failing."""
         self.last_sync = self.clock()
-        rows = self.state.query("""SELECT * FROM tickets WHERE backend = ? AND state IN ('open', 'recovered')
-                                   AND ref IS NOT NULL ORDER BY id""", (self.name,))
+        tickets = store.live_tickets_on_helpdesk(self.state, self.name)
         changed = 0
         try:
-            for row in rows:
-                ticket = Ticket.from_row(row)
+            for ticket in tickets:
                 try:
                     status = self.backend.status(self._thread_of(ticket))
                 except DeliveryError as exc:
@@ -215,35 +208,34 @@ class Deliverer:
                     if exc.retryable:
                         break
                     continue
-                if status == "unknown":
+                if status == RemoteStatus.UNKNOWN:
                     break  # this backend cannot tell; no point asking for every ticket
                 changed += self._apply_status(ticket, status)
         finally:
-            if rows:
+            if tickets:
                 self._close_backend()
         return changed
 
-    def _apply_status(self, ticket: Ticket, status: str) -> int:
+    def _apply_status(self, ticket: Ticket, status: RemoteStatus) -> int:
         now = self.clock()
-        if status in ("solved", "closed"):
-            if ticket.state == "recovered":
+        if status in (RemoteStatus.SOLVED, RemoteStatus.CLOSED):
+            if ticket.state == TicketState.RECOVERED:
                 with self.state.transaction() as db:
-                    cancel_pending(db, ticket.id, ("solve",), f"the ticket was {status} on the helpdesk", now)
-                    _finish_recovered(db, ticket.id, status, now)
+                    store.cancel_pending(db, ticket.id, (OpKind.SOLVE,), f"the ticket was {status} on the helpdesk",
+                                         now)
+                    store.finish_recovered(db, ticket.id, status, now)
                 return 1
-            pending = self.state.query("SELECT 1 FROM ticket_outbox WHERE ticket_id = ? AND state IN ('pending', "
-                                       "'dead') AND op = 'solve'", (ticket.id,))
-            if pending:
+            if store.has_undelivered(self.state, ticket.id, OpKind.SOLVE):
                 return 0
             new_id = self.planner.replace_closed(ticket.id, f"the ticket was {status} on the helpdesk by a person")
             self._audit("ticket.closed_on_helpdesk", ticket.key, {"ticket": ticket.ref, "backend": self.name,
                                                                   "replaced_by": new_id})
             return 1
         fields: dict = {"remote_status": status, "synced_at": now}
-        if status == "open" and ticket.taken_at is None:
+        if status == RemoteStatus.OPEN and ticket.taken_at is None:
             fields["taken_at"] = now
         with self.state.transaction() as db:
-            update_ticket(db, ticket.id, **fields)
+            store.update_ticket(db, ticket.id, **fields)
         return int(status != ticket.remote_status)
 
     # --- helpers -----------------------------------------------------------------------------
@@ -253,8 +245,7 @@ class Deliverer:
                             subject=ticket.subject, references=ticket.message_ids or (ticket.ref or "",))
 
     def _ticket(self, ticket_id: int) -> Ticket:
-        rows = self.state.query("SELECT * FROM tickets WHERE id = ?", (ticket_id,))
-        ticket = Ticket.from_row(rows[0]) if rows else None
+        ticket = store.get_ticket(self.state, ticket_id)
         if ticket is None:
             raise sqlite3.IntegrityError(f"outbox operation refers to missing ticket {ticket_id}")
         return ticket
@@ -268,10 +259,3 @@ class Deliverer:
     def _audit(self, action: str, subject: str, details: dict) -> None:
         if self.audit is not None:
             self.audit(action, subject, details)
-
-
-def _finish_recovered(db: sqlite3.Connection, ticket_id: int, remote_status: str, now: float) -> None:
-    """The helpdesk has the ticket solved or closed: a recovered ticket is done (an open one stays open)."""
-    update_ticket(db, ticket_id, remote_status=remote_status)
-    db.execute("UPDATE tickets SET state = 'done', finished_at = ? WHERE id = ? AND state = 'recovered'",
-               (now, ticket_id))

@@ -10,6 +10,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from custode.agent.clock import current_time
 from custode.agent.state import State
+from custode.agent.tickets import store
+from custode.agent.tickets.model import OpState
 
 
 def ticket_families(state: State, backends: list[str], now: float | None = None) -> list:
@@ -22,22 +24,19 @@ def ticket_families(state: State, backends: list[str], now: float | None = None)
                                 labels=["tenant", "backend", "key", "ticket", "priority"])
     open_tickets = GaugeMetricFamily("custode_tickets_open", "Tickets whose failure persists, by tenant.",
                                      labels=["tenant", "backend", "priority"])
-    for row in state.query("""SELECT tenant, backend, key, ref, priority, due_at, resolve_due_at FROM tickets
-                              WHERE state = 'open' ORDER BY id"""):
+    for row in store.open_ticket_sla_rows(state):
         labels = [row["tenant"], row["backend"], row["key"], row["ref"] or "", row["priority"]]
         if row["due_at"] is not None:
             due.add_metric(labels, row["due_at"])
         if row["resolve_due_at"] is not None:
             resolve.add_metric(labels, row["resolve_due_at"])
-    for row in state.query("""SELECT tenant, backend, priority, COUNT(*) AS n FROM tickets WHERE state = 'open'
-                              GROUP BY tenant, backend, priority ORDER BY 1, 2, 3"""):
+    for row in store.open_ticket_counts(state):
         open_tickets.add_metric([row["tenant"], row["backend"], row["priority"]], row["n"])
 
     breaches = CounterMetricFamily("custode_ticket_sla_breaches_total",
                                    "Tickets not taken in charge (or not resolved) within their SLA target.",
                                    labels=["tenant", "priority", "target"])
-    for row in state.query("""SELECT tenant, priority, SUM(take_charge_breached) AS tc, SUM(resolve_breached) AS rs
-                              FROM tickets GROUP BY tenant, priority ORDER BY 1, 2"""):
+    for row in store.sla_breach_counts(state):
         breaches.add_metric([row["tenant"], row["priority"], "take_charge"], row["tc"] or 0)
         breaches.add_metric([row["tenant"], row["priority"], "resolve"], row["rs"] or 0)
 
@@ -50,19 +49,21 @@ def ticket_families(state: State, backends: list[str], now: float | None = None)
                                "Age of the oldest operation still waiting for delivery.", labels=["backend"])
     delivered = CounterMetricFamily("custode_ticket_operations_delivered_total",
                                     "Ticket operations delivered to the helpdesk.", labels=["backend", "op"])
-    counts = {name: {"pending": 0, "dead": 0, "oldest": 0.0} for name in backends}
-    for row in state.query("""SELECT t.backend, o.state, COUNT(*) AS n, MIN(o.created_at) AS first
-                              FROM ticket_outbox o JOIN tickets t ON t.id = o.ticket_id
-                              WHERE o.state IN ('pending', 'dead') GROUP BY t.backend, o.state"""):
-        entry = counts.setdefault(row["backend"], {"pending": 0, "dead": 0, "oldest": 0.0})
+    counts = {name: _no_undelivered() for name in backends}
+    for row in store.undelivered_counts_by_backend(state):
+        entry = counts.setdefault(row["backend"], _no_undelivered())
         entry[row["state"]] = row["n"]
-        if row["state"] == "pending":
+        if row["state"] == OpState.PENDING:
             entry["oldest"] = max(0.0, now - row["first"])
     for name, entry in sorted(counts.items()):
-        pending.add_metric([name], entry["pending"])
-        dead.add_metric([name], entry["dead"])
+        pending.add_metric([name], entry[OpState.PENDING])
+        dead.add_metric([name], entry[OpState.DEAD])
         oldest.add_metric([name], entry["oldest"])
-    for row in state.query("""SELECT t.backend, o.op, COUNT(*) AS n FROM ticket_outbox o JOIN tickets t
-                              ON t.id = o.ticket_id WHERE o.state = 'done' GROUP BY t.backend, o.op ORDER BY 1, 2"""):
+    for row in store.delivered_counts(state):
         delivered.add_metric([row["backend"], row["op"]], row["n"])
     return [due, resolve, open_tickets, breaches, pending, dead, oldest, delivered]
+
+
+def _no_undelivered() -> dict[str, float]:
+    """One backend's outbox figures before counting: operations by undelivered state, and the oldest's age."""
+    return {OpState.PENDING: 0, OpState.DEAD: 0, "oldest": 0.0}

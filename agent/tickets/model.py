@@ -2,24 +2,79 @@
 
 Backends see only these small frozen records, never the state DB, so each
 backend can be tested against its HTTP fake alone.
+
+The states and kinds below are ``StrEnum``: each member *is* the string stored
+in the state DB (``tickets.state``, ``tickets.remote_status``,
+``ticket_outbox.state``, ``ticket_outbox.op``), so rows written before these
+names existed read the same and no migration is needed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Literal
 
 Priority = Literal["low", "medium", "high"]
 PRIORITIES: tuple[Priority, ...] = ("low", "medium", "high")
 
-RemoteStatus = Literal["new", "open", "solved", "closed", "unknown"]
-"""What the helpdesk says of a ticket.
 
-``new``: nobody has taken it in charge yet; ``open``: taken in charge (assigned,
-in progress, pending); ``solved``/``closed``: done, by Custode or by a person;
-``unknown``: the backend cannot tell (e-mail, webhook).
-"""
+class RemoteStatus(StrEnum):
+    """What the helpdesk says of a ticket (``tickets.remote_status``)."""
+
+    NEW = "new"
+    """Nobody has taken it in charge yet."""
+    OPEN = "open"
+    """Taken in charge (assigned, in progress, pending)."""
+    SOLVED = "solved"
+    """Done, by Custode or by a person (so are ``closed`` ones)."""
+    CLOSED = "closed"
+    UNKNOWN = "unknown"
+    """The backend cannot tell (e-mail, webhook)."""
+
+
+class TicketState(StrEnum):
+    """Where a ticket stands in Custode's own lifecycle (``tickets.state``)."""
+
+    OPEN = "open"
+    """The failure persists."""
+    RECOVERED = "recovered"
+    """It stopped, within the flap window: a return reuses the ticket."""
+    DONE = "done"
+    """Over: the flap window passed, or the helpdesk has it solved or closed after the recovery."""
+    CLOSED_REMOTE = "closed_remote"
+    """A person closed it on the helpdesk while the failure persisted; a new ticket references it."""
+
+
+LIVE_STATES: tuple[TicketState, ...] = (TicketState.OPEN, TicketState.RECOVERED)
+"""At most one ticket per incident key is in one of these (the ``tickets_one_live_per_key`` index)."""
+
+
+class OpKind(StrEnum):
+    """What one outbox operation does on the helpdesk (``ticket_outbox.op``)."""
+
+    CREATE = "create"
+    COMMENT = "comment"
+    PRIORITY = "priority"
+    SOLVE = "solve"
+
+
+class OpState(StrEnum):
+    """Where one outbox operation stands (``ticket_outbox.state``)."""
+
+    PENDING = "pending"
+    """Waiting for its (next) try."""
+    DONE = "done"
+    """Delivered, or superseded because the helpdesk had closed the ticket."""
+    DEAD = "dead"
+    """Refused for good: shown by ``custode tickets outbox``, queued again by ``custode tickets retry``."""
+    CANCELLED = "cancelled"
+    """Withdrawn before delivery (a flap, the ticket closed on the helpdesk)."""
+
+
+UNDELIVERED_STATES: tuple[OpState, ...] = (OpState.PENDING, OpState.DEAD)
+"""Operations not delivered yet: they hold back the later operations of their ticket."""
 
 
 @dataclass(frozen=True)
@@ -65,7 +120,7 @@ class TicketRef:
     ref: str
     """Zendesk/GLPI ticket id, the first mail's Message-ID, or the webhook receiver's id."""
     url: str | None = None
-    status: RemoteStatus = "unknown"
+    status: RemoteStatus = RemoteStatus.UNKNOWN
 
 
 @dataclass(frozen=True)

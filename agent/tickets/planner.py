@@ -28,13 +28,20 @@ from custode.agent.clock import Clock, current_time
 from custode.agent.incidents import Incident
 from custode.agent.state import State
 from custode.agent.tickets import sla, text
+from custode.agent.tickets.model import LIVE_STATES, OpKind, RemoteStatus, TicketState
 from custode.agent.tickets.store import (
     Ticket,
+    advance_cursor,
     cancel_pending,
     enqueue,
+    finish_flap_windows,
+    flag_sla_breaches,
     get_ticket,
     insert_ticket,
     live_ticket,
+    open_tickets_with_held_repeats,
+    planned_through,
+    start_cursor,
     update_ticket,
 )
 
@@ -91,22 +98,22 @@ class TicketPlanner:
                 for row in rows:
                     queued += self._plan_event(db, row)
                 if rows:
-                    db.execute("UPDATE ticket_cursor SET last_event_id = ? WHERE id = 1", (rows[-1]["event_id"],))
+                    advance_cursor(db, rows[-1]["event_id"])
             if len(rows) < BATCH:
                 return queued
 
     def _cursor(self, db: sqlite3.Connection) -> int:
         """The last planned event; on the first run, start now and open tickets for incidents already open."""
-        row = db.execute("SELECT last_event_id FROM ticket_cursor WHERE id = 1").fetchone()
-        if row is not None:
-            return int(row[0])
+        planned = planned_through(db)
+        if planned is not None:
+            return planned
         last = int(db.execute("SELECT COALESCE(MAX(id), 0) FROM incident_events").fetchone()[0])
         now = self.clock()
         for incident_row in db.execute("SELECT * FROM incidents WHERE status = 'open' ORDER BY id").fetchall():
             incident = Incident.from_row(incident_row)
             if self.backend_for(incident.tenant) is not None:
                 self._open_new(db, incident, self.facts(incident), now)
-        db.execute("INSERT INTO ticket_cursor (id, last_event_id) VALUES (1, ?)", (last,))
+        start_cursor(db, last)
         return last
 
     def _plan_event(self, db: sqlite3.Connection, row: sqlite3.Row) -> int:
@@ -117,11 +124,13 @@ class TicketPlanner:
             return 0
         facts = self.facts(incident, row["event_message"], row["event_severity"])
         if kind == "resolved":
-            return self._recovered(db, live, facts, now) if live is not None and live.state == "open" else 0
+            if live is None or live.state != TicketState.OPEN:
+                return 0
+            return self._recovered(db, live, facts, now)
         if live is None:
             return self._open_new(db, incident, facts, now)
         queued = 0
-        if live.state == "recovered":
+        if live.state == TicketState.RECOVERED:
             queued += self._flapped(db, live, incident, facts, now)
             live = get_ticket(db, live.id)
             assert live is not None
@@ -151,8 +160,8 @@ class TicketPlanner:
                                   opened_at=now, due_at=due.timestamp(),
                                   resolve_due_at=resolve_due.timestamp() if resolve_due else None,
                                   previous_id=previous.id if previous else None)
-        enqueue(db, ticket_id, "create", {"subject": subject, "body": body, "priority": priority,
-                                          "due_at": due.isoformat(), "tags": [incident.check]}, now)
+        enqueue(db, ticket_id, OpKind.CREATE, {"subject": subject, "body": body, "priority": priority,
+                                               "due_at": due.isoformat(), "tags": [incident.check]}, now)
         return 1
 
     def _follow_up(self, db: sqlite3.Connection, ticket: Ticket, facts: text.IncidentFacts, now: float,
@@ -164,7 +173,7 @@ class TicketPlanner:
             return 0
         body = text.followup_text(facts, self.language(ticket.tenant), repeats, facts.summary,
                                   datetime.fromtimestamp(now, ROME))
-        enqueue(db, ticket.id, "comment", {"text": body}, now)
+        enqueue(db, ticket.id, OpKind.COMMENT, {"text": body}, now)
         update_ticket(db, ticket.id, repeats_pending=0, last_followup_at=now)
         return 1
 
@@ -175,7 +184,7 @@ class TicketPlanner:
         due = sla.take_charge_due(self.config, ticket.tenant, priority, opened)
         resolve_due = sla.resolve_due(self.config, ticket.tenant, priority, opened)
         body = text.priority_text(facts, self.language(ticket.tenant), ticket.priority, priority, due)
-        enqueue(db, ticket.id, "priority", {"priority": priority, "text": body, "due_at": due.isoformat()}, now)
+        enqueue(db, ticket.id, OpKind.PRIORITY, {"priority": priority, "text": body, "due_at": due.isoformat()}, now)
         update_ticket(db, ticket.id, priority=priority, due_at=due.timestamp(),
                       resolve_due_at=resolve_due.timestamp() if resolve_due else None,
                       repeats_pending=0, last_followup_at=now)
@@ -186,22 +195,23 @@ class TicketPlanner:
         language = self.language(ticket.tenant)
         note = text.recovery_text(facts, language, datetime.fromtimestamp(now, ROME),
                                   datetime.fromtimestamp(solve_after, ROME) if solve_after else None)
-        enqueue(db, ticket.id, "comment", {"text": note}, now)
+        enqueue(db, ticket.id, OpKind.COMMENT, {"text": note}, now)
         queued = 1
         if solve_after is not None:
-            enqueue(db, ticket.id, "solve", {"text": note}, now, not_before=solve_after)
+            enqueue(db, ticket.id, OpKind.SOLVE, {"text": note}, now, not_before=solve_after)
             queued += 1
-        update_ticket(db, ticket.id, state="recovered", recovered_at=now, repeats_pending=0, last_followup_at=now)
+        update_ticket(db, ticket.id, state=TicketState.RECOVERED, recovered_at=now, repeats_pending=0,
+                      last_followup_at=now)
         return queued
 
     def _flapped(self, db: sqlite3.Connection, ticket: Ticket, incident: Incident, facts: text.IncidentFacts,
                  now: float) -> int:
         """Back within the flap window: the same ticket goes on; its pending solve is withdrawn."""
-        cancel_pending(db, ticket.id, ("solve",), "the failure came back within the flap window", now)
+        cancel_pending(db, ticket.id, (OpKind.SOLVE,), "the failure came back within the flap window", now)
         body = text.flap_text(facts, self.language(ticket.tenant),
                               datetime.fromtimestamp(ticket.recovered_at or now, ROME), ticket.flaps + 1)
-        enqueue(db, ticket.id, "comment", {"text": body}, now)
-        update_ticket(db, ticket.id, state="open", recovered_at=None, flaps=ticket.flaps + 1,
+        enqueue(db, ticket.id, OpKind.COMMENT, {"text": body}, now)
+        update_ticket(db, ticket.id, state=TicketState.OPEN, recovered_at=None, flaps=ticket.flaps + 1,
                       incident_id=incident.id, repeats_pending=0, last_followup_at=now)
         return 1
 
@@ -215,11 +225,12 @@ class TicketPlanner:
         now = self.clock()
         with self.state.transaction() as db:
             ticket = get_ticket(db, ticket_id)
-            if ticket is None or ticket.state not in ("open", "recovered"):
+            if ticket is None or ticket.state not in LIVE_STATES:
                 return None
-            cancel_pending(db, ticket.id, ("comment", "priority", "solve"), why, now)
-            update_ticket(db, ticket.id, state="closed_remote", finished_at=now, remote_status="closed")
-            if ticket.state == "recovered":
+            cancel_pending(db, ticket.id, (OpKind.COMMENT, OpKind.PRIORITY, OpKind.SOLVE), why, now)
+            update_ticket(db, ticket.id, state=TicketState.CLOSED_REMOTE, finished_at=now,
+                          remote_status=RemoteStatus.CLOSED)
+            if ticket.state == TicketState.RECOVERED:
                 return None
             row = db.execute("SELECT * FROM incidents WHERE key = ? AND status = 'open'", (ticket.key,)).fetchone()
             if row is None:
@@ -236,15 +247,9 @@ class TicketPlanner:
         now = self.clock()
         queued = 0
         with self.state.transaction() as db:
-            db.execute("""UPDATE tickets SET state = 'done', finished_at = ?
-                          WHERE state = 'recovered' AND recovered_at <= ?""", (now, now - self.settings.flap_window))
-            db.execute("""UPDATE tickets SET take_charge_breached = 1 WHERE state = 'open' AND take_charge_breached = 0
-                          AND due_at < ? AND (taken_at IS NULL OR taken_at > due_at)""", (now,))
-            db.execute("""UPDATE tickets SET resolve_breached = 1 WHERE state = 'open' AND resolve_breached = 0
-                          AND resolve_due_at < ?""", (now,))
-            rows = db.execute("""SELECT t.id AS ticket_id, i.* FROM tickets t JOIN incidents i ON i.id = t.incident_id
-                                 WHERE t.state = 'open' AND t.repeats_pending > 0 AND t.last_followup_at <= ?""",
-                              (now - self.settings.followup_interval,)).fetchall()
+            finish_flap_windows(db, now, now - self.settings.flap_window)
+            flag_sla_breaches(db, now)
+            rows = open_tickets_with_held_repeats(db, now - self.settings.followup_interval)
             for row in rows:
                 ticket = get_ticket(db, row["ticket_id"])
                 assert ticket is not None

@@ -1,10 +1,25 @@
-"""Tickets and their outbox in the state DB: the rows, and the few statements every part shares.
+"""Tickets and their outbox in the state DB: the rows, and every statement on them.
+
+This module owns all SQL on ``tickets``, ``ticket_outbox`` and
+``ticket_cursor`` (their schema is migration 6 in :mod:`custode.agent.state`);
+the planner, the delivery loop, the CLI, the metrics and ``custode status``
+call these functions. ``tests/test_ticket_store_owns_sql.py`` keeps it so.
+
+Transactions stay with the callers, who know which changes must land together:
+a function taking a ``sqlite3.Connection`` (the ``db`` of ``State.transaction()``)
+runs inside the caller's transaction; a function taking a :data:`Source` reads,
+either inside one or on its own through ``State.query``.
 
 The planner writes a ticket row and its first operation in the same
 transaction as it advances its cursor over ``incident_events``; the delivery
-loop marks an operation done in the same transaction as it records what the
+loop counts a try in a transaction of its own before calling the helpdesk, and
+marks an operation done in the same transaction as it records what the
 helpdesk answered. So after a kill -9 at any instant, either both happened
 or neither did, and the outbox resumes where it stood.
+
+States and kinds are the ``StrEnum`` classes of :mod:`custode.agent.tickets.model`;
+they are written into the SQL text as literals (not bound), so the statements
+read as before and SQLite can use the partial index ``tickets_one_live_per_key``.
 """
 
 from __future__ import annotations
@@ -13,12 +28,37 @@ import json
 import sqlite3
 import uuid
 from dataclasses import dataclass
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any, TypeAlias
 
-OpKind = Literal["create", "comment", "priority", "solve"]
-LIVE_STATES = ("open", "recovered")
-"""``open``: the failure persists; ``recovered``: it stopped, within the flap window (a return reuses the ticket).
-After that a ticket is ``done``, or ``closed_remote`` when a person closed it while the failure persisted."""
+from custode.agent.state import State
+from custode.agent.tickets.model import LIVE_STATES, UNDELIVERED_STATES, OpKind, OpState, RemoteStatus, TicketState
+
+Source: TypeAlias = State | sqlite3.Connection
+"""Where a read runs: a ``State`` (one statement of its own) or the connection of an open transaction."""
+
+
+def _lit(value: StrEnum) -> str:
+    """One state as an SQL string literal: ``'open'``."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _in(*values: StrEnum) -> str:
+    """States as an SQL list: ``('open', 'recovered')``."""
+    return "(" + ", ".join(_lit(v) for v in values) + ")"
+
+
+def _rows(source: Source, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+    if isinstance(source, State):
+        return source.query(sql, params)
+    return source.execute(sql, params).fetchall()
+
+
+_LIVE = _in(*LIVE_STATES)
+_UNDELIVERED = _in(*UNDELIVERED_STATES)
+_OPEN = _lit(TicketState.OPEN)
+_RECOVERED = _lit(TicketState.RECOVERED)
+_PENDING = _lit(OpState.PENDING)
 
 
 @dataclass(frozen=True)
@@ -30,11 +70,13 @@ class Ticket:
     check: str
     incident_id: int | None
     state: str
+    """A :class:`TicketState` value (kept a plain ``str``: a row from a newer Custode must still load)."""
     priority: str
     subject: str
     ref: str | None
     url: str | None
     remote_status: str
+    """A :class:`RemoteStatus` value."""
     previous_id: int | None
     opened_at: float
     due_at: float | None
@@ -68,9 +110,11 @@ class OutboxOp:
     id: int
     ticket_id: int
     op: str
+    """An :class:`OpKind` value (a plain ``str``: delivery refuses kinds it does not know)."""
     op_id: str
     payload: dict[str, Any]
     state: str
+    """An :class:`OpState` value."""
     attempts: int
     created_at: float
     next_attempt_at: float
@@ -86,27 +130,171 @@ class OutboxOp:
                    last_attempt_at=row["last_attempt_at"], last_error=row["last_error"], done_at=row["done_at"])
 
 
-def live_ticket(db: sqlite3.Connection, key: str) -> Ticket | None:
-    row = db.execute("SELECT * FROM tickets WHERE key = ? AND state IN ('open', 'recovered')", (key,)).fetchone()
-    return Ticket.from_row(row) if row else None
+# --- tickets: reads ------------------------------------------------------------------------------
+
+def live_ticket(source: Source, key: str) -> Ticket | None:
+    """The one ticket of ``key`` that is open or recovered, if any."""
+    rows = _rows(source, f"SELECT * FROM tickets WHERE key = ? AND state IN {_LIVE}", (key,))
+    return Ticket.from_row(rows[0]) if rows else None
 
 
-def get_ticket(db: sqlite3.Connection, ticket_id: int) -> Ticket | None:
-    row = db.execute("SELECT * FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
-    return Ticket.from_row(row) if row else None
+def get_ticket(source: Source, ticket_id: int) -> Ticket | None:
+    rows = _rows(source, "SELECT * FROM tickets WHERE id = ?", (ticket_id,))
+    return Ticket.from_row(rows[0]) if rows else None
 
+
+def live_tickets_on_helpdesk(source: Source, backend: str) -> list[Ticket]:
+    """``backend``'s live tickets that the helpdesk has (a ref): those whose state sync reads back."""
+    rows = _rows(source, f"""SELECT * FROM tickets WHERE backend = ? AND state IN {_LIVE}
+                             AND ref IS NOT NULL ORDER BY id""", (backend,))
+    return [Ticket.from_row(row) for row in rows]
+
+
+def ticket_rows(source: Source, *, include_finished: bool = False, tenant: str | None = None) -> list[sqlite3.Row]:
+    """Whole ``tickets`` rows by id, live ones only unless ``include_finished`` (``custode tickets list``)."""
+    sql = "SELECT * FROM tickets"
+    clauses: list[str] = []
+    params: list[Any] = []
+    if not include_finished:
+        clauses.append(f"state IN {_LIVE}")
+    if tenant:
+        clauses.append("tenant = ?")
+        params.append(tenant)
+    if clauses:
+        sql += " WHERE " + " AND ".join(clauses)
+    return _rows(source, sql + " ORDER BY id", tuple(params))
+
+
+def open_ticket_sla_rows(source: Source) -> list[sqlite3.Row]:
+    """Open tickets' tenant, backend, key, ref, priority, due_at, resolve_due_at, by id."""
+    return _rows(source, f"""SELECT tenant, backend, key, ref, priority, due_at, resolve_due_at FROM tickets
+                             WHERE state = {_OPEN} ORDER BY id""")
+
+
+def open_ticket_counts(source: Source) -> list[sqlite3.Row]:
+    """Open tickets counted (``n``) by tenant, backend and priority."""
+    return _rows(source, f"""SELECT tenant, backend, priority, COUNT(*) AS n FROM tickets WHERE state = {_OPEN}
+                             GROUP BY tenant, backend, priority ORDER BY 1, 2, 3""")
+
+
+def open_ticket_totals(source: Source) -> sqlite3.Row:
+    """All open tickets: their count ``n`` and how many are ``late`` for taking in charge (NULL when none)."""
+    return _rows(source, f"""SELECT COUNT(*) AS n, SUM(take_charge_breached) AS late FROM tickets
+                             WHERE state = {_OPEN}""")[0]
+
+
+def sla_breach_counts(source: Source) -> list[sqlite3.Row]:
+    """Every ticket ever: breaches of the take-charge (``tc``) and resolution (``rs``) targets by tenant, priority."""
+    return _rows(source, """SELECT tenant, priority, SUM(take_charge_breached) AS tc, SUM(resolve_breached) AS rs
+                            FROM tickets GROUP BY tenant, priority ORDER BY 1, 2""")
+
+
+def open_tickets_with_held_repeats(source: Source, followed_up_before: float) -> list[sqlite3.Row]:
+    """Open tickets with repeats not told yet and no follow-up since then: ``ticket_id`` and their incident's row."""
+    return _rows(source, f"""SELECT t.id AS ticket_id, i.* FROM tickets t JOIN incidents i ON i.id = t.incident_id
+                             WHERE t.state = {_OPEN} AND t.repeats_pending > 0 AND t.last_followup_at <= ?""",
+                 (followed_up_before,))
+
+
+# --- tickets: writes -----------------------------------------------------------------------------
 
 def insert_ticket(db: sqlite3.Connection, *, key: str, tenant: str, backend: str, check: str,
                   incident_id: int | None, priority: str, subject: str, opened_at: float, due_at: float | None,
                   resolve_due_at: float | None, previous_id: int | None = None) -> int:
+    """A new open ticket; returns its id."""
     cursor = db.execute(
-        """INSERT INTO tickets (key, tenant, backend, check_name, incident_id, state, priority, subject, previous_id,
-                                opened_at, due_at, resolve_due_at, last_followup_at)
-           VALUES (?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?)""",
+        f"""INSERT INTO tickets (key, tenant, backend, check_name, incident_id, state, priority, subject, previous_id,
+                                 opened_at, due_at, resolve_due_at, last_followup_at)
+            VALUES (?, ?, ?, ?, ?, {_OPEN}, ?, ?, ?, ?, ?, ?, ?)""",
         (key, tenant, backend, check, incident_id, priority, subject, previous_id, opened_at, due_at,
          resolve_due_at, opened_at))
     return int(cursor.lastrowid or 0)
 
+
+def update_ticket(db: sqlite3.Connection, ticket_id: int, **fields: Any) -> None:
+    """Set the named columns of one ticket (``message_ids``: a sequence, stored as JSON)."""
+    if "message_ids" in fields:
+        fields["message_ids"] = json.dumps(list(fields["message_ids"]))
+    assignments = ", ".join(f"{name} = ?" for name in fields)
+    db.execute(f"UPDATE tickets SET {assignments} WHERE id = ?", (*fields.values(), ticket_id))
+
+
+def finish_recovered(db: sqlite3.Connection, ticket_id: int, remote_status: RemoteStatus, now: float) -> None:
+    """The helpdesk has the ticket solved or closed: a recovered ticket is done (an open one stays open)."""
+    update_ticket(db, ticket_id, remote_status=remote_status)
+    db.execute(f"""UPDATE tickets SET state = {_lit(TicketState.DONE)}, finished_at = ?
+                   WHERE id = ? AND state = {_RECOVERED}""", (now, ticket_id))
+
+
+def finish_flap_windows(db: sqlite3.Connection, now: float, recovered_before: float) -> None:
+    """Recovered tickets whose flap window is over (recovered at or before ``recovered_before``) are done."""
+    db.execute(f"""UPDATE tickets SET state = {_lit(TicketState.DONE)}, finished_at = ?
+                   WHERE state = {_RECOVERED} AND recovered_at <= ?""", (now, recovered_before))
+
+
+def flag_sla_breaches(db: sqlite3.Connection, now: float) -> None:
+    """Mark open tickets not taken in charge, or not resolved, by their due time (flags never clear)."""
+    db.execute(f"""UPDATE tickets SET take_charge_breached = 1 WHERE state = {_OPEN} AND take_charge_breached = 0
+                   AND due_at < ? AND (taken_at IS NULL OR taken_at > due_at)""", (now,))
+    db.execute(f"""UPDATE tickets SET resolve_breached = 1 WHERE state = {_OPEN} AND resolve_breached = 0
+                   AND resolve_due_at < ?""", (now,))
+
+
+# --- the outbox: reads ---------------------------------------------------------------------------
+
+_DUE = f"""SELECT o.* FROM ticket_outbox o JOIN tickets t ON t.id = o.ticket_id
+           WHERE o.state = {_PENDING} AND t.backend = ? AND o.next_attempt_at <= ?
+             AND NOT EXISTS (SELECT 1 FROM ticket_outbox p WHERE p.ticket_id = o.ticket_id AND p.id < o.id
+                             AND p.state IN {_UNDELIVERED})
+           ORDER BY o.next_attempt_at, o.id LIMIT ?"""
+
+
+def due_ops(source: Source, backend: str, now: float, limit: int) -> list[OutboxOp]:
+    """``backend``'s pending operations due by ``now``, each only once every earlier one of its ticket landed."""
+    return [OutboxOp.from_row(row) for row in _rows(source, _DUE, (backend, now, limit))]
+
+
+def next_attempt_at(source: Source, backend: str) -> float | None:
+    """When ``backend``'s earliest pending operation is due, or None when it has none."""
+    rows = _rows(source, f"""SELECT MIN(o.next_attempt_at) FROM ticket_outbox o JOIN tickets t
+                             ON t.id = o.ticket_id WHERE o.state = {_PENDING} AND t.backend = ?""", (backend,))
+    return rows[0][0] if rows and rows[0][0] is not None else None
+
+
+def has_undelivered(source: Source, ticket_id: int, op: OpKind) -> bool:
+    """Whether the ticket has an operation of kind ``op`` still pending or undeliverable."""
+    return bool(_rows(source, f"SELECT 1 FROM ticket_outbox WHERE ticket_id = ? AND state IN {_UNDELIVERED} "
+                              "AND op = ?", (ticket_id, op)))
+
+
+def outbox_rows(source: Source, *, include_finished: bool = False) -> list[sqlite3.Row]:
+    """Outbox rows with their ticket's key, backend and ref, by id; undelivered only unless ``include_finished``."""
+    where = "" if include_finished else f"WHERE o.state IN {_UNDELIVERED}"
+    return _rows(source, f"""SELECT o.*, t.key, t.backend, t.ref FROM ticket_outbox o JOIN tickets t
+                             ON t.id = o.ticket_id {where} ORDER BY o.id""")
+
+
+def undelivered_counts(source: Source) -> list[sqlite3.Row]:
+    """Undelivered operations by ``state``: their count ``n`` and the oldest ``created_at`` (``first``)."""
+    return _rows(source, f"""SELECT state, COUNT(*) AS n, MIN(created_at) AS first FROM ticket_outbox
+                             WHERE state IN {_UNDELIVERED} GROUP BY state""")
+
+
+def undelivered_counts_by_backend(source: Source) -> list[sqlite3.Row]:
+    """Undelivered operations by ``backend`` and ``state``: their count ``n`` and the oldest ``created_at``."""
+    return _rows(source, f"""SELECT t.backend, o.state, COUNT(*) AS n, MIN(o.created_at) AS first
+                             FROM ticket_outbox o JOIN tickets t ON t.id = o.ticket_id
+                             WHERE o.state IN {_UNDELIVERED} GROUP BY t.backend, o.state""")
+
+
+def delivered_counts(source: Source) -> list[sqlite3.Row]:
+    """Operations done (delivered or superseded), counted (``n``) by ``backend`` and ``op``."""
+    return _rows(source, f"""SELECT t.backend, o.op, COUNT(*) AS n FROM ticket_outbox o JOIN tickets t
+                             ON t.id = o.ticket_id WHERE o.state = {_lit(OpState.DONE)}
+                             GROUP BY t.backend, o.op ORDER BY 1, 2""")
+
+
+# --- the outbox: writes --------------------------------------------------------------------------
 
 def enqueue(db: sqlite3.Connection, ticket_id: int, op: OpKind, payload: dict[str, Any], now: float,
             not_before: float | None = None) -> str:
@@ -119,17 +307,71 @@ def enqueue(db: sqlite3.Connection, ticket_id: int, op: OpKind, payload: dict[st
     return op_id
 
 
-def cancel_pending(db: sqlite3.Connection, ticket_id: int, ops: tuple[str, ...], why: str, now: float) -> int:
+def cancel_pending(db: sqlite3.Connection, ticket_id: int, ops: tuple[OpKind, ...], why: str, now: float) -> int:
+    """Withdraw the ticket's pending operations of these kinds; returns how many."""
     placeholders = ",".join("?" * len(ops))
     cursor = db.execute(
-        f"""UPDATE ticket_outbox SET state = 'cancelled', last_error = ?, done_at = ?
-            WHERE ticket_id = ? AND state = 'pending' AND op IN ({placeholders})""",
+        f"""UPDATE ticket_outbox SET state = {_lit(OpState.CANCELLED)}, last_error = ?, done_at = ?
+            WHERE ticket_id = ? AND state = {_PENDING} AND op IN ({placeholders})""",
         (why, now, ticket_id, *ops))
     return cursor.rowcount
 
 
-def update_ticket(db: sqlite3.Connection, ticket_id: int, **fields: Any) -> None:
-    if "message_ids" in fields:
-        fields["message_ids"] = json.dumps(list(fields["message_ids"]))
-    assignments = ", ".join(f"{name} = ?" for name in fields)
-    db.execute(f"UPDATE tickets SET {assignments} WHERE id = ?", (*fields.values(), ticket_id))
+def count_attempt(db: sqlite3.Connection, op_id: int, at: float) -> None:
+    """One more try of the operation (row id ``op_id``), counted before the call is made."""
+    db.execute("UPDATE ticket_outbox SET attempts = attempts + 1, last_attempt_at = ? WHERE id = ?", (at, op_id))
+
+
+def mark_delivered(db: sqlite3.Connection, op_id: int, now: float) -> None:
+    """The helpdesk took the operation; one cancelled while the call was under way stays cancelled."""
+    db.execute(f"UPDATE ticket_outbox SET state = {_lit(OpState.DONE)}, done_at = ? "
+               f"WHERE id = ? AND state = {_PENDING}", (now, op_id))
+
+
+def reschedule(db: sqlite3.Connection, op_id: int, error: str, next_attempt_at: float) -> None:
+    """A retryable failure: keep the operation pending, try again at ``next_attempt_at``."""
+    db.execute(f"""UPDATE ticket_outbox SET last_error = ?, next_attempt_at = ?
+                   WHERE id = ? AND state = {_PENDING}""", (error, next_attempt_at, op_id))
+
+
+def mark_undeliverable(db: sqlite3.Connection, op_id: int, error: str) -> None:
+    """The helpdesk refused the operation for good: it stays in the outbox for a person to retry."""
+    db.execute(f"UPDATE ticket_outbox SET state = {_lit(OpState.DEAD)}, last_error = ? WHERE id = ? "
+               f"AND state = {_PENDING}", (error, op_id))
+
+
+def mark_superseded(db: sqlite3.Connection, op_id: int, why: str, now: float) -> None:
+    """The ticket was closed on the helpdesk: the operation is over without being delivered."""
+    db.execute(f"UPDATE ticket_outbox SET state = {_lit(OpState.DONE)}, done_at = ?, last_error = ? WHERE id = ?",
+               (now, f"superseded: {why}", op_id))
+
+
+def requeue_undeliverable(db: sqlite3.Connection, next_attempt_at: float) -> int:
+    """Every undeliverable operation pending again, due at ``next_attempt_at``; returns how many."""
+    cursor = db.execute(f"""UPDATE ticket_outbox SET state = {_PENDING}, next_attempt_at = ?
+                            WHERE state = {_lit(OpState.DEAD)}""", (next_attempt_at,))
+    return cursor.rowcount
+
+
+def requeue_by_prefix(db: sqlite3.Connection, op_id_prefix: str, next_attempt_at: float) -> int:
+    """Undelivered operations whose ``op_id`` starts with the prefix, pending and due at ``next_attempt_at``."""
+    cursor = db.execute(f"""UPDATE ticket_outbox SET state = {_PENDING}, next_attempt_at = ?
+                            WHERE state IN {_in(OpState.DEAD, OpState.PENDING)} AND op_id LIKE ?""",
+                        (next_attempt_at, op_id_prefix + "%"))
+    return cursor.rowcount
+
+
+# --- the planner's cursor over incident_events -----------------------------------------------------
+
+def planned_through(db: sqlite3.Connection) -> int | None:
+    """The last incident event planned, or None before the planner's first run."""
+    row = db.execute("SELECT last_event_id FROM ticket_cursor WHERE id = 1").fetchone()
+    return int(row[0]) if row is not None else None
+
+
+def start_cursor(db: sqlite3.Connection, last_event_id: int) -> None:
+    db.execute("INSERT INTO ticket_cursor (id, last_event_id) VALUES (1, ?)", (last_event_id,))
+
+
+def advance_cursor(db: sqlite3.Connection, last_event_id: int) -> None:
+    db.execute("UPDATE ticket_cursor SET last_event_id = ? WHERE id = 1", (last_event_id,))

@@ -64,7 +64,9 @@ def cmd_update_run(args: argparse.Namespace, loaded) -> int:
 
     if args.reason and not args.now:
         raise SystemExit("custode: --reason goes with --now (an urgent run outside the window)")
-    trigger = "now" if args.now else "manual"
+    from custode.agent.updates.states import RunStatus, RunTrigger
+
+    trigger = RunTrigger.NOW if args.now else RunTrigger.MANUAL
     if args.dry_run:
         from custode.agent.updates.runner import UpdateRunner
 
@@ -85,7 +87,7 @@ def cmd_update_run(args: argparse.Namespace, loaded) -> int:
             return 1
     print(f"run {result.run_id}: {result.status}: {result.summary}")
     print(f"Details: custode update history --run {result.run_id}")
-    return 0 if result.status == "succeeded" else 1
+    return 0 if result.status == RunStatus.SUCCEEDED else 1
 
 
 def cmd_update_history(args: argparse.Namespace, loaded) -> int:

@@ -8,11 +8,12 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 
 from custode.agent.calendar import ROME
 from custode.agent.config import Config
+from custode.agent.updates.states import FINISHED_RUN_STATUSES
 from custode.agent.updates.store import UpdateStore
 from custode.agent.updates.windows import next_occurrence
 
 LABELS = ["window", "application", "tenant"]
-RUN_STATUSES = ("succeeded", "rolled_back", "failed", "interrupted")
+RUN_STATUSES = FINISHED_RUN_STATUSES
 
 
 def update_families(config: Config, store: UpdateStore, now: float) -> list[Metric]:

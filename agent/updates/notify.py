@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from custode.agent.calendar import ROME
+from custode.agent.updates.states import RunStatus
 
 _DAYS_IT = ("lunedì", "martedì", "mercoledì", "giovedì", "venerdì", "sabato", "domenica")
 _MONTHS_IT = ("gennaio", "febbraio", "marzo", "aprile", "maggio", "giugno", "luglio", "agosto", "settembre",
@@ -34,7 +35,7 @@ class Notice:
     start: datetime
     end: datetime
     reason: str | None = None
-    status: str | None = None
+    status: RunStatus | None = None
     """succeeded, rolled_back or failed (outcome only)"""
     detail: str = ""
 
@@ -51,12 +52,12 @@ _TEXTS = {
                    "vi informiamo che {start} inizia un aggiornamento urgente di {app} (server: {hosts}), fuori "
                    "dalla finestra settimanale.\nMotivo: {reason}\nRipristino previsto del servizio entro: {end}.\n"
                    "Al termine vi comunicheremo l'esito e il risultato del collaudo."),
-        "succeeded": ("Aggiornamento {app} completato",
+        RunStatus.SUCCEEDED: ("Aggiornamento {app} completato",
                       "è stato completato e il collaudo dell'operatività è stato superato."),
-        "rolled_back": ("Aggiornamento {app} non riuscito: ripristinata la versione precedente",
+        RunStatus.ROLLED_BACK: ("Aggiornamento {app} non riuscito: ripristinata la versione precedente",
                         "non è riuscito; è stata ripristinata la situazione precedente all'intervento e il servizio "
                         "è di nuovo disponibile. È stato aperto un ticket per l'analisi."),
-        "failed": ("Aggiornamento {app} non riuscito: servizio da verificare",
+        RunStatus.FAILED: ("Aggiornamento {app} non riuscito: servizio da verificare",
                    "non è riuscito e il ripristino automatico non è stato completato: il servizio può non essere "
                    "disponibile. È stato aperto un ticket ad alta priorità."),
         "outcome": "l'aggiornamento di {app} iniziato {start} (server: {hosts}) {outcome}",
@@ -73,11 +74,11 @@ _TEXTS = {
         "urgent": ("Urgent maintenance: {app} update outside the scheduled window",
                    "an urgent update of {app} (servers: {hosts}) starts on {start}, outside the weekly window.\n"
                    "Reason: {reason}\nExpected return to service by: {end}."),
-        "succeeded": ("{app} update completed", "is complete and the post-update tests passed."),
-        "rolled_back": ("{app} update failed: previous version restored",
+        RunStatus.SUCCEEDED: ("{app} update completed", "is complete and the post-update tests passed."),
+        RunStatus.ROLLED_BACK: ("{app} update failed: previous version restored",
                         "failed; the previous state was restored and the service is available again. A ticket "
                         "has been opened."),
-        "failed": ("{app} update failed: service to be checked",
+        RunStatus.FAILED: ("{app} update failed: service to be checked",
                    "failed and the automatic rollback did not complete: the service may be unavailable. "
                    "A high-priority ticket has been opened."),
         "outcome": "the update of {app} started on {start} (servers: {hosts}) {outcome}",
@@ -96,7 +97,7 @@ def compose(notice: Notice, language: str) -> tuple[str, str]:
     if notice.kind in ("start", "urgent"):
         subject, body = (t.format(**values) for t in texts[notice.kind])
     else:
-        subject, outcome = (t.format(**values) for t in texts.get(notice.status or "", texts["failed"]))
+        subject, outcome = (t.format(**values) for t in texts.get(notice.status or "", texts[RunStatus.FAILED]))
         body = texts["outcome"].format(outcome=outcome, **values)
         if notice.detail:
             body += texts["detail"].format(detail=notice.detail)

@@ -35,6 +35,7 @@ from custode.agent.updates.playbook import (
     step_problem,
     unknown_variables,
 )
+from custode.agent.updates.states import Phase, RunStatus, RunTrigger, StepStatus
 from custode.agent.updates.steps import StepExecutor, StepOutcome
 from custode.agent.updates.store import NewRun, RunBusy, UpdateStore
 from custode.agent.updates.windows import WindowOccurrence, next_occurrence, occurrence_at
@@ -49,7 +50,7 @@ class RunRefused(Exception):
 
 @dataclass(frozen=True)
 class PlannedStep:
-    phase: str
+    phase: Phase
     position: int
     title: str
     action: str
@@ -67,6 +68,7 @@ class Plan:
     tenant: str | None
     occurrence: WindowOccurrence
     trigger: str
+    """A :class:`RunTrigger` value."""
     reason: str | None
     playbook_path: Path
     playbook: Playbook
@@ -91,13 +93,13 @@ class Plan:
                  "Hosts: " + (", ".join(f"{n} ({h.transport} {h.address})" for n, h in self.hosts.items()) or "none")]
         for phase, steps in (("Steps", self.steps), ("Rollback (when a step fails)", self.rollback)):
             lines.append(f"{phase}:")
-            if phase == "Steps" and self.trigger == "now":
+            if phase == "Steps" and self.trigger == RunTrigger.NOW:
                 lines.append("  0. urgent notice to the referents, with the reason and the expected return to "
                              "service; the run does not start if it cannot be sent")
             for planned in steps:
                 where = f" on {planned.host}" if planned.host else ""
                 if planned.action == "notify":
-                    when = {"start": "replaced by the urgent notice" if self.trigger == "now" else "now",
+                    when = {"start": "replaced by the urgent notice" if self.trigger == RunTrigger.NOW else "now",
                             "outcome": "once the run has ended"}[str(planned.step.notify)]
                     lines.append(f"  {planned.position + 1}. notify referents ({planned.step.notify}: {when})")
                     continue
@@ -132,7 +134,7 @@ def playbooks_dir(config: Config, source: str) -> Path:
 @dataclass(frozen=True)
 class RunResult:
     run_id: int
-    status: str
+    status: RunStatus
     summary: str
 
 
@@ -158,7 +160,7 @@ class UpdateRunner:
     def occurrence_for(self, name: str, trigger: str, reason: str | None) -> WindowOccurrence:
         window = self._window(name)
         now = datetime.fromtimestamp(self.clock(), ROME)
-        if trigger == "now":
+        if trigger == RunTrigger.NOW:
             if not reason or not reason.strip():
                 raise RunRefused("an urgent update outside the window needs --reason \"…\": the referents are "
                                  "told why before it starts")
@@ -174,7 +176,7 @@ class UpdateRunner:
                              "--reason \"…\" (the referents are notified first)")
         return occ
 
-    def plan(self, name: str, trigger: str = "manual", reason: str | None = None,
+    def plan(self, name: str, trigger: str = RunTrigger.MANUAL, reason: str | None = None,
              occurrence: WindowOccurrence | None = None, resolve_secrets: bool = True) -> Plan:
         window = self._window(name)
         occ = occurrence or self.occurrence_for(name, trigger, reason)
@@ -182,10 +184,10 @@ class UpdateRunner:
         playbook, lines = load_playbook(path)
         hosts = {h: self.config.hosts[h] for h in window.hosts}
         tenant = window.tenant
-        planned: dict[str, list[PlannedStep]] = {"steps": [], "rollback": []}
+        planned: dict[Phase, list[PlannedStep]] = {phase: [] for phase in Phase}
         problems: list = []
         variables_by_host: dict[str | None, Variables] = {}
-        for phase in ("steps", "rollback"):
+        for phase in Phase:
             for position, step in enumerate(getattr(playbook, phase)):
                 strangers = [h for h in step.hosts or [] if h not in hosts]
                 if strangers:
@@ -219,8 +221,8 @@ class UpdateRunner:
         if problems:
             raise ConfigError(problems)
         return Plan(window=name, application=window.application, tenant=tenant, occurrence=occ, trigger=trigger,
-                    reason=reason, playbook_path=path, playbook=playbook, hosts=hosts, steps=planned["steps"],
-                    rollback=planned["rollback"], notify=window.notify, variables=variables_by_host)
+                    reason=reason, playbook_path=path, playbook=playbook, hosts=hosts, steps=planned[Phase.STEPS],
+                    rollback=planned[Phase.ROLLBACK], notify=window.notify, variables=variables_by_host)
 
     def _variables(self, name: str, occ: WindowOccurrence, playbook: Playbook, host: str | None,
                    host_config: HostConfig | None, trigger: str, reason: str | None,
@@ -252,7 +254,7 @@ class UpdateRunner:
 
     # --- running -----------------------------------------------------------------------
 
-    def run(self, name: str, trigger: str = "manual", reason: str | None = None,
+    def run(self, name: str, trigger: str = RunTrigger.MANUAL, reason: str | None = None,
             occurrence: WindowOccurrence | None = None) -> RunResult:
         if self.store is None or self.incidents is None:
             raise RuntimeError("this runner was built without a state DB: it can only plan")
@@ -278,7 +280,7 @@ class UpdateRunner:
             status, summary = self._execute(run_id, plan, transports)
         except Exception as exc:  # a bug must still release the lock and leave a record
             log.exception("update run crashed", extra={"window": name, "run_id": run_id})
-            status, summary = "failed", f"internal error: {exc}"
+            status, summary = RunStatus.FAILED, f"internal error: {exc}"
         finally:
             for transport in transports.values():
                 try:
@@ -289,21 +291,21 @@ class UpdateRunner:
         self._send_outcome(run_id, plan, status, summary)
         self.store.finish(run_id, status, summary, self.clock())
         self.audit("update.finished", subject, {"run_id": run_id, "status": status, "summary": summary})
-        log.log(logging.INFO if status == "succeeded" else logging.ERROR, "update finished",
+        log.log(logging.INFO if status == RunStatus.SUCCEEDED else logging.ERROR, "update finished",
                 extra={"window": name, "run_id": run_id, "status": status, "summary": summary})
         self._judge(plan, run_id, status, summary)
         return RunResult(run_id, status, summary)
 
-    def _execute(self, run_id: int, plan: Plan, transports: dict[str, Transport]) -> tuple[str, str]:
-        if plan.trigger == "now":
+    def _execute(self, run_id: int, plan: Plan, transports: dict[str, Transport]) -> tuple[RunStatus, str]:
+        if plan.trigger == RunTrigger.NOW:
             announced = self._notify_step(run_id, plan, "urgent", position=-1)
-            if announced.status == "failed":
-                return "failed", f"the urgent update was not started: {announced.detail}"
+            if announced.status == StepStatus.FAILED:
+                return RunStatus.FAILED, f"the urgent update was not started: {announced.detail}"
         deadline = plan.occurrence.end.timestamp()
         failure = None
         for planned in plan.steps:
             if planned.action == "notify":
-                if planned.step.notify == "start" and plan.trigger != "now":
+                if planned.step.notify == "start" and plan.trigger != RunTrigger.NOW:
                     self._notify_step(run_id, plan, "start", planned.position)
                 continue  # outcome notices are sent once the outcome is known
             if self.clock() + planned.step.timeout > deadline:
@@ -318,9 +320,9 @@ class UpdateRunner:
                 failure = f"step '{planned.title}'{where} failed: {outcome.detail}"
                 break
         if failure is None:
-            return "succeeded", f"all {len(plan.steps)} steps passed"
+            return RunStatus.SUCCEEDED, f"all {len(plan.steps)} steps passed"
         if not plan.rollback:
-            return "failed", failure + "; the playbook has no rollback"
+            return RunStatus.FAILED, failure + "; the playbook has no rollback"
         rollback_failures = []
         for planned in plan.rollback:
             if planned.action == "notify":
@@ -329,8 +331,8 @@ class UpdateRunner:
             if not outcome.ok:
                 rollback_failures.append(f"'{planned.title}'" + (f" on {planned.host}" if planned.host else ""))
         if rollback_failures:
-            return "failed", f"{failure}; rollback steps failed too: {', '.join(rollback_failures)}"
-        return "rolled_back", f"{failure}; rolled back"
+            return RunStatus.FAILED, f"{failure}; rollback steps failed too: {', '.join(rollback_failures)}"
+        return RunStatus.ROLLED_BACK, f"{failure}; rolled back"
 
     def _run_step(self, run_id: int, plan: Plan, planned: PlannedStep,
                   transports: dict[str, Transport]) -> StepOutcome:
@@ -372,23 +374,23 @@ class UpdateRunner:
         first = self.config.tenants.get(tenants[0]) if tenants else None
         return addresses, (first.name if first else "Comune"), (first.language if first else "it")
 
-    def _notify_step(self, run_id: int, plan: Plan, kind: str, position: int, status: str | None = None,
+    def _notify_step(self, run_id: int, plan: Plan, kind: str, position: int, status: RunStatus | None = None,
                      detail: str = "") -> StepOutcome:
         step = Step(notify="outcome" if kind == "outcome" else "start")
-        planned = PlannedStep("steps", position, f"notify {kind}", "notify", None, step, step)
+        planned = PlannedStep(Phase.STEPS, position, f"notify {kind}", "notify", None, step, step)
         step_id = self._begin_step(run_id, plan, planned)
         outcome = self._notify(plan, kind, status, detail)
         self._record(run_id, step_id, plan, planned, outcome)
         return outcome
 
-    def _notify(self, plan: Plan, kind: str, status: str | None, detail: str) -> StepOutcome:
+    def _notify(self, plan: Plan, kind: str, status: RunStatus | None, detail: str) -> StepOutcome:
         if not plan.notify:
-            return StepOutcome("ok", f"notices are off for window {plan.window} (notify: false)")
+            return StepOutcome(StepStatus.OK, f"notices are off for window {plan.window} (notify: false)")
         recipients, tenant_name, language = self._recipients(plan)
         if not recipients:
-            return StepOutcome("warning", "no referents to notify: add tenants.<id>.referents")
+            return StepOutcome(StepStatus.WARNING, "no referents to notify: add tenants.<id>.referents")
         if self.mailer is None:
-            failed = "failed" if kind == "urgent" else "warning"
+            failed = StepStatus.FAILED if kind == "urgent" else StepStatus.WARNING
             return StepOutcome(failed, "cannot notify the referents: no smtp section in the config")
         notice = Notice(kind, plan.application, tenant_name, list(plan.hosts), plan.occurrence.start,
                         plan.occurrence.end, plan.reason, status, plan.scrub(detail))
@@ -399,21 +401,22 @@ class UpdateRunner:
             message_id = self.mailer.send(OutgoingMail(to=recipients, subject=subject, text=text,
                                                        headers={"X-Custode-Window": plan.window}))
         except MailerError as exc:
-            return StepOutcome("failed" if kind == "urgent" else "warning", f"notice not sent: {exc}")
-        return StepOutcome("ok", f"{kind} notice sent to {', '.join(recipients)} ({message_id})")
+            return StepOutcome(StepStatus.FAILED if kind == "urgent" else StepStatus.WARNING,
+                               f"notice not sent: {exc}")
+        return StepOutcome(StepStatus.OK, f"{kind} notice sent to {', '.join(recipients)} ({message_id})")
 
-    def _send_outcome(self, run_id: int, plan: Plan, status: str, summary: str) -> None:
+    def _send_outcome(self, run_id: int, plan: Plan, status: RunStatus, summary: str) -> None:
         wants = [p for p in plan.steps + plan.rollback if p.action == "notify" and p.step.notify == "outcome"]
-        if plan.trigger == "now" or wants:
+        if plan.trigger == RunTrigger.NOW or wants:
             position = wants[0].position if wants else len(plan.steps)
             self._notify_step(run_id, plan, "outcome", position, status,
-                              "" if status == "succeeded" else summary)
+                              "" if status == RunStatus.SUCCEEDED else summary)
 
     # --- outcome -------------------------------------------------------------------------
 
-    def _judge(self, plan: Plan, run_id: int, status: str, summary: str) -> None:
+    def _judge(self, plan: Plan, run_id: int, status: RunStatus, summary: str) -> None:
         tenant = plan.tenant or self.config.agent.tenant
-        severity = {"succeeded": "ok", "rolled_back": "warning"}.get(status, "critical")
+        severity = {RunStatus.SUCCEEDED: "ok", RunStatus.ROLLED_BACK: "warning"}.get(status, "critical")
         text = (f"update of {plan.application} ({plan.window}) {status.replace('_', ' ')}: {summary}"
                 if severity != "ok" else f"update of {plan.application} ({plan.window}) succeeded")
         self.incidents.observe(CheckResult(tenant, CHECK, plan.window, severity, text,  # type: ignore[arg-type]
@@ -429,13 +432,13 @@ class UpdateRunner:
             summary = (f"the run started {datetime.fromtimestamp(row['started_at'], ROME):%Y-%m-%d %H:%M} stopped "
                        f"without finishing (process {row['owner_pid']} ended: crash, kill or reboot); the hosts may "
                        "be half-updated: check them")
-            self.store.finish(run_id, "interrupted", summary, self.clock())
+            self.store.finish(run_id, RunStatus.INTERRUPTED, summary, self.clock())
             self.audit("update.interrupted", f"update/{row['window']}", {"run_id": run_id, "summary": summary})
             log.error("update run interrupted", extra={"window": row["window"], "run_id": run_id})
             tenant = row["tenant"] or self.config.agent.tenant
             self.incidents.observe(CheckResult(tenant, CHECK, row["window"], "critical",
                                                f"update of {row['application']} ({row['window']}) interrupted: "
-                                               f"{summary}", {"run_id": run_id, "status": "interrupted"}),
+                                               f"{summary}", {"run_id": run_id, "status": RunStatus.INTERRUPTED}),
                                    occurrence=True)
             recovered.append(run_id)
         return recovered
@@ -462,7 +465,7 @@ def check_playbooks(config: Config, source: str) -> list:
         occurrence = WindowOccurrence(name, window.application, window.tenant, now,
                                       now + timedelta(seconds=window.duration), False, None)
         try:
-            planner.plan(name, "manual", None, occurrence, resolve_secrets=False)
+            planner.plan(name, RunTrigger.MANUAL, None, occurrence, resolve_secrets=False)
         except ConfigError as exc:
             problems += [p for p in exc.problems if p not in problems]
     return problems

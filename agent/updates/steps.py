@@ -12,16 +12,18 @@ import re
 import socket
 import time
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Callable
 
 from custode.agent.transports.base import CommandResult, Transport, TransportError
 from custode.agent.transports.quoting import quote_posix, quote_powershell
 from custode.agent.updates.playbook import Probe, Step
+from custode.agent.updates.states import StepStatus
 
 
 @dataclass(frozen=True)
 class StepOutcome:
-    status: Literal["ok", "failed", "warning"]
+    status: StepStatus
+    """``ok``, ``failed`` or ``warning`` (running and interrupted are the store's)."""
     detail: str
     exit_code: int | None = None
     stdout: str = ""
@@ -29,12 +31,12 @@ class StepOutcome:
 
     @property
     def ok(self) -> bool:
-        return self.status != "failed"
+        return self.status != StepStatus.FAILED
 
     @classmethod
     def from_command(cls, result: CommandResult, expect: list[int], what: str) -> "StepOutcome":
         passed = not result.timed_out and result.exit_code in expect
-        return cls("ok" if passed else "failed", f"{what}: {result.describe()}", result.exit_code,
+        return cls(StepStatus.OK if passed else StepStatus.FAILED, f"{what}: {result.describe()}", result.exit_code,
                    result.stdout, result.stderr)
 
 
@@ -85,12 +87,12 @@ class StepExecutor:
         try:
             return self._execute(step, transport)
         except TransportError as exc:
-            return StepOutcome("failed", f"cannot reach {exc.host}: {exc.cause}")
+            return StepOutcome(StepStatus.FAILED, f"cannot reach {exc.host}: {exc.cause}")
 
     def _execute(self, step: Step, transport: Transport | None) -> StepOutcome:
         handler = HANDLERS.get(step.action)
         if handler is None:  # tests/test_update_steps.py keeps HANDLERS and playbook.ACTIONS in step
-            return StepOutcome("failed", f"Custode has no handler for {step.action!r} steps")
+            return StepOutcome(StepStatus.FAILED, f"Custode has no handler for {step.action!r} steps")
         return handler(self, step, transport, self.clock() + step.timeout)
 
     def _wait(self, probe: Probe, transport: Transport | None, deadline: float, interval: float) -> StepOutcome:
@@ -100,9 +102,10 @@ class StepExecutor:
             remaining = deadline - self.clock()
             passed, detail = self.probe(probe, transport, max(1.0, min(remaining, 30.0)))
             if passed:
-                return StepOutcome("ok", f"{detail} (after {attempts} attempt{'s' if attempts > 1 else ''})")
+                return StepOutcome(StepStatus.OK, f"{detail} (after {attempts} attempt{'s' if attempts > 1 else ''})")
             if self.clock() + interval >= deadline:
-                return StepOutcome("failed", f"still not so at the deadline after {attempts} attempts: {detail}")
+                return StepOutcome(StepStatus.FAILED,
+                                   f"still not so at the deadline after {attempts} attempts: {detail}")
             self.sleep(interval)
 
     def probe(self, probe: Probe, transport: Transport | None, timeout: float) -> tuple[bool, str]:
@@ -131,8 +134,8 @@ class StepExecutor:
 # -- one handler per step action (playbook.ACTIONS; "notify" is the runner's own: it mails, on no host) --------
 
 Handler = Callable[[StepExecutor, Step, "Transport | None", float], StepOutcome]
-_NO_HOST = StepOutcome("failed", "this step runs on a host, and none was given to it")
-_NO_ACTION = StepOutcome("failed", "this step has no action (the playbook model lets none through)")
+_NO_HOST = StepOutcome(StepStatus.FAILED, "this step runs on a host, and none was given to it")
+_NO_ACTION = StepOutcome(StepStatus.FAILED, "this step has no action (the playbook model lets none through)")
 
 
 def _command(executor: StepExecutor, step: Step, transport: Transport | None, deadline: float) -> StepOutcome:
@@ -170,7 +173,7 @@ def _check(executor: StepExecutor, step: Step, transport: Transport | None, dead
     if probe is None:
         return _NO_ACTION
     passed, detail = executor.probe(probe, transport, step.timeout)
-    return StepOutcome("ok" if passed else "failed", detail)
+    return StepOutcome(StepStatus.OK if passed else StepStatus.FAILED, detail)
 
 
 HANDLERS: dict[str, Handler] = {"run": _command, "backup": _command, "service": _service,

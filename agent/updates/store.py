@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import psutil
 
 from custode.agent.state import State
+from custode.agent.updates.states import Phase, RunStatus, StepStatus
 
 
 class RunBusy(Exception):
@@ -71,9 +72,9 @@ class UpdateStore:
             run_id = int(db.execute(
                 """INSERT INTO update_runs (window, application, tenant, trigger, reason, playbook, window_start,
                                             window_end, started_at, status)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running')""",
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (run.window, run.application, run.tenant, run.trigger, run.reason, run.playbook,
-                 run.window_start, run.window_end, now)).lastrowid or 0)
+                 run.window_start, run.window_end, now, RunStatus.RUNNING)).lastrowid or 0)
             db.execute("""INSERT INTO update_locks (window, run_id, owner_host, owner_pid, owner_started, taken_at)
                           VALUES (?, ?, ?, ?, ?, ?)""", (run.window, run_id, owner.host, owner.pid,
                                                           owner.started, now))
@@ -83,27 +84,27 @@ class UpdateStore:
                             for tenant, host in run.silence])
         return run_id
 
-    def start_step(self, run_id: int, phase: str, position: int, name: str, kind: str, host: str | None,
+    def start_step(self, run_id: int, phase: Phase, position: int, name: str, kind: str, host: str | None,
                    now: float) -> int:
         with self.state.transaction() as db:
             return int(db.execute(
                 """INSERT INTO update_steps (run_id, phase, position, name, kind, host, started_at, status)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, 'running')""",
-                (run_id, phase, position, name, kind, host, now)).lastrowid or 0)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+                (run_id, phase, position, name, kind, host, now, StepStatus.RUNNING)).lastrowid or 0)
 
-    def end_step(self, step_id: int, status: str, detail: str, exit_code: int | None, stdout: str, stderr: str,
+    def end_step(self, step_id: int, status: StepStatus, detail: str, exit_code: int | None, stdout: str, stderr: str,
                  now: float) -> None:
         with self.state.transaction() as db:
             db.execute("""UPDATE update_steps SET ended_at = ?, status = ?, detail = ?, exit_code = ?, stdout = ?,
                           stderr = ? WHERE id = ?""", (now, status, detail, exit_code, stdout, stderr, step_id))
 
-    def finish(self, run_id: int, status: str, summary: str, now: float) -> None:
+    def finish(self, run_id: int, status: RunStatus, summary: str, now: float) -> None:
         """Record the outcome, lift the run's silences and release its lock, all at once."""
         with self.state.transaction() as db:
             db.execute("UPDATE update_runs SET status = ?, summary = ?, ended_at = ? WHERE id = ?",
                        (status, summary, now, run_id))
-            db.execute("UPDATE update_steps SET status = 'interrupted', ended_at = ? "
-                       "WHERE run_id = ? AND status = 'running'", (now, run_id))
+            db.execute("UPDATE update_steps SET status = ?, ended_at = ? WHERE run_id = ? AND status = ?",
+                       (StepStatus.INTERRUPTED, now, run_id, StepStatus.RUNNING))
             db.execute("UPDATE silences SET ended_at = ? WHERE run_id = ? AND ended_at IS NULL", (now, run_id))
             db.execute("DELETE FROM update_locks WHERE run_id = ?", (run_id,))
 
@@ -131,12 +132,13 @@ class UpdateStore:
     def last_finished(self) -> dict[str, sqlite3.Row]:
         """The latest finished run of every window (for the metrics)."""
         rows = self.state.query("""SELECT * FROM update_runs WHERE id IN (
-                                       SELECT MAX(id) FROM update_runs WHERE status != 'running' GROUP BY window)""")
+                                       SELECT MAX(id) FROM update_runs WHERE status != ? GROUP BY window)""",
+                                (RunStatus.RUNNING,))
         return {r["window"]: r for r in rows}
 
     def last_success_times(self) -> dict[str, float]:
-        rows = self.state.query("SELECT window, MAX(ended_at) AS at FROM update_runs WHERE status = 'succeeded' "
-                                "GROUP BY window")
+        rows = self.state.query("SELECT window, MAX(ended_at) AS at FROM update_runs WHERE status = ? "
+                                "GROUP BY window", (RunStatus.SUCCEEDED,))
         return {r["window"]: r["at"] for r in rows}
 
     def running(self) -> set[str]:

@@ -97,7 +97,7 @@ class TicketBackend(ABC):
 
     def status(self, thread: TicketThread) -> RemoteStatus:
         """Where the ticket stands on the helpdesk; ``unknown`` when the backend cannot tell."""
-        return "unknown"
+        return RemoteStatus.UNKNOWN
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release what a batch held; the default does nothing, as only session backends (GLPI) hold anything."""

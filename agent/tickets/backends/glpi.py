@@ -54,14 +54,14 @@ def map_status(value: object) -> RemoteStatus:
     """GLPI's numeric status as the planner's vocabulary."""
     number = _int(value)
     if number == STATUS_NEW:
-        return "new"
+        return RemoteStatus.NEW
     if number in (STATUS_ASSIGNED, STATUS_PLANNED, STATUS_WAITING):
-        return "open"
+        return RemoteStatus.OPEN
     if number == STATUS_SOLVED:
-        return "solved"
+        return RemoteStatus.SOLVED
     if number == STATUS_CLOSED:
-        return "closed"
-    return "unknown"
+        return RemoteStatus.CLOSED
+    return RemoteStatus.UNKNOWN
 
 
 
@@ -154,7 +154,7 @@ class GlpiBackend(TicketBackend):
             raise DeliveryError(f"ticket backend {self.name!r}: {what}: GLPI did not create it ({message!r}); check "
                                 "the API user's rights on tickets in that entity", retryable=False,
                                 status=response.status_code)
-        return TicketRef(ref=str(ticket_id), url=self.ticket_url(ticket_id), status="new")
+        return TicketRef(ref=str(ticket_id), url=self.ticket_url(ticket_id), status=RemoteStatus.NEW)
 
     def comment(self, thread: TicketThread, text: str, *, op_id: str, retry: bool) -> None:
         ticket_id = self._ticket_id(thread)
@@ -193,7 +193,7 @@ class GlpiBackend(TicketBackend):
     def status(self, thread: TicketThread) -> RemoteStatus:
         ticket = self._ticket(self._ticket_id(thread))
         if ticket is None or _int(ticket.get("is_deleted")):
-            return "closed"  # deleted or in the trash: nobody will work on it
+            return RemoteStatus.CLOSED  # deleted or in the trash: nobody will work on it
         return map_status(ticket.get("status"))
 
     def close(self) -> None:

@@ -31,8 +31,10 @@ from custode.agent.tickets.config import ZendeskConfig
 from custode.agent.tickets.model import Priority, RemoteStatus, TenantTicketing, TicketDraft, TicketRef, TicketThread
 
 OPEN_STATUSES = frozenset({"new", "open", "pending", "hold"})
-STATUS_MAP: dict[str, RemoteStatus] = {"new": "new", "open": "open", "pending": "open", "hold": "open",
-                                       "solved": "solved", "closed": "closed"}
+STATUS_MAP: dict[str, RemoteStatus] = {"new": RemoteStatus.NEW, "open": RemoteStatus.OPEN,
+                                       "pending": RemoteStatus.OPEN, "hold": RemoteStatus.OPEN,
+                                       "solved": RemoteStatus.SOLVED, "closed": RemoteStatus.CLOSED}
+"""Zendesk's ticket statuses (the keys, its API's words) as the planner's."""
 DEFAULT_PRIORITIES: dict[str, str] = {"low": "low", "medium": "normal", "high": "high"}
 REOPENED_TAG = "custode_reopened"
 MAX_PAGES = 50
@@ -85,8 +87,8 @@ class ZendeskBackend(TicketBackend):
         what = f"Zendesk: read the status of ticket #{thread.ref} ({thread.key})"
         ticket = self._get_ticket(thread.ref, what)
         if ticket is None:  # deleted by a person: as good as closed for the planner
-            return "closed"
-        return STATUS_MAP.get(str(ticket.get("status")), "unknown")
+            return RemoteStatus.CLOSED
+        return STATUS_MAP.get(str(ticket.get("status")), RemoteStatus.UNKNOWN)
 
     def close(self) -> None:
         """Drop the HTTP session; the next call opens a new one (and re-reads the token)."""
@@ -231,7 +233,7 @@ class ZendeskBackend(TicketBackend):
     def _ref(self, ticket: dict[str, Any]) -> TicketRef:
         number = _int_id(ticket)
         return TicketRef(ref=str(number), url=f"{self.site}/agent/tickets/{number}",
-                         status=STATUS_MAP.get(str(ticket.get("status")), "unknown"))
+                         status=STATUS_MAP.get(str(ticket.get("status")), RemoteStatus.UNKNOWN))
 
     def _priority(self, priority: Priority) -> str:
         """Zendesk's priority for ours; a partial ``priorities`` map falls back to the defaults."""
