@@ -173,9 +173,22 @@ def test_oversized_body_gets_413_before_it_is_sent(bridge, incidents) -> None:
     assert incidents.open_incidents() == []
 
 
+def test_an_unauthenticated_post_is_refused_before_its_body_is_read(bridge, incidents) -> None:
+    # The head promises 1 MiB that never comes: the 401 must come at once, not after a body timeout.
+    started = time.monotonic()
+    answer = raw_exchange(bridge, f"POST {PATH} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong\r\n"
+                                  "Content-Length: 4000\r\n\r\n{".encode())
+    assert time.monotonic() - started < 2
+    head, _, text = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 401 ") and b"Connection: close" in head
+    assert b'WWW-Authenticate: Bearer realm="custode"' in head
+    assert text.startswith(b"authentication required: the bearer token is wrong")
+    assert incidents.open_incidents() == []
+
+
 def test_oversized_body_with_expect_continue_is_refused_up_front(bridge) -> None:
     answer = raw_exchange(bridge, f"POST {PATH} HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
-                                  "Content-Length: 5000\r\n\r\n".encode())
+                                  f"Authorization: Bearer {TOKEN}\r\nContent-Length: 5000\r\n\r\n".encode())
     assert answer.startswith(b"HTTP/1.1 413 ") and b"100 Continue" not in answer
 
 
@@ -214,14 +227,16 @@ def test_missing_content_length_gets_411(bridge) -> None:
 
 
 def test_bad_content_length_gets_400(bridge) -> None:
-    answer = raw_exchange(bridge, f"POST {PATH} HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n".encode())
+    answer = raw_exchange(bridge, f"POST {PATH} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+                                  "Content-Length: -5\r\n\r\n".encode())
     assert answer.startswith(b"HTTP/1.1 400 ") and b"not a non-negative integer" in answer
 
 
 def test_a_trickling_body_is_cut_off_in_bounded_time(bridge, monkeypatch) -> None:
     monkeypatch.setattr(web_server, "POST_BODY_TIMEOUT", 0.6)
     with socket.create_connection(("127.0.0.1", bridge), timeout=5) as sock:
-        sock.sendall(f"POST {PATH} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n".encode())
+        sock.sendall(f"POST {PATH} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+                     "Content-Length: 100\r\n\r\n".encode())
         started = time.monotonic()
         answer = b""
         sock.settimeout(0.1)

@@ -70,6 +70,12 @@ class Route:
     ``max_bytes`` bounds a request body (POST); a route that takes none keeps 0.
     ``challenge`` goes out as ``WWW-Authenticate`` with a 401, as HTTP requires.
     ``title`` names a GET route on the index page.
+    ``authorize`` judges the request's headers before its body is read: it
+    returns None to let the request through, or the answer (a 401) that ends
+    it, so an unauthenticated client cannot make the server read, or wait
+    for, a megabyte. A route with its own ``authorize`` (a webhook with its
+    token) is not also asked for the web config's basic auth: both would
+    want the one ``Authorization`` header.
     """
 
     path: str
@@ -78,6 +84,7 @@ class Route:
     max_bytes: int = 0
     challenge: str | None = None
     title: str = ""
+    authorize: Callable[[Headers], Response | None] | None = None
 
 
 class RouteConflict(ValueError):
