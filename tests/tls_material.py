@@ -43,6 +43,7 @@ class Authority:
 
     def __init__(self, folder: Path, now: float, name: str = "Custode test CA") -> None:
         self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
         self.now = dt.datetime.fromtimestamp(now, dt.timezone.utc)
         self.key = ec.generate_private_key(ec.SECP256R1())
         self.name = _name(name)

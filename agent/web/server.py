@@ -314,10 +314,7 @@ class WebServer:
             return False
         if first[0] != _TLS_HANDSHAKE:
             self.client_errors.note(peer, "plain_http_on_tls", "an HTTP request on the HTTPS port")
-            try:
-                sock.send(_PLAIN_ON_TLS)
-            except OSError:
-                pass
+            _answer_and_close(sock, _PLAIN_ON_TLS)
             return False
         return True
 
@@ -491,6 +488,26 @@ class WebServer:
         return [open_now, totals, errors, reload_ok]
 
 
+def _answer_and_close(sock: socket.socket, answer: bytes) -> None:
+    """Send a last answer on a raw socket so the client can read it.
+
+    Closing with the request still unread makes the kernel send a reset,
+    which can reach the client before the answer and destroy it; so the
+    request bytes already here are read first, and the write side is shut
+    before the close."""
+    try:
+        for _ in range(16):
+            if not sock.recv(65536):
+                break
+    except OSError:  # BlockingIOError: nothing more has arrived
+        pass
+    try:
+        sock.send(answer)
+        sock.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+
+
 def _call(route: Route, request: Request) -> Response:
     try:
         return route.handle(request)
@@ -525,9 +542,31 @@ async def _close(writer: asyncio.StreamWriter) -> None:
         writer.transport.abort()
 
 
+def raise_open_files_limit() -> int:
+    """Lift the soft limit on open files to the hard one, as Go programs do since Go 1.19.
+
+    The soft limit is 1,024 on most systems, below the connection cap plus
+    the agent's own files; the hard limit (524,288 under systemd) is what an
+    administrator actually allows. Returns the soft limit in force."""
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit
+        return -1
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        wanted = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
 def make_server(host: str, port: int, router: Router, web: WebConfigSource | None = None,
                 limits: Limits | None = None) -> WebServer:
     """Bind (raising ListenError that names the address on failure) and return the server."""
+    raise_open_files_limit()
     try:
         return WebServer((host, port), router, web, limits)
     except OSError as exc:
