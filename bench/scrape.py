@@ -3,7 +3,13 @@
 
 Usage::
 
-    /work/main/.venv/bin/python bench/scrape.py [--scrapes 1000] [--interval 0] [--json]
+    /work/main/.venv/bin/python bench/scrape.py [--scrapes 1000] [--interval 0] [--tls] [--json]
+
+With ``--tls`` both exporters read the same web config file (exporter-toolkit
+format): TLS with a self-signed certificate made by ``openssl`` for the run,
+and basic auth with a bcrypt user; every scrape sends the credentials on a
+kept-alive TLS connection, as Prometheus does with ``scheme: https`` and
+``basic_auth``.
 
 Why it is built the way it is:
 
@@ -47,6 +53,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -175,6 +182,8 @@ class Target:
     errors: int = 0
     reconnects: int = 0
     version: str = ""
+    tls: ssl.SSLContext | None = None
+    auth: dict[str, str] = field(default_factory=dict)
 
     # --- process ---------------------------------------------------------------
 
@@ -220,7 +229,10 @@ class Target:
 
     def _connect(self) -> http.client.HTTPConnection:
         if self.conn is None:
-            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+            if self.tls is not None:
+                self.conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=10, context=self.tls)
+            else:
+                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         return self.conn
 
     def get(self, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes, float]:
@@ -233,7 +245,7 @@ class Target:
             conn = self._connect()
             try:
                 started = time.perf_counter()
-                conn.request("GET", path, headers=headers)
+                conn.request("GET", path, headers={**headers, **self.auth})
                 response = conn.getresponse()
                 body = response.read()
                 elapsed = time.perf_counter() - started
@@ -266,10 +278,40 @@ class Target:
             self.latencies.append(elapsed)
 
 
-def pair(workdir: Path, node_exporter: str) -> tuple[Target, Target]:
+def web_config(workdir: Path) -> tuple[Path, ssl.SSLContext, dict[str, str]]:
+    """A web config file with TLS (a self-signed certificate for 127.0.0.1) and one bcrypt user."""
+    import base64
+
+    import bcrypt
+
+    try:
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                        "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-keyout", str(workdir / "web.key"), "-out", str(workdir / "web.crt")],
+                       check=True, capture_output=True, timeout=60)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise BenchError(f"cannot make a test certificate with openssl: {exc}") from None
+    password = "bench-password"
+    digest = bcrypt.hashpw(password.encode(), bcrypt.gensalt(10)).decode()
+    path = workdir / "web.yml"
+    path.write_text(f"tls_server_config:\n  cert_file: {workdir / 'web.crt'}\n  key_file: {workdir / 'web.key'}\n"
+                    f"basic_auth_users:\n  prometheus: '{digest}'\n")
+    context = ssl.create_default_context(cafile=str(workdir / "web.crt"))
+    header = {"Authorization": "Basic " + base64.b64encode(f"prometheus:{password}".encode()).decode()}
+    return path, context, header
+
+
+def pair(workdir: Path, node_exporter: str, tls: bool = False) -> tuple[Target, Target]:
     """Custode on its embedded default config (state in ``workdir``) and node_exporter, on free loopback ports."""
     custode_port = free_port()
     custode_argv = custode_command() + ["run", "--listen", f"127.0.0.1:{custode_port}"]
+    node_port = free_port()
+    node_argv = [node_exporter, f"--web.listen-address=127.0.0.1:{node_port}"]
+    context, header = None, {}
+    if tls:
+        config, context, header = web_config(workdir)
+        custode_argv += ["--web.config.file", str(config)]
+        node_argv += [f"--web.config.file={config}"]
     # The embedded default is what ships; an /etc config on this machine would
     # silently change what is measured, and an empty file is exactly the default.
     etc_config = Path("/etc/custode/custode.yaml")
@@ -278,10 +320,8 @@ def pair(workdir: Path, node_exporter: str) -> tuple[Target, Target]:
         empty.write_text("")
         custode_argv += ["--config", str(empty)]
     custode = Target("custode", custode_argv, custode_port, "/ready",
-                     env={**os.environ, "CUSTODE_DATA_DIR": str(workdir / "data")})
-    node_port = free_port()
-    node = Target("node_exporter", [node_exporter, f"--web.listen-address=127.0.0.1:{node_port}"], node_port,
-                  "/metrics")
+                     env={**os.environ, "CUSTODE_DATA_DIR": str(workdir / "data")}, tls=context, auth=header)
+    node = Target("node_exporter", node_argv, node_port, "/metrics", tls=context, auth=header)
     return custode, node
 
 
@@ -372,6 +412,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--node-exporter", default=NODE_EXPORTER,
                         help=f"node_exporter binary (default {NODE_EXPORTER})")
     parser.add_argument("--json", action="store_true", help="also print one JSON object with all figures")
+    parser.add_argument("--tls", action="store_true",
+                        help="both exporters on one web config: TLS and bcrypt basic auth on every scrape")
     args = parser.parse_args(argv)
     if args.scrapes < MIN_SCRAPES:
         parser.error(f"--scrapes must be at least {MIN_SCRAPES} so p99 rests on enough samples")
@@ -500,7 +542,7 @@ def render(results: dict[str, Any], args: argparse.Namespace, meta: dict[str, An
     rule = "-" * (width0 + width1 + width2)
     lines = [
         f"Scrape benchmark  {meta['started']}  {meta['host']}  ({meta['cpus']} CPUs, kernel {meta['kernel']}, "
-        f"Python {meta['python']})",
+        f"Python {meta['python']}), {meta['transport']}",
         f"{args.scrapes} scrapes each, interleaved, interval {args.interval:g} s, {args.warmup} warm-up scrapes; "
         f"keep-alive HTTP/1.1, Accept-Encoding: gzip",
         f"scrape loop {c['cpu']['loop_seconds']:.1f} s; CPU window padded to {c['cpu']['window_seconds']:.0f} s "
@@ -549,11 +591,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     workdir = Path(tempfile.mkdtemp(prefix="custode-bench-"))
-    custode, node = pair(workdir, args.node_exporter)
+    try:
+        custode, node = pair(workdir, args.node_exporter, args.tls)
+    except BenchError as exc:
+        print(f"bench/scrape.py: {exc}", file=sys.stderr)
+        return 1
     custode.version = version_of(custode_command())
     node.version = version_of([args.node_exporter])
     meta = {"started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "host": platform.node(), "cpus": os.cpu_count(),
-            "kernel": platform.release(), "python": platform.python_version()}
+            "kernel": platform.release(), "python": platform.python_version(),
+            "transport": "TLS + basic auth (one web config)" if args.tls else "plain HTTP"}
 
     try:
         for target in (custode, node):

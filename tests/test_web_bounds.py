@@ -57,7 +57,9 @@ def test_a_flood_of_idle_connections_neither_blocks_the_scrape_nor_grows_threads
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, FLOOD + 200), hard))
     port = free_port()
     env = {**os.environ, "CUSTODE_DATA_DIR": str(tmp_path / "data")}
-    proc = subprocess.Popen([sys.executable, "-m", "custode.agent", "run", "--listen", f"127.0.0.1:{port}"],
+    (tmp_path / "custode.yaml").write_text("agent:\n  check_interval: 1s\n")
+    proc = subprocess.Popen([sys.executable, "-m", "custode.agent", "run", "--listen", f"127.0.0.1:{port}",
+                             "--config", str(tmp_path / "custode.yaml")],
                             env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "custode.log", "wb"))
     flood: list[socket.socket] = []
     try:
@@ -88,6 +90,8 @@ def test_a_flood_of_idle_connections_neither_blocks_the_scrape_nor_grows_threads
             sock.close()
         flood.clear()
         assert _scrape_seconds(port) < 1.0
+        assert wait_until(lambda: _server_counts(port).get("evicted", 0) > 0, 10), _server_counts(port)
+        assert _server_counts(port)["accepted"] >= FLOOD
     finally:
         for sock in flood:
             sock.close()
@@ -95,6 +99,18 @@ def test_a_flood_of_idle_connections_neither_blocks_the_scrape_nor_grows_threads
     log = (tmp_path / "custode.log").read_text()
     assert "Traceback" not in log
     assert all(json.loads(line) for line in log.splitlines())
+
+
+def _server_counts(port: int) -> dict[str, float]:
+    """custode_http_connections_handled_total by outcome, from the agent's own exposition."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    conn.request("GET", "/metrics")
+    text = conn.getresponse().read().decode()
+    conn.close()
+    return {sample.labels["outcome"]: sample.value for family in text_string_to_metric_families(text)
+            for sample in family.samples if sample.name == "custode_http_connections_handled_total"}
 
 
 @pytest.fixture

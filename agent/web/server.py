@@ -475,7 +475,9 @@ class WebServer:
         """Connection counts and client errors (read from memory; the runtime puts them in the cache)."""
         open_now = GaugeMetricFamily("custode_http_connections", "HTTP connections open now.",
                                      value=len(self._conns))
-        totals = CounterMetricFamily("custode_http_connections", "HTTP connections by outcome.", labels=["outcome"])
+        totals = CounterMetricFamily("custode_http_connections_handled",
+                                     "HTTP connections by outcome: accepted, refused (full, none idle), evicted.",
+                                     labels=["outcome"])
         for outcome in ("accepted", "refused", "evicted"):
             totals.add_metric([outcome], self.totals[outcome])
         errors = CounterMetricFamily("custode_http_client_errors", "Requests refused or abandoned, by kind.",
