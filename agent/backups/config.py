@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import Field, model_validator
 
 from custode.agent.config_refs import TenantKey, TenantRef
+from custode.agent.cron_fields import Cron
 from custode.agent.durations import Duration
 from custode.agent.schema import Strict
 from custode.agent.secrets import SecretRef
@@ -17,17 +18,6 @@ Priority = Literal["high", "normal", "none"]
 """How a job state becomes an incident: high = critical, normal = warning, none = no incident."""
 
 
-def _valid_cron(expression: str) -> str:
-    from croniter import croniter
-
-    expression = " ".join(expression.split())
-    if len(expression.split()) != 5 or not croniter.is_valid(expression):
-        raise ValueError(f"invalid cron expression {expression!r}: use five fields, minute hour day month "
-                         "weekday, e.g. '0 22 * * *' (every night at 22:00) or '30 21 * * 1-5' (weekdays)")
-    return expression
-
-
-Cron = Annotated[str, AfterValidator(_valid_cron)]
 
 
 class ImapMailbox(Strict):

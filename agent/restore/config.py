@@ -8,8 +8,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from custode.agent.backups.config import Cron
 from custode.agent.config_refs import HostRef, TenantRef
+from custode.agent.cron_fields import Cron
 from custode.agent.durations import Duration
 from custode.agent.schema import Strict, check_names
 from custode.agent.secrets import SecretRef
