@@ -29,7 +29,31 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     loaded = _load(args)
     logs.setup(loaded.model.logging.level, loaded.model.logging.format)
-    Agent(loaded, listen=args.listen).run_forever()
+    Agent(loaded, listen=args.listen, web_config=args.web_config_file).run_forever()
+    return 0
+
+
+def cmd_web_hash_password(args: argparse.Namespace) -> int:
+    """The password comes on stdin (a prompt on a terminal), never on the command line."""
+    import getpass
+
+    from custode.agent.web.basic_auth import hash_password
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            print("custode: the two passwords differ", file=sys.stderr)
+            return 2
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        print("custode: empty password; type one, or pipe it on stdin", file=sys.stderr)
+        return 2
+    try:
+        print(hash_password(password, args.cost))
+    except ValueError as exc:
+        print(f"custode: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -67,11 +91,17 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     if problems:
         print("custode: invalid playbooks\n" + "\n".join(str(p) for p in problems), file=sys.stderr)
         return 1
+    web = ""
+    if loaded.model.agent.web_config_file is not None:
+        from custode.agent.web.webconfig import load_web_config
+
+        settings = load_web_config(loaded.model.agent.web_config_file)  # ConfigError: printed like the config's
+        web = f"Web: {settings.scheme}{', basic auth' if settings.auth else ''}. "
     updates = loaded.model.updates
     print(f"{loaded.source}: OK. Tenants: {tenants}. Collectors enabled: {enabled}. "
           f"Backup mail: {len(backups.mailboxes)} mailboxes, {len(backups.rules)} rules, {jobs} expected jobs. "
           f"Hosts: {len(loaded.model.hosts)}, {len(loaded.model.polled_hosts())} polled by farm mode. "
-          f"Updates: {len(updates.windows)} windows, playbooks valid. "
+          f"Updates: {len(updates.windows)} windows, playbooks valid. {web}"
           f"Restore tests: {len(loaded.model.restore_tests.sets)} backup sets.")
     return 0
 
@@ -163,6 +193,16 @@ def _parser() -> argparse.ArgumentParser:
 
     run = command("run", cmd_run, "Run the agent: collectors on schedule, checks, /metrics, /healthz, /ready.")
     run.add_argument("--listen", metavar="HOST:PORT", help="override agent.listen (default 0.0.0.0:10191)")
+    run.add_argument("--web.config.file", dest="web_config_file", metavar="FILE",
+                     help="TLS and basic auth (exporter-toolkit format, as node_exporter's); "
+                          "overrides agent.web_config_file")
+
+    web = sub.add_parser("web", help="The HTTP endpoint's TLS and basic auth.")
+    web_sub = web.add_subparsers(dest="web_command", metavar="SUBCOMMAND", required=True)
+    hasher = web_sub.add_parser("hash-password", help="Read a password on stdin, print its bcrypt hash "
+                                                      "for basic_auth_users.")
+    hasher.add_argument("--cost", type=int, default=10, help="bcrypt cost, 10 (default) to 14")
+    hasher.set_defaults(handler=cmd_web_hash_password)
 
     once = command("once", cmd_once, "Run every enabled collector once and print what it found.")
     once.add_argument("--format", choices=["table", "prometheus"], default="table",

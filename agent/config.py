@@ -50,6 +50,8 @@ class AgentSection(Strict):
     tenant: str = DEFAULT_TENANT
     hostname: str = Field(default_factory=socket.gethostname)
     check_interval: Duration = 30.0
+    web_config_file: Path | None = Field(
+        default=None, description="TLS and basic auth for every route, in the exporter-toolkit web-config format")
 
     @field_validator("listen")
     @classmethod

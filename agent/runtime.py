@@ -32,6 +32,7 @@ from custode.agent.state import State
 from custode.agent.web import Router, make_server, serve_in_thread
 from custode.agent.web.core import core_routes
 from custode.agent.web.server import WebServer
+from custode.agent.web.webconfig import WebConfigSource
 from custode.collectors.base import Collector
 
 log = logging.getLogger(__name__)
@@ -56,12 +57,15 @@ def build_runners(loaded: LoadedConfig, cache: MetricCache, extra: list[tuple[Co
 
 class Agent:
     def __init__(self, loaded: LoadedConfig, listen: str | None = None,
-                 extra_collectors: list[tuple[Collector, float, float]] = ()) -> None:
+                 extra_collectors: list[tuple[Collector, float, float]] = (),
+                 web_config: str | None = None) -> None:
         from custode.agent.config import parse_listen
 
         self.loaded = loaded
         config = loaded.model
         self.host, self.port = parse_listen(listen or config.agent.listen)
+        # Read before anything starts: a broken web config stops the agent here, naming the key.
+        self.web = WebConfigSource(web_config or config.agent.web_config_file)
         self.state = State(state_path(config))
         self.collector_status = CollectorStatusBuffer(self.state)
         self.audit = AuditLog(audit_path(config), actor="agent", on_append=self.state.set_audit_anchor)
@@ -93,7 +97,7 @@ class Agent:
         from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.schedulers.background import BackgroundScheduler
 
-        server = self._server = make_server(self.host, self.port, self.router())
+        server = self._server = make_server(self.host, self.port, self.router(), self.web)
         self.port = server.server_address[1]
         serve_in_thread(server)
         hostname = self.loaded.model.agent.hostname
@@ -185,6 +189,8 @@ class Agent:
         try:
             apply(self.incidents, self.checks.evaluate(self.cache))
             self.cache.update("custode_incidents", [self._incident_gauge()])
+            if self._server is not None:
+                self.cache.update("custode_http", list(self._server.metric_families()))
         except Exception:
             log.exception("checks failed")
 
