@@ -279,7 +279,16 @@ class AlertmanagerReceiver:
         """The POST endpoint at ``tickets.alertmanager.path``, its body bounded by ``max_bytes``."""
         challenge = 'Basic realm="custode"' if self._basic and not self._token else 'Bearer realm="custode"'
         return Route(self.settings.path, self._answer, ("POST",), max_bytes=self.settings.max_bytes,
-                     challenge=challenge)
+                     challenge=challenge, authorize=self._authorize)
+
+    def _authorize(self, headers: Mapping[str, str]) -> Response | None:
+        """Judged on the headers alone, before the server reads a byte of the body."""
+        problem = self._authenticate(headers)
+        if problem is None:
+            return None
+        log.warning("alertmanager notification refused", extra={"status": 401, "reason": problem})
+        challenge = 'Basic realm="custode"' if self._basic and not self._token else 'Bearer realm="custode"'
+        return Response.text(401, problem, {"WWW-Authenticate": challenge})
 
     def _answer(self, request: Request) -> Response:
         return Response.text(*self.handle(request.headers, request.body))
