@@ -57,6 +57,20 @@ def cmd_web_hash_password(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_completion(args: argparse.Namespace) -> int:
+    from custode.agent.cli_docs import bash_completion, zsh_completion
+
+    sys.stdout.write((bash_completion if args.shell == "bash" else zsh_completion)(_parser()))
+    return 0
+
+
+def cmd_man(args: argparse.Namespace) -> int:
+    from custode.agent.cli_docs import man_page
+
+    sys.stdout.write(man_page(_parser()))
+    return 0
+
+
 def cmd_once(args: argparse.Namespace) -> int:
     from custode.agent.once import all_succeeded, collect_once, render_table
 
@@ -203,6 +217,12 @@ def _parser() -> argparse.ArgumentParser:
                                                       "for basic_auth_users.")
     hasher.add_argument("--cost", type=int, default=10, help="bcrypt cost, 10 (default) to 14")
     hasher.set_defaults(handler=cmd_web_hash_password)
+
+    completion = sub.add_parser("completion", help="Print the shell completion script: "
+                                                   "source <(custode completion bash)")
+    completion.add_argument("shell", choices=["bash", "zsh"])
+    completion.set_defaults(handler=cmd_completion)
+    command("man", cmd_man, "Print the custode(1) man page in roff: custode man | man -l -", config=False)
 
     once = command("once", cmd_once, "Run every enabled collector once and print what it found.")
     once.add_argument("--format", choices=["table", "prometheus"], default="table",
