@@ -290,13 +290,25 @@ class WebServer:
             if not readable.done():
                 readable.set_result(None)
 
+        fd = sock.fileno()
+        watching = True
+
+        def unwatch() -> None:
+            # Before the socket closes: the selector would keep a closed descriptor,
+            # and the next socket given the same number could not be registered.
+            nonlocal watching
+            if watching:
+                watching = False
+                loop.remove_reader(fd)
+
         def evict() -> None:
+            unwatch()
             if not readable.done():
                 readable.set_exception(ConnectionAbortedError("evicted while idle"))
             sock.close()
 
         conn.close = evict
-        loop.add_reader(sock.fileno(), wake)
+        loop.add_reader(fd, wake)
         try:
             await asyncio.wait_for(readable, self.limits.header_timeout)
         except TimeoutError:
@@ -304,8 +316,7 @@ class WebServer:
                                     f"no TLS handshake within {self.limits.header_timeout:g} s")
             return False
         finally:
-            if sock.fileno() != -1:
-                loop.remove_reader(sock.fileno())
+            unwatch()
         try:
             first = sock.recv(1, socket.MSG_PEEK)
         except BlockingIOError:

@@ -236,6 +236,7 @@ def _ssl_context(tls: TlsServerConfig, path: Path) -> ssl.SSLContext:
 
 def _parse(path: Path) -> WebConfigFile:
     config, _ = load_model_file(path, WebConfigFile, "web config file")
+    assert isinstance(config, WebConfigFile)
     return config
 
 
