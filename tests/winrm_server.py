@@ -14,7 +14,8 @@ What it imitates on purpose, because the transport must cope with it:
   OperationTimeout and then fail with WSManFault 2150858793, as Windows does;
 * stdout is encoded in the shell's code page (``WINRS_CODEPAGE``, 437 unless
   the client asks for 65001) and str stderr is wrapped in PowerShell's CLIXML;
-* an unknown ShellId gets WSManFault 2150858843.
+* an unknown ShellId gets WSManFault 2150858843;
+* input sent to a command's stdin (``Send``) is recorded, not read by anything.
 
 Never imported by product code.
 """
@@ -70,6 +71,7 @@ RESPONSE_ACTIONS = {
     "Command": f"{SHELL_URI}/CommandResponse",
     "Receive": f"{SHELL_URI}/ReceiveResponse",
     "Signal": f"{SHELL_URI}/SignalResponse",
+    "Send": f"{SHELL_URI}/SendResponse",
 }
 FAULT_ACTION = "http://schemas.dmtf.org/wbem/wsman/1/wsman/fault"
 SIGNAL_TERMINATE = f"{SHELL_URI}/signal/terminate"
@@ -142,6 +144,12 @@ class RecordedRequest:
     command_id: str | None = None
     signal: str | None = None
     script: str | None = None
+    command_line: str | None = None
+    """Command: the command line exactly as sent (``powershell -NoProfile ... -EncodedCommand BASE64``)."""
+    stdin: bytes | None = None
+    """Send: the bytes written to the command's stdin."""
+    stdin_end: bool = False
+    """Send: whether it closed the command's stdin (End="true")."""
     operation_timeout: float | None = None
     options: dict[str, str] = field(default_factory=dict)
 
@@ -157,6 +165,8 @@ class _Command:
     exit_code: int = 0
     resolved: bool = False
     signalled: threading.Event = field(default_factory=threading.Event)
+    stdin: bytearray = field(default_factory=bytearray)
+    stdin_closed: bool = False
 
 
 @dataclass
@@ -388,6 +398,7 @@ class WinrmServer(TestServer):
         command = _Command(id=str(uuid.uuid4()).upper(), script=script or command_line, outcome=None,
                            started=time.monotonic())
         record.script = command.script
+        record.command_line = command_line
         if script is None:
             command.outcome = (1, "", f"the test double runs only powershell -EncodedCommand, got: {command_line}")
         else:
@@ -474,6 +485,23 @@ class WinrmServer(TestServer):
                          f"No command with CommandId {record.command_id} in shell {shell.id}.", 2150858854)
         command.signalled.set()
         return "<rsp:SignalResponse/>"
+
+    def _do_send(self, root: ET.Element, record: RecordedRequest, timeout: float) -> str:
+        """Input for a command's stdin: recorded (the double runs nothing that would read it)."""
+        shell = self._shell(record)
+        stream = root.find("s:Body/rsp:Send/rsp:Stream", NS)
+        record.command_id = stream.get("CommandId") if stream is not None else None
+        command = shell.commands.get(record.command_id or "")
+        if command is None or stream is None:
+            raise _Fault("s:Sender", "w:InvalidParameter",
+                         f"No command with CommandId {record.command_id} in shell {shell.id}.", 2150858854)
+        if command.stdin_closed:
+            raise _Fault("s:Receiver", "w:InternalError", "The pipe has been ended.", 2150859185)
+        record.stdin = base64.b64decode(stream.text or "")
+        record.stdin_end = stream.get("End", "false").lower() == "true"
+        command.stdin += record.stdin
+        command.stdin_closed = record.stdin_end
+        return "<rsp:SendResponse/>"
 
     def _do_delete(self, root: ET.Element, record: RecordedRequest, timeout: float) -> str:
         shell = self._shell(record)

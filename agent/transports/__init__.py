@@ -4,8 +4,25 @@ Shared by the update playbooks and farm mode, so host keys, TLS and timeouts
 are handled (and tested) in one place.
 """
 
+from typing import Literal
+
 from custode.agent.transports.base import CommandResult, Transport, TransportError
 from custode.agent.transports.config import HostConfig, SshOptions, WinrmOptions
+
+
+def shell_for(host: HostConfig) -> Literal["posix", "powershell"]:
+    """The shell ``open_transport(host)`` hands commands to, known without connecting.
+
+    Plans write a command's references to its secrets for that shell before
+    anything runs, so a secret the shell could not read fails the plan.
+    """
+    if host.transport == "winrm":
+        return "powershell"
+    if host.transport == "ssh":
+        return "posix"
+    from custode.agent.transports.local import LocalTransport
+
+    return LocalTransport.shell
 
 
 def open_transport(name: str, host: HostConfig) -> Transport:
@@ -25,4 +42,4 @@ def open_transport(name: str, host: HostConfig) -> Transport:
 
 
 __all__ = ["CommandResult", "HostConfig", "SshOptions", "Transport", "TransportError", "WinrmOptions",
-           "open_transport"]
+           "open_transport", "shell_for"]

@@ -10,6 +10,7 @@ agent's memory or the state DB.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -79,8 +80,16 @@ class Transport(ABC):
         self.name = name
 
     @abstractmethod
-    def run(self, command: str, timeout: float, *, max_output: int = DEFAULT_MAX_OUTPUT) -> CommandResult:
+    def run(self, command: str, timeout: float, *, max_output: int = DEFAULT_MAX_OUTPUT,
+            secrets: Mapping[str, str] | None = None) -> CommandResult:
         """Run ``command`` in the host's shell; stop it after ``timeout`` seconds.
+
+        ``secrets`` (environment variable name → value) are environment
+        variables of the command, handed over beside it and never through its
+        command line, which every user of the host can read while it runs
+        (``agent/transports/secret_env.py`` says how each transport does it).
+        The command refers to them by name (``reference`` there writes the
+        references); its stdin is at end of file either way.
 
         Raises ``TransportError`` only when the host cannot be reached or
         refuses us; a failing command is a result, not an exception.

@@ -1,4 +1,7 @@
-"""Commands on the machine Custode runs on: ``sh -c`` on Linux, PowerShell on Windows."""
+"""Commands on the machine Custode runs on: ``sh -c`` on Linux, PowerShell on Windows.
+
+Secrets reach the command in its environment (see ``secret_env``); its stdin is ``/dev/null``.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,19 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 
 from custode.agent.transports.base import DEFAULT_MAX_OUTPUT, BoundedBuffer, CommandResult, Transport, TransportError
+from custode.agent.transports.secret_env import check_secrets
+
+
+def _environment(secrets: Mapping[str, str] | None) -> dict[str, str] | None:
+    """The child's environment: ours plus the secrets (None: simply ours).
+
+    The environment, not the command line: ``/proc/PID/environ`` is readable
+    by the same user and root only, ``/proc/PID/cmdline`` by everyone.
+    """
+    return {**os.environ, **secrets} if secrets else None
 
 
 def _drain(stream, buffer: BoundedBuffer) -> None:
@@ -20,7 +34,9 @@ class LocalTransport(Transport):
     kind = "local"
     shell = "powershell" if sys.platform == "win32" else "posix"
 
-    def run(self, command: str, timeout: float, *, max_output: int = DEFAULT_MAX_OUTPUT) -> CommandResult:
+    def run(self, command: str, timeout: float, *, max_output: int = DEFAULT_MAX_OUTPUT,
+            secrets: Mapping[str, str] | None = None) -> CommandResult:
+        check_secrets(secrets or {})
         if self.shell == "powershell":
             argv = ["powershell.exe", "-NoProfile", "-NonInteractive", "-Command", command]
         else:
@@ -28,7 +44,8 @@ class LocalTransport(Transport):
         started = time.monotonic()
         try:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, start_new_session=(os.name == "posix"))
+                                    stderr=subprocess.PIPE, start_new_session=(os.name == "posix"),
+                                    env=_environment(secrets))
         except OSError as exc:
             raise TransportError(self.name, f"cannot start {argv[0]}: {exc.strerror or exc}") from exc
         out, err = BoundedBuffer(max_output), BoundedBuffer(max_output)

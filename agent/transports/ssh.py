@@ -18,6 +18,9 @@ Guarantees the rest of the agent relies on:
   connection must be given up first): each blocking paramiko step runs under a
   watchdog that shuts the socket down when its time is up, which makes
   paramiko's own waits end.
+* Secrets given to ``run`` never enter the command line (which sshd hands the
+  login shell, readable in ``/proc`` on the host): they go on the command's
+  stdin and a one-line prelude reads and exports them (``secret_env``).
 * Memory per transport stays small: no connection until the first ``run``,
   output bounded by ``max_output``, a small channel window, and only this
   host's lines kept from ``known_hosts``.
@@ -40,7 +43,7 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +54,7 @@ from paramiko.hostkeys import HostKeyEntry
 from paramiko.message import Message
 
 from custode.agent.secrets import SecretError, SecretRef
+from custode.agent.transports import secret_env
 from custode.agent.transports.base import DEFAULT_MAX_OUTPUT, BoundedBuffer, CommandResult, Transport, TransportError
 from custode.agent.transports.config import SshOptions
 
@@ -250,9 +254,14 @@ class SshTransport(Transport):
         """``user@address:port``, as messages name it."""
         return f"{self.options.user}@{self.address}:{self.options.port}"
 
-    def run(self, command: str, timeout: float, *, max_output: int = DEFAULT_MAX_OUTPUT) -> CommandResult:
+    def run(self, command: str, timeout: float, *, max_output: int = DEFAULT_MAX_OUTPUT,
+            secrets: Mapping[str, str] | None = None) -> CommandResult:
+        names, values = secret_env.split(secrets)
+        if names:  # sshd passes on only what AcceptEnv allows: the values go on stdin, the prelude reads them
+            command = secret_env.posix_prelude(names) + command
+        stdin = secret_env.posix_input(values) if names else b""
         try:
-            client, channel = self._start(command)
+            client, channel = self._start(command, stdin)
         except (paramiko.SSHException, OSError, EOFError) as exc:  # anything the mapping did not foresee
             raise self._error(f"SSH to {self.target} failed: {exc or type(exc).__name__}") from exc
         started = time.monotonic()
@@ -288,8 +297,8 @@ class SshTransport(Transport):
 
     # -- starting a command ----------------------------------------------------
 
-    def _start(self, command: str) -> tuple[paramiko.SSHClient, paramiko.Channel]:
-        """A channel running ``command``: on the cached connection if it still works, else on a new one.
+    def _start(self, command: str, stdin: bytes = b"") -> tuple[paramiko.SSHClient, paramiko.Channel]:
+        """A channel running ``command`` (fed ``stdin``): on the cached connection if it still works, else a new one.
 
         A fresh connection gets ``connect_timeout`` for everything up to the
         running command (TCP, handshake, login, session, exec); probing a cached
@@ -306,7 +315,7 @@ class SshTransport(Transport):
                 except _ChannelUnavailable:
                     pass  # died while idle (server restarted, NAT forgot us): reconnect once
                 else:
-                    return cached, self._exec(cached, channel, command, deadline)
+                    return cached, self._exec(cached, channel, command, deadline, stdin)
             self._discard(cached)
         deadline = time.monotonic() + float(self.options.connect_timeout)
         client = self._connect(deadline)
@@ -319,7 +328,7 @@ class SshTransport(Transport):
             raise self._error(f"logged in to {self.target} but could not open a session ({exc}) within "
                               f"{float(self.options.connect_timeout):g} s; check MaxSessions and the "
                               "sshd log on the host") from exc
-        return client, self._exec(client, channel, command, deadline)
+        return client, self._exec(client, channel, command, deadline, stdin)
 
     def _open_channel(self, client: paramiko.SSHClient, deadline: float) -> paramiko.Channel:
         transport = client.get_transport()
@@ -333,11 +342,12 @@ class SshTransport(Transport):
                 raise _ChannelUnavailable(str(exc) or type(exc).__name__) from exc
 
     def _exec(self, client: paramiko.SSHClient, channel: paramiko.Channel, command: str,
-              deadline: float) -> paramiko.Channel:
-        """Send the exec request, then EOF on stdin. Not retried: the command may have started."""
+              deadline: float, stdin: bytes = b"") -> paramiko.Channel:
+        """Send the exec request, then ``stdin`` and EOF. Not retried: the command may have started."""
         with _watchdog(client.get_transport().sock, max(deadline - time.monotonic(), 0.1) + 0.5):
             try:
                 channel.exec_command(command)  # the login shell runs it, like ``sh -c``
+                self._send_input(channel, stdin)
                 channel.shutdown_write()
             except (paramiko.SSHException, OSError, EOFError) as exc:
                 self._close_channel(channel)
@@ -350,6 +360,22 @@ class SshTransport(Transport):
                 raise self._error(f"could not start the command on {self.target}: the connection failed "
                                   f"({exc or type(exc).__name__}); it may or may not have started") from exc
         return channel
+
+    @staticmethod
+    def _send_input(channel: paramiko.Channel, stdin: bytes) -> None:
+        """Write ``stdin`` (the secrets, a few hundred bytes: within the channel window).
+
+        A command that ended before reading it (a login shell that refuses
+        commands, a ForceCommand) closes the channel: that is not a transport
+        failure, and its exit status and stderr will say what happened.
+        """
+        if not stdin:
+            return
+        try:
+            channel.sendall(stdin)
+        except (OSError, paramiko.SSHException, EOFError):
+            if not (channel.closed or channel.exit_status_ready() or channel.eof_received):
+                raise
 
     # -- reading the output ----------------------------------------------------
 

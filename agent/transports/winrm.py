@@ -6,6 +6,11 @@ kept open across runs (farm mode runs many small probes per host), and a
 receive loop that checks the command's timeout between WS-Management Receive
 calls, each of which the host may hold open for at most one OperationTimeout.
 
+Secrets given to ``run`` are not in the script: a prelude reads them from the
+command's stdin, which WS-Management ``Send`` fills (``secret_env``), so they
+are in neither the powershell.exe command line on the host nor its
+``-EncodedCommand``.
+
 Every pywinrm, requests and TLS exception is turned into a ``TransportError``
 that names the host, what went wrong in plain words, and the fix.
 """
@@ -21,7 +26,7 @@ import ssl
 import threading
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import requests
@@ -36,6 +41,7 @@ from winrm.exceptions import (
 from winrm.protocol import Protocol
 
 from custode.agent.secrets import SecretError
+from custode.agent.transports import secret_env
 from custode.agent.transports.base import DEFAULT_MAX_OUTPUT, BoundedBuffer, CommandResult, Transport, TransportError
 from custode.agent.transports.config import WinrmOptions
 
@@ -156,18 +162,23 @@ class WinrmTransport(Transport):
 
     # -- the contract -------------------------------------------------------------------------------
 
-    def run(self, command: str, timeout: float, *, max_output: int = DEFAULT_MAX_OUTPUT) -> CommandResult:
-        arguments = ["-NoProfile", "-NonInteractive", "-EncodedCommand", encode_powershell(command)]
+    def run(self, command: str, timeout: float, *, max_output: int = DEFAULT_MAX_OUTPUT,
+            secrets: Mapping[str, str] | None = None) -> CommandResult:
+        names, values = secret_env.split(secrets)
+        script = secret_env.powershell_prelude(names) + command if names else command
+        arguments = ["-NoProfile", "-NonInteractive", "-EncodedCommand", encode_powershell(script)]
         length = len(" ".join(["powershell", *arguments]))
         if length > MAX_COMMAND_LINE:
-            raise TransportError(self.name, f"the PowerShell script is {len(command)} characters; encoded it makes "
+            raise TransportError(self.name, f"the PowerShell script is {len(script)} characters; encoded it makes "
                                             f"a {length}-character command line, over Windows' limit of "
                                             f"{MAX_COMMAND_LINE}: shorten it, or copy a .ps1 file to "
                                             f"{self.address} and run that")
         started = time.monotonic()
-        protocol, shell_id, command_id = self._start(arguments)
+        protocol, shell_id, command_id = self._start(arguments, piped_stdin=bool(names))
         out, err = BoundedBuffer(max_output), BoundedBuffer(max_output * CLIXML_OVERHEAD)
         try:
+            if names:
+                self._send_input(protocol, shell_id, command_id, secret_env.powershell_input(values))
             exit_code = self._receive(protocol, shell_id, command_id, started + timeout, out, err)
         except _HostUnreachable:
             self._forget()
@@ -187,14 +198,19 @@ class WinrmTransport(Transport):
 
     # -- steps of a run -----------------------------------------------------------------------------
 
-    def _start(self, arguments: list[str]) -> tuple[Protocol, str, str]:
-        """Start powershell.exe in the kept shell; a shell the host has dropped is replaced once."""
+    def _start(self, arguments: list[str], *, piped_stdin: bool = False) -> tuple[Protocol, str, str]:
+        """Start powershell.exe in the kept shell; a shell the host has dropped is replaced once.
+
+        ``piped_stdin``: the command's stdin is a pipe Custode writes to (the
+        secrets), not WinRS' console, so ``[Console]::In`` reads what is sent.
+        """
         retry = self._shell_id is not None
+        stdin_mode = {"console_mode_stdin": False} if piped_stdin else {}
         while True:
             try:
                 protocol, shell_id = self._open()
                 command_id = self._call("start the command", protocol.run_command, shell_id, "powershell",
-                                        arguments)
+                                        arguments, **stdin_mode)
                 return protocol, shell_id, command_id
             except _HostUnreachable:
                 self._forget()
@@ -207,6 +223,15 @@ class WinrmTransport(Transport):
                     raise
             retry = False
             self._forget()
+
+    def _send_input(self, protocol: Protocol, shell_id: str, command_id: str, data: bytes) -> None:
+        """Write ``data`` to the command's stdin and close it (WS-Management Send, End=true).
+
+        Bytes, so pywinrm does not re-encode them (it would use code page 437).
+        """
+        self._wait(protocol, CONTROL_WAIT)
+        self._call("send the secrets to the command's input", protocol.send_command_input, shell_id,
+                   command_id, data, end=True)
 
     def _receive(self, protocol: Protocol, shell_id: str, command_id: str, deadline: float,
                  out: BoundedBuffer, err: BoundedBuffer) -> int | None:

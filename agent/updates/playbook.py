@@ -4,6 +4,11 @@ A playbook is data, not code: an ordered list of typed steps, each with a
 timeout, and a ``rollback`` list. Everything is checked and every variable
 resolved before the first step runs, so a typo fails the plan (``--dry-run``
 shows it), never the middle of an update.
+
+A ``{{ secret.NAME }}`` is never pasted into a command: the command is written
+to read it from an environment variable, whose value the transport hands over
+beside it (:func:`bind_step`), because a command line is readable by every
+user of the host while the command runs.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from pydantic import Field, model_validator
 
@@ -19,6 +24,7 @@ from custode.agent.config_loader import Problem, load_model_file
 from custode.agent.durations import Duration
 from custode.agent.schema import Strict
 from custode.agent.secrets import SecretRef
+from custode.agent.transports.secret_env import SecretPlacementError, env_name, mark, reference
 from custode.collectors.base import Regex
 
 ACTIONS = ("notify", "run", "backup", "service", "wait_for", "check")
@@ -120,7 +126,7 @@ _VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][\w.]*)\s*\}\}")
 
 
 class Secret(str):
-    """A resolved secret: substituted into commands, shown as a placeholder in plans and logs."""
+    """A resolved secret: referenced by commands (never pasted into them), shown as a placeholder in plans and logs."""
 
     label: str
 
@@ -137,7 +143,9 @@ class Variables:
     values: dict[str, Any]
     resolve_secrets: bool = True
     used_secrets: set[str] = field(default_factory=set)
-    secret_values: set[str] = field(default_factory=set)
+    secret_values: set[str] = field(default_factory=set, repr=False)
+    env_names: dict[str, str] = field(default_factory=dict)
+    """``secret.NAME`` → the environment variable a command reads it from, the same in every step."""
 
     def lookup(self, dotted: str) -> Any:
         node: Any = self.values
@@ -164,6 +172,53 @@ class Variables:
                 return value.label
             return str(value)
         return _VARIABLE.sub(one, text)
+
+    def render_command(self, text: str, shell: str) -> BoundCommand:
+        """``text`` rendered for ``shell``, each secret a reference to a variable whose value travels beside it.
+
+        A value pasted into the text would be on the command line of the
+        shell that runs it, which every user of the host can read while it
+        runs; the transport gives the variables to the command instead
+        (``custode.agent.transports.secret_env``). The reference is written
+        for the place the placeholder stands in, so ``'Bearer {{ secret.t }}'``
+        still means the value inside those quotes.
+        """
+        names: list[str] = []
+        secrets: dict[str, str] = {}
+
+        def one(match: re.Match[str]) -> str:
+            value = self.lookup(match[1])
+            if not isinstance(value, Secret):
+                return str(value)
+            if "\0" in value:
+                raise SecretPlacementError(f"secret {match[1]} holds a NUL character, which no environment "
+                                           "variable can hold")
+            name = self._env_name(match[1])
+            secrets[name] = str(value)
+            names.append(name)
+            return mark(len(names) - 1)
+
+        marked = _VARIABLE.sub(one, text)
+        if marked.count("\ue000") != len(names):
+            raise SecretPlacementError("the command holds the private-use character U+E000, which Custode uses "
+                                       "to place secrets; remove it")
+        return BoundCommand(reference(marked, names, shell) if names else marked, secrets)
+
+    def _env_name(self, dotted: str) -> str:
+        if dotted not in self.env_names:
+            self.env_names[dotted] = env_name(dotted.removeprefix("secret."), set(self.env_names.values()))
+        return self.env_names[dotted]
+
+    def secrets_in(self, text: str) -> list[str]:
+        """The ``{{ secret.NAME }}`` placeholders of ``text``, without resolving them."""
+        out = []
+        for match in _VARIABLE.finditer(text):
+            node: Any = self.values
+            for part in match[1].split("."):
+                node = node.get(part) if isinstance(node, dict) else None
+            if isinstance(node, SecretRef):
+                out.append(match[1])
+        return out
 
     def scrub(self, text: str) -> str:
         """``text`` with every resolved secret replaced: output stored and audited never holds one."""
@@ -202,19 +257,80 @@ def strings_of(step: Step) -> list[str]:
     return out
 
 
-def render_step(step: Step, variables: Variables, *, shown: bool = False) -> Step:
-    """A copy of ``step`` with every string rendered (regexes included: a body pattern may use a version)."""
-    def walk(value: Any) -> Any:
+COMMAND_FIELDS = frozenset({("run", "command"), ("backup", "command")})
+"""Where a step's shell command is: secrets there become references to environment variables."""
+HOST_NAME_FIELDS = frozenset({("service", "name"), ("wait_for", "service"), ("wait_for", "process"),
+                              ("check", "service"), ("check", "process")})
+"""Names Custode itself puts on the host's command line: no secret may stand there."""
+
+
+@dataclass(frozen=True)
+class BoundCommand:
+    text: str
+    """What the shell runs: secrets only as references to ``secrets``' names."""
+    secrets: dict[str, str] = field(repr=False)
+    """Environment variable name → value, for the transport to hand over beside the command."""
+
+
+@dataclass(frozen=True)
+class BoundStep:
+    step: Step
+    """Rendered: what runs."""
+    secrets: dict[str, str] = field(repr=False)
+    """What its command refers to (empty for a step without one)."""
+
+
+def _render_fields(step: Step, one: Callable[[tuple[str, ...], str], str]) -> Step:
+    """A copy of ``step`` with ``one(path, text)`` for every string (regexes included: a body may use a version)."""
+    def walk(value: Any, path: tuple[str, ...]) -> Any:
         if isinstance(value, str):
-            return variables.render(value, shown=shown)
+            return one(path, value)
         if isinstance(value, dict):
-            return {k: walk(v) for k, v in value.items()}
+            return {k: walk(v, (*path, k)) for k, v in value.items()}
         if isinstance(value, list):
-            return [walk(v) for v in value]
+            return [walk(v, path) for v in value]
         return value
     data = step.model_dump(by_alias=True)
-    rendered = {k: (walk(v) if k not in ("hosts", "timeout", "interval") else v) for k, v in data.items()}
+    rendered = {k: (walk(v, (k,)) if k not in ("hosts", "timeout", "interval") else v) for k, v in data.items()}
     return Step.model_validate({k: v for k, v in rendered.items() if v is not None})
+
+
+def render_step(step: Step, variables: Variables, *, shown: bool = False) -> Step:
+    """A copy of ``step`` with every string rendered as text: with ``shown``, what plans and logs print.
+
+    Without ``shown`` secrets are pasted in, which is right only where no
+    process sees them (an http check made from the Custode node); a command
+    with a secret is refused: it runs through :func:`bind_step`.
+    """
+    def one(path: tuple[str, ...], text: str) -> str:
+        if not shown and path in COMMAND_FIELDS and variables.secrets_in(text):
+            raise SecretPlacementError("a command with a secret is bound with bind_step, never pasted")
+        return variables.render(text, shown=shown)
+    return _render_fields(step, one)
+
+
+def bind_step(step: Step, variables: Variables, shell: str | None) -> BoundStep:
+    """The step that runs: its command written for ``shell`` with secrets as references, and their values.
+
+    Raises :class:`SecretPlacementError` for a secret in a service or process
+    name (Custode puts those on the host's command line) or where ``shell``
+    cannot read a variable, so the plan fails instead of the update.
+    """
+    secrets: dict[str, str] = {}
+
+    def one(path: tuple[str, ...], text: str) -> str:
+        if path in COMMAND_FIELDS:
+            bound = variables.render_command(text, shell or "posix")
+            secrets.update(bound.secrets)
+            return bound.text
+        used = variables.secrets_in(text) if path in HOST_NAME_FIELDS else []
+        if used:
+            raise SecretPlacementError(
+                f"{{{{ {used[0]} }}}} stands in {'.'.join(path)}, which Custode puts on the host's command "
+                "line for every user there to read; secrets can be used in run and backup commands (read "
+                "from the environment) and in http/tcp checks made from the Custode node")
+        return variables.render(text)
+    return BoundStep(_render_fields(step, one), secrets)
 
 
 def unknown_variables(step: Step, variables: Variables) -> list[str]:

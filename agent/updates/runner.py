@@ -1,7 +1,9 @@
 """Running an update window: plan, lock, steps, rollback, outcome, incident.
 
 The order of things is the contract: everything is planned (playbook valid,
-every variable and secret resolved) before anything is touched; the lock, the
+every variable and secret resolved, every command written for its host's
+shell with secrets as references to environment variables, their values kept
+beside it for the transport) before anything is touched; the lock, the
 run record and the silence of the touched hosts are taken together; a step
 that would end after the window closes is not started; a failure rolls back;
 the outcome is recorded, the silence lifted and the lock released together;
@@ -24,12 +26,14 @@ from custode.agent.durations import format_duration
 from custode.agent.incidents import CheckResult, Incidents
 from custode.agent.secrets import SecretError
 from custode.agent.state import State
-from custode.agent.transports import HostConfig, Transport, open_transport
+from custode.agent.transports import HostConfig, Transport, open_transport, shell_for
 from custode.agent.updates.notify import Notice, compose
 from custode.agent.updates.playbook import (
     Playbook,
+    SecretPlacementError,
     Step,
     Variables,
+    bind_step,
     load_playbook,
     render_step,
     step_problem,
@@ -56,9 +60,13 @@ class PlannedStep:
     action: str
     host: str | None
     step: Step
-    """Rendered with secrets: what runs."""
+    """Rendered for its host's shell, secrets as references to environment variables: what runs."""
     shown: Step
     """Rendered with placeholders: what is printed, stored and audited."""
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)
+    """The values ``step``'s command refers to, by variable name: handed to the transport beside it."""
+    shell: str | None = None
+    """The shell ``step``'s command is written for (None: no host)."""
 
 
 @dataclass
@@ -211,13 +219,14 @@ class UpdateRunner:
                     if unknown:
                         problems += [p for p in unknown if p not in problems]
                         continue
+                    shell = shell_for(hosts[host]) if host else None
                     try:
-                        actual = render_step(step, variables)
+                        actual = bind_step(step, variables, shell)
                         shown = render_step(step, variables, shown=True)
-                    except SecretError as exc:
+                    except (SecretError, SecretPlacementError) as exc:
                         raise ConfigError([step_problem(path, lines, phase, position, step, str(exc))]) from None
                     planned[phase].append(PlannedStep(phase, position, shown.title(position), step.action, host,
-                                                      actual, shown))
+                                                      actual.step, shown, actual.secrets, shell))
         if problems:
             raise ConfigError(problems)
         return Plan(window=name, application=window.application, tenant=tenant, occurrence=occ, trigger=trigger,
@@ -342,7 +351,11 @@ class UpdateRunner:
             transport = transports.get(planned.host)
             if transport is None:
                 transport = transports[planned.host] = self.transports(planned.host, plan.hosts[planned.host])
-        outcome = self.executor.execute(planned.step, transport)
+        if transport is not None and planned.secrets and transport.shell != planned.shell:
+            outcome = StepOutcome(StepStatus.FAILED, f"the command was written for {planned.shell}, but the "
+                                                     f"transport to {planned.host} runs {transport.shell}: not run")
+        else:
+            outcome = self.executor.execute(planned.step, transport, planned.secrets)
         self._record(run_id, step_id, plan, planned, outcome)
         return outcome
 

@@ -3,7 +3,8 @@
 A step never raises: a failed command, a service that does not stop, a check
 that does not pass and an unreachable host are all a ``StepOutcome`` the runner
 records and acts on (roll back). Commands are written per shell, so one
-playbook can drive a Linux host over SSH and a Windows one over WinRM.
+playbook can drive a Linux host over SSH and a Windows one over WinRM. The
+secrets a command refers to are given to the transport beside it, never in it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import re
 import socket
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Mapping
 
 from custode.agent.transports.base import CommandResult, Transport, TransportError
 from custode.agent.transports.quoting import quote_posix, quote_powershell
@@ -83,17 +84,19 @@ class StepExecutor:
         self.clock = clock
         self.sleep = sleep
 
-    def execute(self, step: Step, transport: Transport | None) -> StepOutcome:
+    def execute(self, step: Step, transport: Transport | None,
+                secrets: Mapping[str, str] | None = None) -> StepOutcome:
+        """Run ``step``; ``secrets`` are the variables its command refers to (``playbook.bind_step``)."""
         try:
-            return self._execute(step, transport)
+            return self._execute(step, transport, secrets or {})
         except TransportError as exc:
             return StepOutcome(StepStatus.FAILED, f"cannot reach {exc.host}: {exc.cause}")
 
-    def _execute(self, step: Step, transport: Transport | None) -> StepOutcome:
+    def _execute(self, step: Step, transport: Transport | None, secrets: Mapping[str, str]) -> StepOutcome:
         handler = HANDLERS.get(step.action)
         if handler is None:  # tests/test_update_steps.py keeps HANDLERS and playbook.ACTIONS in step
             return StepOutcome(StepStatus.FAILED, f"Custode has no handler for {step.action!r} steps")
-        return handler(self, step, transport, self.clock() + step.timeout)
+        return handler(self, step, transport, self.clock() + step.timeout, secrets)
 
     def _wait(self, probe: Probe, transport: Transport | None, deadline: float, interval: float) -> StepOutcome:
         attempts = 0
@@ -133,22 +136,28 @@ class StepExecutor:
 
 # -- one handler per step action (playbook.ACTIONS; "notify" is the runner's own: it mails, on no host) --------
 
-Handler = Callable[[StepExecutor, Step, "Transport | None", float], StepOutcome]
+Handler = Callable[[StepExecutor, Step, "Transport | None", float, Mapping[str, str]], StepOutcome]
+"""(executor, step, transport, deadline, secrets its command refers to) → outcome."""
 _NO_HOST = StepOutcome(StepStatus.FAILED, "this step runs on a host, and none was given to it")
 _NO_ACTION = StepOutcome(StepStatus.FAILED, "this step has no action (the playbook model lets none through)")
 
 
-def _command(executor: StepExecutor, step: Step, transport: Transport | None, deadline: float) -> StepOutcome:
+def _command(executor: StepExecutor, step: Step, transport: Transport | None, deadline: float,
+             secrets: Mapping[str, str]) -> StepOutcome:
     command = step.run or step.backup
     if command is None:
         return _NO_ACTION
     if transport is None:
         return _NO_HOST
-    result = transport.run(command.command, step.timeout)
+    if secrets:  # beside the command, never in it: see transports/secret_env.py
+        result = transport.run(command.command, step.timeout, secrets=secrets)
+    else:
+        result = transport.run(command.command, step.timeout)
     return StepOutcome.from_command(result, command.expect, "command")
 
 
-def _service(executor: StepExecutor, step: Step, transport: Transport | None, deadline: float) -> StepOutcome:
+def _service(executor: StepExecutor, step: Step, transport: Transport | None, deadline: float,
+             secrets: Mapping[str, str]) -> StepOutcome:
     service = step.service
     if service is None:
         return _NO_ACTION
@@ -161,14 +170,16 @@ def _service(executor: StepExecutor, step: Step, transport: Transport | None, de
     return executor._wait(Probe(service=service.name, state=want), transport, deadline, step.interval)
 
 
-def _wait_for(executor: StepExecutor, step: Step, transport: Transport | None, deadline: float) -> StepOutcome:
+def _wait_for(executor: StepExecutor, step: Step, transport: Transport | None, deadline: float,
+              secrets: Mapping[str, str]) -> StepOutcome:
     probe = step.wait_for
     if probe is None:
         return _NO_ACTION
     return executor._wait(probe, transport, deadline, step.interval)
 
 
-def _check(executor: StepExecutor, step: Step, transport: Transport | None, deadline: float) -> StepOutcome:
+def _check(executor: StepExecutor, step: Step, transport: Transport | None, deadline: float,
+           secrets: Mapping[str, str]) -> StepOutcome:
     probe = step.check
     if probe is None:
         return _NO_ACTION
