@@ -343,3 +343,15 @@ def test_prometheus_scrapes_custode_over_tls_with_basic_auth_and_is_refused_with
     finally:
         stop_process(prom)
         stop_process(proc)
+
+
+def test_a_handler_learns_which_basic_auth_user_was_let_in(tmp_path, serve) -> None:
+    ca = Authority(tmp_path, time.time())
+    server = serve(WebConfigSource(web_config(tmp_path, ca)))
+    seen: list[str | None] = []
+    from custode.agent.web import Response, Route
+
+    server.router.add(Route("/whoami", lambda request: seen.append(request.user) or Response.text(200, "ok")),
+                      "test")
+    assert ask(server.server_address[1], client_context(ca), basic("prometheus", PASSWORD), path="/whoami") == 200
+    assert seen == ["prometheus"]

@@ -43,6 +43,7 @@ class Request:
     query: str
     headers: Headers
     body: bytes = b""
+    user: str | None = None  # the web config's basic-auth user who was let in; None without basic auth
 
 
 @dataclass(frozen=True)

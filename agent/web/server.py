@@ -42,6 +42,7 @@ from dataclasses import dataclass
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from custode.agent.web.basic_auth import credentials
 from custode.agent.web.http1 import (
     MAX_HEAD_BYTES,
     BadRequest,
@@ -410,7 +411,11 @@ class WebServer:
             body = read
         elif carries_body(head):
             close = True  # a body we do not read would be taken for the next request
-        request = Request(head.method, head.path, head.query, Headers(head.headers), body)
+        user = None
+        if route.authorize is None and settings.auth is not None:
+            given = credentials(head.header("Authorization"))
+            user = given[0] if given else None
+        request = Request(head.method, head.path, head.query, Headers(head.headers), body, user)
         loop = asyncio.get_running_loop()
         response = await loop.run_in_executor(self._pool, _call, route, request)
         self.totals[f"{response.status // 100}xx"] += 1
