@@ -294,3 +294,33 @@ def test_variables_precedence_playbook_tenant_window_host(app, write_config, cap
     assert main(["update", "run", "toy", "--now", "--reason", "x", "--dry-run", "--config",
                  str(write_config(text))]) == 0
     assert "run: echo playbook tenant window host Comune di Crema" in capsys.readouterr().out
+
+
+def test_a_dry_run_outside_the_window_shows_the_next_occurrence(app, write_config, capsys, pin_clock):
+    # Tuesday 2026-12-08 10:00 Rome; the window is Thursdays at 17:30.
+    pin_clock(datetime(2026, 12, 8, 10, 0, tzinfo=ROME))
+    config = write_config(toy_config(app, days="[thursday]", start="17:30"))
+    assert main(["update", "run", "toy", "--config", str(config)]) == 1  # a real run is refused
+    capsys.readouterr()
+    assert main(["update", "run", "toy", "--dry-run", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Plan for the window of Thursday 2026-12-10 17:30–19:30 CET (+0100):")
+    assert "install 2.0" in out and "Dry run: nothing was touched." in out
+    assert app.version() == "1.0"
+
+
+def test_a_dry_run_for_a_named_day_and_the_refusals_that_say_why(app, write_config, capsys, pin_clock):
+    pin_clock(datetime(2026, 12, 8, 10, 0, tzinfo=ROME))
+    config = write_config(toy_config(app, days="[thursday]", start="17:30"))
+    assert main(["update", "run", "toy", "--dry-run", "--date", "2026-12-17", "--config", str(config)]) == 0
+    assert "Thursday 2026-12-17 17:30" in capsys.readouterr().out
+    assert main(["update", "run", "toy", "--dry-run", "--date", "2026-12-16", "--config", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert "no occurrence on Wednesday 2026-12-16" in err and "the next one is Thursday 2026-12-17 17:30" in err
+    # A Thursday the provider is closed: the occurrence exists but is skipped, and the dry run says so.
+    closed = write_config(toy_config(app, days="[thursday]", start="17:30",
+                                     extra="calendar:\n  closures: ['2026-12-24']\n"), name="closed.yaml")
+    assert main(["update", "run", "toy", "--dry-run", "--date", "2026-12-24", "--config", str(closed)]) == 1
+    assert "is skipped" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="--date goes with --dry-run"):
+        main(["update", "run", "toy", "--date", "2026-12-17", "--config", str(config)])

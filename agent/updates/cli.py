@@ -70,15 +70,20 @@ def cmd_update_run(args: argparse.Namespace, loaded) -> int:
     if args.dry_run:
         from custode.agent.updates.runner import UpdateRunner
 
+        planner = UpdateRunner(loaded.model, loaded.source)
         try:
-            plan = UpdateRunner(loaded.model, loaded.source).plan(args.window, trigger, args.reason,
-                                                                  resolve_secrets=False)
+            occurrence = planner.dry_run_occurrence(args.window, trigger, args.reason, args.date)
+            plan = planner.plan(args.window, trigger, args.reason, occurrence=occurrence, resolve_secrets=False)
         except RunRefused as exc:
-            print(f"custode: update {args.window} would not start: {exc}", file=sys.stderr)
+            print(f"custode: no plan for {args.window}: {exc}", file=sys.stderr)
             return 1
+        print(f"Plan for the window of {occurrence.start:%A %Y-%m-%d %H:%M}–{occurrence.end:%H:%M %Z} "
+              f"({occurrence.start:%z}):")
         sys.stdout.write(plan.describe())
         print("Dry run: nothing was touched.")
         return 0
+    if args.date is not None:
+        raise SystemExit("custode: --date goes with --dry-run (a run happens in the window open now)")
     with open_runner(loaded, actor=f"cli:{_user()}") as runner:
         try:
             result = runner.run(args.window, trigger, args.reason)
@@ -153,12 +158,22 @@ def add_commands(sub, common) -> None:
     run.add_argument("--now", action="store_true", help="urgent: run outside the window")
     run.add_argument("--reason", metavar="TEXT", help="why the urgent run (told to the referents)")
     run.add_argument("--dry-run", action="store_true", help="print the plan with every variable resolved; "
-                                                            "touch nothing")
+                                                            "touch nothing; at any time: the window open now, "
+                                                            "else the next one (or --date)")
+    run.add_argument("--date", type=_date_arg, metavar="YYYY-MM-DD",
+                     help="with --dry-run: the occurrence on this day (Europe/Rome)")
     history = common(update_sub, "history", cmd_update_history, "Past update runs; --run N shows its steps.")
     history.add_argument("--window", metavar="WINDOW", help="only this window")
     history.add_argument("--run", type=int, metavar="N", help="one run with its steps")
     history.add_argument("--limit", type=int, default=50, metavar="N")
     history.add_argument("--json", action="store_true")
+
+
+def _date_arg(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-12-10") from None
 
 
 def _user() -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable
 
@@ -42,7 +42,7 @@ from custode.agent.updates.playbook import (
 from custode.agent.updates.states import Phase, RunStatus, RunTrigger, StepStatus
 from custode.agent.updates.steps import StepExecutor, StepOutcome
 from custode.agent.updates.store import NewRun, RunBusy, UpdateStore
-from custode.agent.updates.windows import WindowOccurrence, next_occurrence, occurrence_at
+from custode.agent.updates.windows import WindowOccurrence, next_occurrence, occurrence_at, occurrences
 
 log = logging.getLogger(__name__)
 CHECK = "update"
@@ -183,6 +183,36 @@ class UpdateRunner:
             raise RunRefused(f"{why}{nxt}. For an urgent update use: custode update run {name} --now "
                              "--reason \"…\" (the referents are notified first)")
         return occ
+
+    def dry_run_occurrence(self, name: str, trigger: str, reason: str | None,
+                           on: date | None = None) -> WindowOccurrence:
+        """The occurrence a dry run shows: the one open now, else the next, else the one on ``on``.
+
+        A dry run is how a sysadmin checks a playbook on Tuesday for Thursday's
+        window, so unlike a run it is never refused for being outside the
+        window; only a date with no occurrence, or a skipped one, is.
+        """
+        window = self._window(name)
+        now = datetime.fromtimestamp(self.clock(), ROME)
+        if trigger == RunTrigger.NOW:
+            return self.occurrence_for(name, trigger, reason)
+        if on is not None:
+            found = [o for o in occurrences(self.config, on, 1, [name]) if o.start.date() == on]
+            if not found:
+                nxt = next_occurrence(self.config, name, datetime.combine(on, datetime.min.time(), ROME))
+                hint = f"; the next one is {nxt.start:%A %Y-%m-%d %H:%M %Z}" if nxt else ""
+                raise RunRefused(f"window {name} ({window.application}) has no occurrence on {on:%A %Y-%m-%d}{hint}")
+            if found[0].skipped:
+                raise RunRefused(f"window {name} on {on:%Y-%m-%d} is skipped ({found[0].reason})")
+            return found[0]
+        current = occurrence_at(self.config, name, now)
+        if current is not None and not current.skipped:
+            return current
+        upcoming = next_occurrence(self.config, name, now)
+        if upcoming is None:
+            raise RunRefused(f"window {name} has no occurrence in the coming 400 days (every one is skipped, or its "
+                             "days never come); check its days and the calendar's closures")
+        return upcoming
 
     def plan(self, name: str, trigger: str = RunTrigger.MANUAL, reason: str | None = None,
              occurrence: WindowOccurrence | None = None, resolve_secrets: bool = True) -> Plan:
