@@ -78,6 +78,10 @@ def cmd_once(args: argparse.Namespace) -> int:
     cache, runners = collect_once(loaded)
     if args.format == "prometheus":
         sys.stdout.write(cache.exposition.plain.decode())
+    elif args.format == "json":
+        from custode.agent.once import render_json
+
+        sys.stdout.write(render_json(loaded, cache, runners))
     else:
         sys.stdout.write(render_table(loaded, cache, runners))
     return 0 if all_succeeded(runners) else 1
@@ -225,8 +229,9 @@ def _parser() -> argparse.ArgumentParser:
     command("man", cmd_man, "Print the custode(1) man page in roff: custode man | man -l -", config=False)
 
     once = command("once", cmd_once, "Run every enabled collector once and print what it found.")
-    once.add_argument("--format", choices=["table", "prometheus"], default="table",
-                      help="a readable table (default) or the Prometheus exposition")
+    from custode.agent.cli_output import add_format
+
+    add_format(once, ("table", "json", "prometheus"))
 
     command("status", cmd_status, "Say what is wrong right now, from the agent's state database.")
 
@@ -261,7 +266,9 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--config", "-c", metavar="PATH", help="config file (YAML)")
         p.set_defaults(handler=cmd_backups)
         if name != "poll":
-            p.add_argument("--json", action="store_true", help="one JSON object per line")
+            from custode.agent.cli_output import add_format
+
+            add_format(p)
         if name == "status":
             p.add_argument("--tenant", metavar="TENANT", help="only this tenant's jobs")
 

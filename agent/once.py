@@ -14,6 +14,8 @@ from datetime import datetime
 from prometheus_client.core import Metric
 
 from custode.agent import __version__
+from custode.agent.calendar import ROME
+from custode.agent.clock import now_rome
 from custode.agent.collection import CollectorRunner, RunOutcome
 from custode.agent.config_loader import LoadedConfig
 from custode.agent.metric_cache import MetricCache, by_label, samples
@@ -69,7 +71,7 @@ def _uptime_line(cache: MetricCache) -> str:
     boot = _one(cache.families("boottime"), "node_boot_time_seconds")
     if boot is None:
         return "no data"
-    return f"up {human_age(time.time() - boot)} (since {datetime.fromtimestamp(boot):%Y-%m-%d %H:%M})"
+    return f"up {human_age(time.time() - boot)} (since {datetime.fromtimestamp(boot, ROME):%Y-%m-%d %H:%M %Z})"
 
 
 def _filesystems(cache: MetricCache) -> str:
@@ -104,7 +106,7 @@ def _status_word(outcome: RunOutcome | None) -> str:
 def render_table(loaded: LoadedConfig, cache: MetricCache, runners: list[CollectorRunner]) -> str:
     agent = loaded.model.agent
     out = [f"Custode {__version__} on {agent.hostname} (tenant {agent.tenant}), "
-           f"{datetime.now():%Y-%m-%d %H:%M:%S}, config: {loaded.source}",
+           f"{now_rome():%Y-%m-%d %H:%M:%S %Z}, config: {loaded.source}",
         "",
         f"CPU     {_cpu_line(cache)}",
         f"Memory  {_memory_line(cache)}",
@@ -124,6 +126,25 @@ def render_table(loaded: LoadedConfig, cache: MetricCache, runners: list[Collect
         rows.append([runner.name, _status_word(outcome), took, series, detail])
     out.append(table(["COLLECTOR", "STATUS", "TOOK", "SERIES", "DETAIL"], rows, indent="  "))
     return "\n".join(out) + "\n"
+
+
+def render_json(loaded: LoadedConfig, cache: MetricCache, runners: list[CollectorRunner]) -> str:
+    """One document: each collector's outcome and the series it produced (names, labels, values)."""
+    from custode.agent.cli_output import document
+
+    collectors = []
+    for runner in sorted(runners, key=lambda r: r.name):
+        outcome = runner.last_outcome
+        collectors.append({
+            "name": runner.name, "status": _status_word(outcome),
+            "duration_seconds": round(outcome.duration, 4) if outcome else None,
+            "finished_at": outcome.finished_at if outcome else None,
+            "error": outcome.error if outcome else None,
+            "series": [{"name": sample.name, "labels": dict(sample.labels), "value": sample.value}
+                       for family in cache.families(runner.name) or () for sample in family.samples]})
+    agent = loaded.model.agent
+    return document("collectors", collectors, loaded, state=False, version=__version__, hostname=agent.hostname,
+                    tenant=agent.tenant)
 
 
 def all_succeeded(runners: list[CollectorRunner]) -> bool:

@@ -52,7 +52,8 @@ def test_poll_then_morning_table(tmp_path, write_config, capsys) -> None:
     assert "3 new messages (3 backup reports)" in capsys.readouterr().out
     assert main(["backups", "status", "--config", config]) == 1  # beta failed
     out = capsys.readouterr().out
-    lines = out.splitlines()
+    first, *lines = out.splitlines()
+    assert first == f"Config: {config} · state DB: {tmp_path / 'data' / 'state.db'}"
     assert lines[0].split() == ["TENANT", "JOB", "SOFTWARE", "LAST", "REPORT", "STATE", "SINCE"]
     assert lines[1].split()[:2] == ["crema", "beta"] and "FAILED" in lines[1]
     rows = {line.split()[1]: line for line in lines[1:4]}
@@ -60,8 +61,13 @@ def test_poll_then_morning_table(tmp_path, write_config, capsys) -> None:
     assert rows["gamma"].split()[0] == "cantu"
     assert any(word in rows["gamma"].split() for word in ("late", "MISSING"))
     assert main(["backups", "status", "--config", config, "--json", "--tenant", "crema"]) == 1
-    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    document = json.loads(capsys.readouterr().out)
+    assert document["config"] == config and document["state_db"].endswith("state.db")
+    records = document["jobs"]
     assert {r["job"]: r["state"] for r in records} == {"alpha": "ok", "beta": "failed"}
+    assert all(datetime.fromisoformat(r["since"]).utcoffset() is not None for r in records)
+    assert main(["backups", "status", "--config", config, "--format", "json", "--tenant", "crema"]) == 1
+    assert json.loads(capsys.readouterr().out)["jobs"] == records
 
 
 def test_unexpected_lists_the_job_nobody_configured(tmp_path, write_config, capsys) -> None:
@@ -69,7 +75,7 @@ def test_unexpected_lists_the_job_nobody_configured(tmp_path, write_config, caps
     main(["backups", "poll", "--config", config])
     capsys.readouterr()
     assert main(["backups", "unexpected", "--config", config, "--json"]) == 0
-    [record] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    [record] = json.loads(capsys.readouterr().out)["unexpected"]
     assert record["job"] == "zeta" and record["software"] == "NAS script" and record["reports"] == 1
     assert main(["backups", "unexpected", "--config", config]) == 0
     assert "backups.expected" in capsys.readouterr().out

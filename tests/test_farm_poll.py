@@ -221,7 +221,7 @@ def test_farm_node_with_20_tenants_in_status_prometheus_and_report(sshd, tmp_pat
     assert agent.returncode == 0, (tmp_path / "custode.log").read_text()[-3000:]
     report = subprocess.run([sys.executable, "-m", "custode.agent", "farm", "report", "--config", str(config),
                              "--format", "json"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
-    rows = [json.loads(line) for line in report.stdout.splitlines()]
+    rows = json.loads(report.stdout)["hosts"]
     assert len(rows) == 21, report.stderr
     srv = [r for r in rows if r["host"] == "srv03"][0]
     assert srv["availability_percent"] == 100.0 and srv["os"] and "/" in srv["filesystems"]

@@ -148,7 +148,8 @@ def test_cli_runs_lists_shows_and_writes_the_coverage_csv(site):
     assert run.returncode == 0, run.stderr
     assert "SUPERATO" in run.stdout and "Certificate:" in run.stdout
     listing = cli(site, "restore-test", "list", "--json")
-    row = json.loads(listing.stdout.splitlines()[0])
+    [row] = json.loads(listing.stdout)["sets"]
+    assert row["last_test"].endswith(("+01:00", "+02:00"))
     assert row["set"] == "crema-nas" and row["last_passed"] is True and row["overdue"] is False
     shown = cli(site, "restore-test", "show", "crema-nas", "--format", "json")
     assert json.loads(shown.stdout)["set"] == "crema-nas"
@@ -163,5 +164,7 @@ def test_cli_runs_lists_shows_and_writes_the_coverage_csv(site):
     assert by_path[str(site["volume"] / "scansioni")]["protected"].lower() in ("false", "no", "0")
     assert by_path[str(site["volume"] / "dati")]["protected"].lower() in ("true", "yes", "1")
     assert {r["tenant"] for r in rows} == {"crema"} and {r["set"] for r in rows} == {"crema-nas"}
+    as_json = json.loads(cli(site, "backups", "coverage", "--format", "json", "--no-record").stdout)
+    assert {p["path"] for p in as_json["paths"]} == set(by_path) and as_json["config"]
     unknown = cli(site, "restore-test", "run", "crema-nsa")
     assert unknown.returncode == 1 and "did you mean 'crema-nas'" in unknown.stderr

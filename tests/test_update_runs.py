@@ -243,7 +243,8 @@ def test_history_lists_runs_and_steps(app, write_config, capsys):
     assert main(["update", "history", "--config", str(config)]) == 0
     assert "succeeded" in capsys.readouterr().out
     assert main(["update", "history", "--run", str(run_id), "--json", "--config", str(config)]) == 0
-    record = json.loads(capsys.readouterr().out)
+    [record] = json.loads(capsys.readouterr().out)["runs"]
+    assert datetime.fromisoformat(record["started_at"]).utcoffset() is not None
     assert record["status"] == "succeeded" and record["trigger"] == "now" and record["reason"] == "history"
     assert len([s for s in record["steps"] if s["kind"] != "notify"]) == 6
 

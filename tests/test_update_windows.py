@@ -81,7 +81,9 @@ def test_acceptance_cli_json_from_a_subprocess():
                              "--weeks", "9", "--json", "--config", str(FARM)],
                             capture_output=True, text=True, timeout=60, cwd=ROOT, stdin=subprocess.DEVNULL)
     assert result.returncode == 0, result.stderr
-    rows = json.loads(result.stdout)
+    document = json.loads(result.stdout)
+    assert document["config"] == str(FARM) and datetime.fromisoformat(document["generated_at"]).utcoffset()
+    rows = document["windows"]
     assert isinstance(rows, list) and len(rows) == 45
     starts = [datetime.fromisoformat(r["start"]) for r in rows]
     assert starts == sorted(starts) and all(s.utcoffset() is not None for s in starts)

@@ -9,13 +9,14 @@ from datetime import datetime
 
 from custode.agent.backups.jobs import ROME, carry_since, evaluate, lookback
 from custode.agent.backups.store import MailStore
+from custode.agent.cli_output import print_document, sources_line
 from custode.agent.table import human_age, table
 
 _ORDER = {"failed": 0, "missing": 1, "warning": 2, "late": 3, "ok": 4}
 
 
 def _local(ts: float | None) -> str:
-    return "-" if ts is None else f"{datetime.fromtimestamp(ts, ROME):%Y-%m-%d %H:%M}"
+    return "-" if ts is None else f"{datetime.fromtimestamp(ts, ROME):%Y-%m-%d %H:%M %Z}"
 
 
 def _open_store(loaded):
@@ -34,6 +35,9 @@ def cmd_status(args: argparse.Namespace, loaded, now: float) -> int:
     from custode.agent.incidents import Incidents
 
     section = loaded.model.backups
+    if not section.expected and args.format == "json":
+        print_document("jobs", [], loaded)
+        return 0
     if not section.expected:
         print("No expected backup jobs are configured: add them under backups.expected (see README, "
               "'Backup reports'). 'custode backups unexpected' lists the jobs that report.")
@@ -49,14 +53,16 @@ def cmd_status(args: argparse.Namespace, loaded, now: float) -> int:
     jobs = [j for j in result.jobs if not args.tenant or j.tenant == args.tenant]
     carry_since(jobs, stored)
     jobs.sort(key=lambda j: (_ORDER[j.state], j.tenant, j.job.name))
-    if args.json:
-        for job in jobs:
-            print(json.dumps({"tenant": job.tenant, "job": job.job.name, "software": job.software,
-                              "state": job.state, "since": job.since, "due": job.due, "deadline": job.deadline,
-                              "last_report": job.last_report.reported_at if job.last_report else None,
-                              "last_status": job.last_report.status if job.last_report else None,
-                              "last_success": job.last_success_at}, ensure_ascii=False))
+    if args.format == "json":
+        print_document("jobs", [{"tenant": job.tenant, "job": job.job.name, "software": job.software,
+                                 "state": job.state, "since": job.since, "due": job.due, "deadline": job.deadline,
+                                 "last_report": job.last_report.reported_at if job.last_report else None,
+                                 "last_status": job.last_report.status if job.last_report else None,
+                                 "last_success": job.last_success_at} for job in jobs], loaded,
+                       mailboxes_down=[{"mailbox": i.target, "since": i.opened_at, "summary": i.summary}
+                                       for i in unreadable])
     else:
+        print(sources_line(loaded))
         rows = [(j.tenant, j.job.name, j.software or "-", _local(j.last_report.reported_at if j.last_report else None),
                  j.state.upper() if j.state in ("failed", "missing") else j.state,
                  f"{_local(j.since)} ({human_age(now - j.since)})") for j in jobs]
@@ -82,13 +88,14 @@ def cmd_unexpected(args: argparse.Namespace, loaded, now: float) -> int:
     for report in result.unexpected:
         groups.setdefault((report.software, report.job or "", report.host or ""), []).append(report)
     tenants = {m.name: m.tenant for m in section.mailboxes}
-    if args.json:
-        for (software, job, host), items in sorted(groups.items()):
-            last = items[-1]
-            print(json.dumps({"software": software, "job": job, "host": host, "reports": len(items),
-                              "last_report": last.reported_at, "last_status": last.status, "sender": last.sender,
-                              "mailbox": last.mailbox, "tenant": tenants.get(last.mailbox)}, ensure_ascii=False))
+    if args.format == "json":
+        print_document("unexpected", [
+            {"software": software, "job": job, "host": host, "reports": len(items),
+             "last_report": items[-1].reported_at, "last_status": items[-1].status, "sender": items[-1].sender,
+             "mailbox": items[-1].mailbox, "tenant": tenants.get(items[-1].mailbox)}
+            for (software, job, host), items in sorted(groups.items())], loaded)
         return 0
+    print(sources_line(loaded))
     if not groups:
         print(f"No unexpected reports in the last {human_age(section.unexpected_window)}: every report "
               "matched an expected job.")
@@ -116,6 +123,7 @@ def cmd_poll(args: argparse.Namespace, loaded, now: float) -> int:
         summary = BackupMonitor(section, state, Incidents(state), default_tenant=loaded.model.agent.tenant).poll()
     finally:
         state.close()
+    print(sources_line(loaded))
     print(f"{summary.new} new messages ({summary.reports} backup reports), {summary.duplicates} already known")
     for error in summary.errors.values():
         print(f"error: {error}", file=sys.stderr)

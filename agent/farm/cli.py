@@ -9,6 +9,7 @@ import sys
 from datetime import date, timedelta
 from pathlib import Path
 
+from custode.agent.cli_output import add_format, document, print_document, sources_line
 from custode.agent.clock import current_time, today_rome
 from custode.agent.table import human_age, table
 
@@ -104,7 +105,7 @@ def cmd_poll(args: argparse.Namespace) -> int:
         poller.close()
     if loaded is not None:
         _record(loaded, results)
-    _print(results, args.format)
+    _print(results, args.format, loaded)
     return 0 if all(r.up for r in results) else 1
 
 
@@ -117,7 +118,7 @@ def _record(loaded, results) -> None:
         FarmService(loaded.model, recording.state, recording.incidents).handle(results)
 
 
-def _print(results, fmt: str) -> None:
+def _print(results, fmt: str, loaded=None) -> None:
     from custode.agent.farm.metrics import TargetStatus, farm_families
     from custode.agent.farm.service import snapshot_summary
 
@@ -129,11 +130,12 @@ def _print(results, fmt: str) -> None:
         cache.update("farm", farm_families(results, status))
         sys.stdout.write(cache.exposition.plain.decode())
     elif fmt == "json":
-        for r in results:
-            print(json.dumps({"host": r.target.name, "tenant": r.target.tenant, "up": r.up,
-                              "duration": round(r.duration, 3), "error": r.error,
-                              "summary": snapshot_summary(r)}, ensure_ascii=False))
+        print_document("hosts", [{"host": r.target.name, "tenant": r.target.tenant, "up": r.up,
+                                  "started_at": r.started_at, "duration": round(r.duration, 3), "error": r.error,
+                                  "summary": snapshot_summary(r)} for r in results], loaded)
     else:
+        if loaded is not None:
+            print(sources_line(loaded))
         rows = []
         for r in results:
             s = snapshot_summary(r)
@@ -180,13 +182,16 @@ def cmd_list(args: argparse.Namespace) -> int:
         detail = row["last_error"] if not row["up"] else "; ".join(summary.get("problems", []))
         lines.append((target.name, target.tenant, target.transport, state_text, last, summary.get("os", "")[:32],
                       (detail or "")[:100]))
-    if args.json:
+    if args.format == "json":
+        hosts = []
         for target in targets:
             row = rows_by_host.get(target.name)
-            print(json.dumps({"host": target.name, "tenant": target.tenant, "transport": target.transport,
-                              **({k: row[k] for k in row.keys() if k != "summary"} if row else {}),
-                              "summary": json.loads(row["summary"]) if row else {}}, ensure_ascii=False))
+            hosts.append({"host": target.name, "tenant": target.tenant, "transport": target.transport,
+                          **({k: row[k] for k in row.keys() if k != "summary"} if row else {}),
+                          "summary": json.loads(row["summary"]) if row else {}})
+        print_document("hosts", hosts, loaded)
     else:
+        print(sources_line(loaded))
         print(table(("HOST", "TENANT", "TRANSPORT", "STATE", "LAST POLL", "OS", "PROBLEM"), lines)
               if lines else "No hosts to poll: add them under hosts: (see README, 'Farm mode').")
     return 1 if down else 0
@@ -210,7 +215,13 @@ def cmd_report(args: argparse.Namespace) -> int:
         years = summarise(state, start, end, tenant=args.tenant, host=args.host)
     finally:
         state.close()
-    text = render(years, args.format)
+    if args.format == "json":
+        from dataclasses import asdict
+
+        text = document("hosts", [asdict(year) for year in years], loaded, since=start.isoformat(),
+                        until=end.isoformat())
+    else:
+        text = render(years, args.format)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
     else:
@@ -250,14 +261,14 @@ def add_commands(sub, epilog: str) -> None:
     poll.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS", help="for the probe on each host")
     poll.add_argument("--workers", type=int, metavar="N", help="hosts polled at once (default farm.workers or 32)")
     poll.add_argument("--no-updates", action="store_true", help="skip pending updates and SMART (faster)")
-    poll.add_argument("--format", choices=["table", "json", "prometheus"], default="table")
+    add_format(poll, ("table", "json", "prometheus"))
     poll.set_defaults(handler=cmd_poll)
 
     listing = farm_sub.add_parser("list", epilog=epilog, help="Each polled host's state from the last poll; exit 1 "
                                                               "if any is down.")
     listing.add_argument("--config", "-c", metavar="PATH", help="config file (YAML)")
     listing.add_argument("--tenant", metavar="TENANT")
-    listing.add_argument("--json", action="store_true", help="one JSON object per host")
+    add_format(listing)
     listing.set_defaults(handler=cmd_list)
 
     report = farm_sub.add_parser(

@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterator
 
+from custode.agent.cli_output import add_format, print_document, sources_line
 from custode.agent.table import human_age, human_bytes, table
 
 BACKENDS = ("restic", "borg", "mirror")
@@ -107,11 +108,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _local(ts: float | None) -> str:
     from custode.agent.calendar import ROME
 
-    return "-" if ts is None else f"{datetime.fromtimestamp(ts, ROME):%Y-%m-%d %H:%M}"
+    return "-" if ts is None else f"{datetime.fromtimestamp(ts, ROME):%Y-%m-%d %H:%M %Z}"
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     loaded = _load(args)
+    if not loaded.model.restore_tests.sets and args.format == "json":
+        print_document("sets", [], loaded)
+        return 0
     if not loaded.model.restore_tests.sets:
         print("No backup sets under restore_tests.sets; see README, 'Restore tests'.")
         return 0
@@ -119,14 +123,14 @@ def cmd_list(args: argparse.Namespace) -> int:
         statuses = [s for s in service.statuses() if not args.tenant or s.tenant == args.tenant]
         coverage = service.store.coverage_runs()
     now = service.clock()
-    if args.json:
-        for s in statuses:
-            run = coverage.get(s.name)
-            print(json.dumps({"set": s.name, "tenant": s.tenant, "backend": s.backend, "last_test": s.last_test,
-                              "last_passed": s.last_passed, "last_success": s.last_success, "overdue": s.overdue,
-                              "summary": s.summary,
-                              "unprotected": run["unprotected"] if run else None}, ensure_ascii=False))
+    if args.format == "json":
+        print_document("sets", [{"set": s.name, "tenant": s.tenant, "backend": s.backend, "last_test": s.last_test,
+                                 "last_passed": s.last_passed, "last_success": s.last_success, "overdue": s.overdue,
+                                 "summary": s.summary,
+                                 "unprotected": coverage[s.name]["unprotected"] if s.name in coverage else None}
+                                for s in statuses], loaded)
         return 0
+    print(sources_line(loaded))
     rows = []
     for s in statuses:
         verdict = "-" if s.last_passed is None else "passed" if s.last_passed else "FAILED"
@@ -184,12 +188,12 @@ def cmd_coverage(args: argparse.Namespace) -> int:
     if args.format == "csv":
         write_csv(reports, sys.stdout)
     elif args.format == "json":
-        for tenant, name, report in reports:
-            for item in report.items:
-                print(json.dumps({"tenant": tenant, "set": name, "path": item.path, "kind": item.kind,
+        print_document("paths", [{"tenant": tenant, "set": name, "path": item.path, "kind": item.kind,
                                   "protected": item.protected, "covered_by": item.covered_by,
-                                  "size_bytes": item.size_bytes, "reason": item.reason}, ensure_ascii=False))
+                                  "size_bytes": item.size_bytes, "reason": item.reason}
+                                 for tenant, name, report in reports for item in report.items], loaded)
     else:
+        print(sources_line(loaded))
         for tenant, name, report in reports:
             print(f"{tenant} / {name}: backs up {', '.join(report.included) or '-'}")
             rows = [("yes" if i.protected else "NO", i.kind, i.path, "-" if i.size_bytes is None
@@ -229,7 +233,7 @@ def add_commands(sub, backups_sub, epilog: str) -> None:
                                                                   "is overdue.")
     listing.add_argument("--config", "-c", metavar="PATH", help="config file (YAML)")
     listing.add_argument("--tenant", metavar="TENANT")
-    listing.add_argument("--json", action="store_true", help="one JSON object per set")
+    add_format(listing)
     listing.set_defaults(handler=cmd_list)
 
     show = restore_sub.add_parser("show", epilog=epilog, help="Print a stored certificate (text, HTML or JSON).")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from datetime import date, datetime
 
 from custode.agent.calendar import ROME
+from custode.agent.cli_output import add_format, print_document, sources_line, with_iso_times
 from custode.agent.clock import today_rome
 from custode.agent.table import table
 from custode.agent.updates.windows import occurrences
@@ -25,13 +25,14 @@ def _start_date(text: str | None) -> date:
 def cmd_windows_list(args: argparse.Namespace, loaded) -> int:
     config = loaded.model
     found = occurrences(config, _start_date(args.start), args.weeks * 7, tenant=args.tenant)
-    if args.json:
-        print(json.dumps([o.as_json() for o in found], ensure_ascii=False, indent=2))
+    if args.format == "json":
+        print_document("windows", [o.as_json() for o in found], loaded, state=False)
         return 0
+    print(sources_line(loaded, state=False))
     if not config.updates.windows:
         print("No update windows are configured: add them under updates.windows (see README, 'Update windows').")
         return 0
-    rows = [(f"{o.start:%a %Y-%m-%d}", f"{o.start:%H:%M}-{o.end:%H:%M}", o.window, o.application, o.tenant or "-",
+    rows = [(f"{o.start:%a %Y-%m-%d}", f"{o.start:%H:%M}-{o.end:%H:%M %Z}", o.window, o.application, o.tenant or "-",
              f"SKIPPED: {o.reason}" if o.skipped else "planned") for o in found]
     print(table(["DAY", "TIME", "WINDOW", "APPLICATION", "TENANT", "STATUS"], rows))
     skipped = sum(1 for o in found if o.skipped)
@@ -105,9 +106,11 @@ def cmd_update_history(args: argparse.Namespace, loaded) -> int:
                 print(f"custode: no update run {args.run}", file=sys.stderr)
                 return 1
             steps = store.steps(args.run)
-            if args.json:
-                print(json.dumps({**dict(run), "steps": [dict(s) for s in steps]}, ensure_ascii=False, indent=2))
+            if args.format == "json":
+                print_document("runs", [{**with_iso_times(dict(run)), "steps": [with_iso_times(dict(s))
+                                                                                  for s in steps]}], loaded)
                 return 0
+            print(sources_line(loaded))
             print(f"Run {run['id']} of {run['window']} ({run['application']}), {run['trigger']}: {run['status']}")
             print(f"  {_local(run['started_at'])} – {_local(run['ended_at'])}; {run['summary']}")
             rows = [(s["phase"], s["position"] + 1, s["name"], s["host"] or "-", s["status"],
@@ -115,10 +118,10 @@ def cmd_update_history(args: argparse.Namespace, loaded) -> int:
             print(table(["PHASE", "#", "STEP", "HOST", "STATUS", "STARTED", "DETAIL"], rows))
             return 0
         runs = store.history(args.window, args.limit)
-    if args.json:
-        for run in runs:
-            print(json.dumps(dict(run), ensure_ascii=False))
+    if args.format == "json":
+        print_document("runs", [dict(run) for run in runs], loaded)
         return 0
+    print(sources_line(loaded))
     if not runs:
         print("No update runs yet.")
         return 0
@@ -129,7 +132,7 @@ def cmd_update_history(args: argparse.Namespace, loaded) -> int:
 
 
 def _local(ts: float | None) -> str:
-    return "-" if ts is None else f"{datetime.fromtimestamp(ts, ROME):%Y-%m-%d %H:%M}"
+    return "-" if ts is None else f"{datetime.fromtimestamp(ts, ROME):%Y-%m-%d %H:%M %Z}"
 
 
 def add_commands(sub, common) -> None:
@@ -145,7 +148,7 @@ def add_commands(sub, common) -> None:
                        help="how many weeks (default %(default)s)")
         p.add_argument("--tenant", metavar="TENANT", help="only the windows of this tenant and the farm-wide ones")
         if name == "list":
-            p.add_argument("--json", action="store_true", help="a JSON array")
+            add_format(p)
         else:
             p.add_argument("--output", "-o", metavar="FILE", help="write here (default: standard output)")
 
@@ -166,7 +169,7 @@ def add_commands(sub, common) -> None:
     history.add_argument("--window", metavar="WINDOW", help="only this window")
     history.add_argument("--run", type=int, metavar="N", help="one run with its steps")
     history.add_argument("--limit", type=int, default=50, metavar="N")
-    history.add_argument("--json", action="store_true")
+    add_format(history)
 
 
 def _date_arg(text: str) -> date:
