@@ -76,3 +76,5 @@ def test_a_failed_backup_in_the_mailbox_reaches_the_helpdesk_as_one_ticket(tmp_p
     assert "srv-crema-web01" in str(message["Subject"])
     body = message.get_body(("plain",)).get_content()
     assert "Comune di Crema" in body
+    # "since" is the failure's own time (the report of 02:30), not when Custode read the mailbox (08:00)
+    assert "Da quando: domenica 6 dicembre 2026 alle 2:30" in body, body

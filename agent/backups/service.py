@@ -173,24 +173,32 @@ class BackupMonitor:
 
 
 def describe(job: JobStatus) -> str:
-    """One line for incidents and logs: what is wrong with which backup, since when."""
-    from custode.agent.backups.jobs import utc
-
+    """One line for incidents and logs: what is wrong with which backup, since when (Rome time, with its zone)."""
     name = f"backup {job.job.name!r}"
     if job.state == "missing":
-        return (f"{name}: no report for the run due {utc(job.due):%Y-%m-%d %H:%M} UTC "
-                f"(deadline {utc(job.deadline):%Y-%m-%d %H:%M} UTC passed)")
+        return (f"{name}: no report for the run due {_rome(job.due)} "
+                f"(deadline {_rome(job.deadline)} passed)")
     report = job.last_report
     if job.state in ("failed", "warning") and report is not None:
         what = "failed" if job.state == "failed" else "completed with warnings"
         error = f": {report.error.splitlines()[0][:200]}" if report.error else ""
-        return f"{name} {what} ({report.software}, report of {utc(report.reported_at):%Y-%m-%d %H:%M} UTC){error}"
+        return f"{name} {what} ({report.software}, report of {_rome(report.reported_at)}){error}"
     return f"{name}: {job.state}"
 
 
+def _rome(ts: float) -> str:
+    from datetime import datetime
+
+    from custode.agent.calendar import ROME
+
+    return f"{datetime.fromtimestamp(ts, ROME):%Y-%m-%d %H:%M %Z}"
+
+
 def _details(job: JobStatus) -> dict:
+    """``began_at`` is the failure's own time (the report's, or the missed deadline): tickets say "since" from it."""
     report = job.last_report
-    return {"state": job.state, "due": job.due, "deadline": job.deadline, "schedule": job.job.schedule,
+    return {"state": job.state, "began_at": job.since, "due": job.due, "deadline": job.deadline,
+            "schedule": job.job.schedule,
             "software": job.software, "last_success_at": job.last_success_at,
             "report": None if report is None else {"id": report.id, "subject": report.subject,
                                                    "status": report.status, "at": report.reported_at,

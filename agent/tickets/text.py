@@ -67,8 +67,22 @@ class IncidentFacts:
     def from_incident(cls, incident: Incident, tenant_name: str) -> "IncidentFacts":
         return cls(key=incident.key, tenant=incident.tenant, tenant_name=tenant_name, check=incident.check,
                    target=incident.target, severity=incident.severity, summary=incident.summary,
-                   details=dict(incident.details), opened_at=datetime.fromtimestamp(incident.opened_at, ROME),
+                   details=dict(incident.details), opened_at=datetime.fromtimestamp(began_at(incident), ROME),
                    occurrences=incident.occurrences)
+
+
+def began_at(incident: Incident) -> float:
+    """When the problem itself began: the check's own ``began_at`` (a failed report's time, a missed
+    deadline) when it gives one, else when the incident opened.
+
+    A backup that failed at 02:30 and was read at 08:00, or a Custode started after the deadline passed,
+    must not tell the referent "since 08:00"; nor may the resolution note measure the outage from there.
+    A ``began_at`` after the incident opened is not believed (clock trouble): the opening time is used.
+    """
+    value = incident.details.get("began_at") if isinstance(incident.details, dict) else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= incident.opened_at:
+        return float(value)
+    return incident.opened_at
 
 
 # --- words for times, numbers, durations ------------------------------------------------------
