@@ -12,9 +12,15 @@ in a plain JSON Lines file:
   canonical JSON ("hash") and the hash of the record before it ("prev").
   Editing a record breaks its own hash; removing, inserting or reordering
   records breaks the "prev" link of the record after; removing records from
-  the end is the one change a chain cannot see by itself, so every append
-  reports the new head to ``on_append`` and the agent keeps it elsewhere (its
-  SQLite state) to pass back to :func:`verify` as ``expected_head``.
+  the end is the one change a chain cannot see by itself, so the head (seq,
+  hash and where its line ends) is kept outside the log, in the state
+  database, by a :class:`Keeper`.  Before every append the end of the file
+  must match that head; a log that was cut, rewritten or replaced is not
+  appended to (records written on top would grow it back past the kept head
+  and hide the cut), and what could not be written is held by the keeper and
+  written, in order and with its own time, once the log is whole again.
+  :func:`verify` takes the head as ``expected_head``, and a ``start`` (the
+  last verified record) to check only what was written since.
 
 A record, keys in this order::
 
@@ -30,6 +36,7 @@ re-check it with a few lines of code in any language.
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import json
 import logging
@@ -37,12 +44,12 @@ import math
 import os
 import re
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 from custode.agent.clock import ROME, now_utc
 
@@ -53,10 +60,16 @@ else:
 
 __all__ = [
     "GENESIS_PREV",
+    "AuditDiverged",
     "AuditError",
     "AuditLog",
+    "Entry",
+    "Head",
+    "Held",
+    "Keeper",
     "VerifyResult",
     "export",
+    "make_entry",
     "parse_since",
     "verify",
 ]
@@ -70,6 +83,10 @@ KEYS = ("seq", "ts", "actor", "action", "subject", "details", "prev", "hash")
 """Record keys in the order they are written."""
 
 TORN_WRITE_ACTION = "audit.torn_write_recovered"
+RELEASED_ACTION = "audit.held_records_released"
+"""Written before records that were held while the log could not take them (how many, where, why)."""
+NEW_LOG_ACTION = "audit.new_log"
+"""Record 1 of a log started by ``custode audit new-log``: the old file, its hash, the head it had lost."""
 
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _TS_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
@@ -256,6 +273,108 @@ def _head_of(line: bytes | None, path: Path) -> tuple[int, str]:
 # --------------------------------------------------------------------------- #
 
 
+class Head(NamedTuple):
+    """A record of the log as it is kept outside the log: seq, hash and the byte offset just after its line.
+
+    ``end`` lets a check read that one line back, and a verification start
+    right after it, without reading the log from its first byte; it is None
+    for an anchor stored before offsets were (the next verification finds it)."""
+
+    seq: int
+    hash: str
+    end: int | None = None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What a caller asked to record, before it has a place in the chain.
+
+    It is what gets held while the log cannot take it, with its own time, so
+    a record written late still says when the thing happened."""
+
+    ts: str
+    actor: str
+    action: str
+    subject: str | None
+    details: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Held:
+    """An entry kept outside the log until the log can take it; ``held_in`` says where, ``key`` is the keeper's."""
+
+    entry: Entry
+    reason: str
+    held_in: str
+    key: object = None
+
+
+class Keeper(Protocol):
+    """What keeps the log honest from outside it (the state database).
+
+    AuditLog calls it under its thread lock and the exclusive file lock, so
+    another process cannot slip a record between the check and the write, nor
+    release the same held entries twice."""
+
+    def expected_head(self) -> Head | None:
+        """The last record written, as kept outside the log; None when nothing is kept (a new log)."""
+        ...
+
+    def held(self) -> Sequence[Held]:
+        """Entries that could not be written earlier, oldest first: they go in before any new one."""
+        ...
+
+    def written(self, head: Head, released: Sequence[Held]) -> None:
+        """After the fsync: ``head`` is the new last record and ``released`` are in the log now."""
+        ...
+
+
+class AuditDiverged(AuditError):
+    """The log no longer reaches, or no longer holds, the head kept outside it: it was cut, rewritten or replaced.
+
+    Nothing is appended to such a log: records written on top of a cut end
+    would grow it back past the kept head and make the cut invisible."""
+
+
+def make_entry(action: str, subject: str | None = None, details: Mapping[str, Any] | None = None,
+               actor: str = "agent") -> Entry:
+    """An entry stamped now, its values made JSON-safe (see :func:`_jsonable`)."""
+    if not isinstance(action, str) or not action:
+        raise ValueError("audit action must be a non-empty string such as 'incident.opened'")
+    data = _jsonable(details) if details is not None else {}
+    if not isinstance(data, dict):  # a list or a string passed by mistake is kept, not refused
+        data = {"value": data}
+    return Entry(_now_ts(), _text(str(actor)), _text(action), None if subject is None else _text(str(subject)), data)
+
+
+def _lines(fd: int, start: int, stop: int) -> Iterator[tuple[bytes, int]]:
+    """Each complete line from ``start`` to ``stop`` without its newline, with the offset just after it."""
+    pos, base, buf = start, start, b""
+    while pos < stop:
+        chunk = _read_at(fd, pos, min(_TAIL_CHUNK, stop - pos))
+        if not chunk:
+            return
+        pos += len(chunk)
+        buf += chunk
+        idx = 0
+        while (nl := buf.find(b"\n", idx)) >= 0:
+            yield buf[idx:nl], base + nl + 1
+            idx = nl + 1
+        buf, base = buf[idx:], base + idx
+
+
+def _is_head(line: bytes | None, head: Head) -> bool:
+    try:
+        record = json.loads((line or b"").decode("utf-8"))
+        return bool(record["seq"] == head.seq and record["hash"] == head.hash)
+    except (ValueError, TypeError, KeyError):
+        return False
+
+
+_FIX = ("Restore the log from a backup that holds record {seq}, or keep this file as evidence and start a new "
+        "log with 'custode audit new-log --reason ...'; records are held until then")
+
+
 class AuditLog:
     """Appends hash-chained records to one JSON Lines file.
 
@@ -263,15 +382,25 @@ class AuditLog:
     (the agent and a CLI command): each append takes a thread lock and an
     exclusive file lock, learns the head from the end of the file, writes and
     fsyncs.  Nothing is cached between appends, so another process's records
-    are always chained onto, and a log moved aside is never written to."""
+    are always chained onto, and a log moved aside is never written to.
+
+    With a ``keeper`` (the state database), the end of the file must also
+    match the head the keeper kept before anything is appended (count and
+    hash, and the offset where that record ends), held entries go in first,
+    and the new head goes back to the keeper under the same lock."""
 
     def __init__(self, path: str | os.PathLike[str], actor: str = "agent",
-                 on_append: Callable[[int, str], None] | None = None) -> None:
+                 on_append: Callable[[int, str], None] | None = None, keeper: Keeper | None = None) -> None:
         self.path = Path(path)
         self.lock_path = self.path.with_name(self.path.name + ".lock")
         self.actor = actor
         self.on_append = on_append
+        self.keeper = keeper
         self._lock = threading.Lock()
+
+    def entry(self, action: str, subject: str | None = None, details: Mapping[str, Any] | None = None,
+              *, actor: str | None = None) -> Entry:
+        return make_entry(action, subject, details, self.actor if actor is None else actor)
 
     def append(self, action: str, subject: str | None = None,
                details: Mapping[str, Any] | None = None, *, actor: str | None = None) -> dict[str, Any]:
@@ -284,62 +413,200 @@ class AuditLog:
         called with the new (seq, hash) after the data is on disk, in seq
         order (it runs under the thread lock, so it must not append to this
         log itself); its errors are logged, not raised, because the record is
-        already written."""
-        if not isinstance(action, str) or not action:
-            raise ValueError("audit action must be a non-empty string such as 'incident.opened'")
-        who = _text(str(self.actor if actor is None else actor))
-        what = _text(action)
-        subj = None if subject is None else _text(str(subject))
-        data = _jsonable(details) if details is not None else {}
-        if not isinstance(data, dict):  # a list or a string passed by mistake is kept, not refused
-            data = {"value": data}
+        already written.  With a keeper, :class:`AuditDiverged` means nothing
+        was written because the log was cut or rewritten."""
+        return self.append_entry(self.entry(action, subject, details, actor=actor))
 
+    def append_entry(self, entry: Entry) -> dict[str, Any]:
+        """Write an entry made earlier (:meth:`entry`), with its own time."""
         with self._lock:
-            record = self._append_locked(who, what, subj, data)
+            record = self._write([entry])[-1]
             if self.on_append is not None:
                 try:
                     self.on_append(record["seq"], record["hash"])
-                except Exception:  # noqa: BLE001 - the record is written; do not lose it
-                    log.exception("audit on_append callback failed for record %s", record["seq"])
+                except Exception as exc:  # noqa: BLE001 - the record is written; do not lose it
+                    log.error("audit on_append callback failed; the record is written",
+                              extra={"audit_log": str(self.path), "seq": record["seq"], "error": str(exc)})
         return record
 
-    def _append_locked(self, actor: str, action: str, subject: str | None,
-                       details: dict[str, Any]) -> dict[str, Any]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+    def release(self) -> list[dict[str, Any]]:
+        """Write the keeper's held entries now; with none, only check that an append would succeed.
+
+        The health probe calls it: a log that was fixed gets its held records
+        back without waiting for the next event, and one that broke is found
+        within a probe interval.  Raises like :meth:`append`."""
+        with self._lock:
+            return self._write([])
+
+    def start_new_log(self, entry: Callable[[Path | None], Entry], keep_as: Path | None,
+                      reset: Callable[[], None]) -> dict[str, Any]:
+        """Move the current file to ``keep_as``, let ``reset`` forget its head, write ``entry(kept)`` as record 1.
+
+        All under the file lock, so no other writer sees the log missing in
+        between and starts a chain of its own, and ``entry`` describes the
+        old file exactly as it was moved."""
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with _exclusive_lock(self.lock_path):
+                kept = None
+                if keep_as is not None and self.path.exists():
+                    os.replace(self.path, keep_as)
+                    kept = keep_as
+                first = entry(kept)
+                reset()
+                return self._write_under_lock([first], lead=True)[0]
+
+    def _write(self, entries: list[Entry]) -> list[dict[str, Any]]:
+        if entries:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         with _exclusive_lock(self.lock_path):
-            created = not self.path.exists()
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | _O_BINARY, _FILE_MODE)
+            return self._write_under_lock(entries)
+
+    def _write_under_lock(self, entries: list[Entry], lead: bool = False) -> list[dict[str, Any]]:
+        """Check the tail, then write held entries and ``entries`` (``lead``: ``entries`` first) in one write."""
+        keeper = self.keeper
+        expected = keeper.expected_head() if keeper is not None else None
+        held = list(keeper.held()) if keeper is not None else []
+        exists = self.path.exists()
+        if not exists and expected is not None and expected.seq > 0:
+            raise AuditDiverged(
+                f"audit log {self.path} is missing, but the state database says {expected.seq} records were "
+                f"written to it: it was deleted or moved. " + _FIX.format(seq=expected.seq))
+        if not entries and not held:
+            self._check_writable(exists)
+            if exists:
+                fd = os.open(self.path, os.O_RDONLY | _O_BINARY)
+                try:
+                    size = os.fstat(fd).st_size
+                    last_line, end = _read_tail(fd, size)
+                    seq, prev = _head_of(last_line, self.path)
+                    problem = self._tail_problem(fd, end, seq, prev, expected)
+                finally:
+                    os.close(fd)
+                if problem:
+                    raise AuditDiverged(problem)
+            return []
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | _O_BINARY, _FILE_MODE)
+        try:
+            if not exists:
+                self._sync_dir()
+            size = os.fstat(fd).st_size
+            last_line, end = _read_tail(fd, size)
+            seq, prev = _head_of(last_line, self.path)
+            problem = self._tail_problem(fd, end, seq, prev, expected)
+            if problem:
+                raise AuditDiverged(problem)
+            actor = entries[0].actor if entries else self.actor
+            ts = entries[0].ts if entries else _now_ts()
+            records: list[dict[str, Any]] = []
+            fragment = b""
+            if end < size:
+                fragment = _read_at(fd, end, size - end)
+                # Only the unfinished line goes; it is re-written in full
+                # (base64) by the record below, in the same write.
+                os.ftruncate(fd, end)
+                records.append(_make_record(seq + 1, ts, actor, TORN_WRITE_ACTION, None, {
+                    "fragment_base64": base64.b64encode(fragment).decode("ascii"),
+                    "fragment_bytes": len(fragment),
+                }, prev))
+                seq, prev = records[-1]["seq"], records[-1]["hash"]
+                log.warning("audit log %s ended in a %d-byte torn write; recovered as record %d",
+                            self.path, len(fragment), seq)
+            batch: list[Entry] = list(entries) if lead else []
+            if held:
+                batch.append(Entry(ts, self.actor, RELEASED_ACTION, None, {
+                    "count": len(held),
+                    "held_in": sorted({h.held_in for h in held}),
+                    "first_ts": held[0].entry.ts, "last_ts": held[-1].entry.ts,
+                    "reasons": list(dict.fromkeys(h.reason for h in held))[:5],
+                }))
+                batch += [h.entry for h in held]
+            batch += [] if lead else entries
+            for item in batch:
+                records.append(_make_record(seq + 1, item.ts, item.actor, item.action, item.subject,
+                                            item.details, prev))
+                seq, prev = records[-1]["seq"], records[-1]["hash"]
+            payload = b"".join(_line(record) for record in records)
             try:
-                if created:
-                    self._sync_dir()
-                size = os.fstat(fd).st_size
-                last_line, end = _read_tail(fd, size)
-                seq, prev = _head_of(last_line, self.path)
-                ts = _now_ts()
-                out: list[bytes] = []
-                if end < size:
-                    fragment = _read_at(fd, end, size - end)
-                    # Only the unfinished line goes; it is re-written in full
-                    # (base64) by the record below, in the same write.
-                    os.ftruncate(fd, end)
-                    torn = _make_record(seq + 1, ts, actor, TORN_WRITE_ACTION, None, {
-                        "fragment_base64": base64.b64encode(fragment).decode("ascii"),
-                        "fragment_bytes": len(fragment),
-                    }, prev)
-                    out.append(_line(torn))
-                    seq, prev = torn["seq"], torn["hash"]
-                    log.warning("audit log %s ended in a %d-byte torn write; recovered as record %d",
-                                self.path, len(fragment), seq)
-                record = _make_record(seq + 1, ts, actor, action, subject, details, prev)
-                out.append(_line(record))
-                payload = b"".join(out)
                 written = os.write(fd, payload)  # one write: O_APPEND puts it at the end
                 while written < len(payload):  # short writes are rare on files; finish under the lock
                     written += os.write(fd, payload[written:])
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        return record
+            except OSError:
+                _undo_partial(fd, end, fragment)
+                raise
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if keeper is not None:
+            try:
+                keeper.written(Head(seq, prev, end + len(payload)), held)
+            except Exception as exc:  # noqa: BLE001 - the records are on disk; the keeper logs its own trouble
+                log.error("audit keeper failed after a write; the records are in the log",
+                          extra={"audit_log": str(self.path), "seq": seq, "error": str(exc)})
+        return records
+
+    def _check_writable(self, exists: bool) -> None:
+        """Raise the OSError an append would meet (read-only mount, permissions), without writing a byte."""
+        if exists:
+            os.close(os.open(self.path, os.O_WRONLY | os.O_APPEND | _O_BINARY))
+        elif not os.access(self.path.parent, os.W_OK):
+            code = errno.EROFS if _read_only_dir(self.path.parent) else errno.EACCES
+            raise OSError(code, os.strerror(code), str(self.path.parent))
+
+    def _tail_problem(self, fd: int, end: int, seq: int, digest: str, expected: Head | None) -> str | None:
+        """Why the file's last record does not continue the kept head, or None when it does."""
+        if expected is None or expected.seq <= 0:
+            return None
+        where = f"audit log {self.path}"
+        fix = _FIX.format(seq=expected.seq)
+        if seq < expected.seq:
+            gone = (f"record {expected.seq} was" if seq + 1 == expected.seq
+                    else f"records {seq + 1} to {expected.seq} were")
+            return (f"{where} ends at record {seq}, but record {expected.seq} was written to it: {gone} cut off "
+                    f"its end. {fix}")
+        if seq == expected.seq:
+            if digest != expected.hash:
+                return (f"{where}: its last record {seq} is not the one written (its hash differs from the head "
+                        f"kept in the state database): the end of the log was cut and written again. {fix}")
+            if expected.end is not None and expected.end != end:
+                return (f"{where}: its records up to {seq} take {end} bytes, not the {expected.end} written: "
+                        f"records before the last one were changed. {fix}")
+            return None
+        return self._continues_from(fd, end, expected, fix)
+
+    def _continues_from(self, fd: int, end: int, expected: Head, fix: str) -> str | None:
+        """Records after the kept head (another writer's, or written just before a crash) must chain onto it.
+
+        With the head's offset only those records are read; without it (an
+        anchor from before offsets were kept) the file is scanned once."""
+        where = f"audit log {self.path}"
+        found = expected.end is not None
+        start, prev_seq, prev_hash = (expected.end, expected.seq, expected.hash) if found else (0, 0, GENESIS_PREV)
+        if expected.end is not None:
+            line, line_end = _read_tail(fd, expected.end) if expected.end <= end else (None, -1)
+            if line_end != expected.end or not _is_head(line, expected):
+                return (f"{where}: record {expected.seq}, the head kept in the state database, is no longer where "
+                        f"it was written (ending at byte {expected.end}): the log was cut and written again. {fix}")
+        for raw, _ in _lines(fd, start or 0, end):
+            try:
+                record = _parse_record(raw)
+            except _BadLine as exc:
+                return f"{where}: the line after record {prev_seq}: {exc}. {fix}"
+            if not found:
+                if record["seq"] == expected.seq:
+                    if record["hash"] != expected.hash:
+                        return (f"{where}: record {expected.seq} is not the one written (its hash differs from "
+                                f"the head kept in the state database): the log was rewritten. {fix}")
+                    found = True
+                prev_seq, prev_hash = record["seq"], record["hash"]
+                continue
+            problem = _chain_problem(prev_seq + 1, record, prev_seq, prev_hash)
+            if problem:
+                return f"{where}, after record {expected.seq} (the head kept in the state database): {problem}. {fix}"
+            prev_seq, prev_hash = record["seq"], record["hash"]
+        if not found:
+            return f"{where} holds no record {expected.seq}, the head kept in the state database. {fix}"
+        return None
 
     def _sync_dir(self) -> None:
         """Make a newly created log survive a power cut (POSIX only)."""
@@ -350,6 +617,27 @@ class AuditLog:
             os.fsync(dfd)
         finally:
             os.close(dfd)
+
+
+def _undo_partial(fd: int, end: int, fragment: bytes) -> None:
+    """A write that failed half-way (a full disk): cut what it left, put a torn fragment back as it was.
+
+    The caller keeps the records it could not write, so a half-written line
+    must not stay behind to be recovered a second time; the fragment fits
+    again, since the space it took was just freed."""
+    try:
+        os.ftruncate(fd, end)
+        if fragment:
+            os.write(fd, fragment)
+    except OSError as exc:  # the log is left as the failed write left it; the next append recovers a fragment
+        log.error("cannot undo a failed audit write", extra={"error": str(exc)})
+
+
+def _read_only_dir(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):  # pragma: no cover - Windows has no statvfs
+        return False
 
 
 # --------------------------------------------------------------------------- #
@@ -369,6 +657,12 @@ class VerifyResult:
     records: int
     first_bad_line: int | None = None
     reason: str | None = None
+    head: Head | None = field(default=None, compare=False)
+    """The last good record, with the offset after its line: where the next verification can start."""
+    expected_end: int | None = field(default=None, compare=False)
+    """Where the expected head's line ends, when it was found (for an anchor kept without its offset)."""
+    torn: bool = field(default=False, compare=False)
+    """The one problem is an unfinished last line, which the next append recovers without loss."""
 
 
 class _BadLine(Exception):
@@ -457,51 +751,75 @@ def _chain_problem(n: int, record: Mapping[str, Any], prev_seq: int, prev_hash: 
     return None
 
 
-def verify(path: str | os.PathLike[str], expected_head: tuple[int, str] | None = None) -> VerifyResult:
-    """Check the whole chain and stop at the first bad line.
+def verify(path: str | os.PathLike[str], expected_head: tuple[int, str] | Head | None = None, *,
+           start: Head | None = None) -> VerifyResult:
+    """Check the chain and stop at the first bad line.
 
     Times may go backwards between records (NTP steps, a VM restored), so only
     their format is checked.  ``expected_head`` is the (seq, hash) kept outside
-    the log by ``on_append``: a log that no longer reaches that seq, or holds a
-    different record there, was cut or rewritten at the end, the one change
-    the chain alone cannot show.  Records after the expected head are fine:
-    another process (the CLI) or a crash before the head was stored explain
-    them, and they are chained like any other."""
+    the log (the state database's anchor): a log that no longer reaches that
+    seq, or holds a different record there, was cut or rewritten at the end,
+    the one change the chain alone cannot show.  Records after the expected
+    head are fine: another process or a crash before the head was stored
+    explain them, and they are chained like any other.
+
+    ``start`` is a record verified before, with the offset after its line
+    (the state database's checkpoint): that line is read back to confirm it
+    is still there, and only what follows it is checked, so a start-up costs
+    what was written since the last one, not the years before.  Without it
+    the whole file is read (``custode audit verify``)."""
     file = Path(path)
     if not file.exists():
         return VerifyResult(False, 0, None, f"audit log {file} does not exist")
-    records, prev_seq, prev_hash = 0, 0, GENESIS_PREV
+    records, prev_seq, prev_hash, offset, first = 0, 0, GENESIS_PREV, 0, 1
+    head_seq = expected_head[0] if expected_head is not None else 0
     head_hash_found: str | None = None
-    n = 0
+    expected_end: int | None = None
     with open(file, "rb") as fh:
-        for n, raw in enumerate(fh, start=1):
+        if start is not None and start.seq > 0 and start.end is not None:
+            size = os.fstat(fh.fileno()).st_size
+            line, line_end = _read_tail(fh.fileno(), start.end) if start.end <= size else (None, -1)
+            if line_end != start.end or not _is_head(line, start):
+                return VerifyResult(False, 0, start.seq, (
+                    f"line {start.seq}: record {start.seq}, verified before and kept as the checkpoint in the "
+                    f"state database (its line ended at byte {start.end}), is no longer there: the log was cut "
+                    f"or rewritten before it (the file has {size} bytes now)"))
+            fh.seek(start.end)
+            records, prev_seq, prev_hash, offset, first = start.seq, start.seq, start.hash, start.end, start.seq + 1
+            if head_seq < start.seq:
+                head_seq = 0  # verified up to the checkpoint already; the anchor lies behind it
+            elif head_seq == start.seq:
+                head_hash_found, expected_end = start.hash, start.end
+        n = first - 1
+        for n, raw in enumerate(fh, start=first):
+            good = Head(prev_seq, prev_hash, offset) if records else None
             if not raw.endswith(b"\n"):
                 return VerifyResult(False, records, n, (
                     f"line {n}: incomplete last line ({len(raw)} bytes with no newline): "
                     f"a write was interrupted; the next append moves it into an "
-                    f"{TORN_WRITE_ACTION} record"))
+                    f"{TORN_WRITE_ACTION} record"), good, expected_end, torn=True)
             try:
                 record = _parse_record(raw[:-1])
             except _BadLine as exc:
-                return VerifyResult(False, records, n, f"line {n}: {exc}")
+                return VerifyResult(False, records, n, f"line {n}: {exc}", good)
             problem = _chain_problem(n, record, prev_seq, prev_hash)
             if problem:
-                return VerifyResult(False, records, n, problem)
-            records, prev_seq, prev_hash = records + 1, record["seq"], record["hash"]
-            if expected_head is not None and prev_seq == expected_head[0]:
-                head_hash_found = prev_hash
-    if expected_head is not None and expected_head[0] > 0:
-        head_seq, head_hash = expected_head
+                return VerifyResult(False, records, n, problem, good)
+            records, prev_seq, prev_hash, offset = records + 1, record["seq"], record["hash"], offset + len(raw)
+            if head_seq and prev_seq == head_seq:
+                head_hash_found, expected_end = prev_hash, offset
+    head = Head(prev_seq, prev_hash, offset) if records else None
+    if expected_head is not None and head_seq > 0:
         if records < head_seq:
             gone = f"record {head_seq} was" if records + 1 == head_seq else f"records {records + 1} to {head_seq} were"
             return VerifyResult(False, records, n + 1, (
                 f"line {n + 1}: the log ends at record {records} but record {head_seq} was recorded "
-                f"as its head; {gone} removed from the end (the log was truncated)"))
-        if head_hash_found != head_hash:
+                f"as its head; {gone} removed from the end (the log was truncated)"), head)
+        if head_hash_found != expected_head[1]:
             return VerifyResult(False, records, head_seq, (
                 f"line {head_seq}: record {head_seq} does not have the hash recorded as the head; "
-                f"the end of the log was removed and written again from there"))
-    return VerifyResult(True, records)
+                f"the end of the log was removed and written again from there"), head)
+    return VerifyResult(True, records, head=head, expected_end=expected_end)
 
 
 # --------------------------------------------------------------------------- #

@@ -7,6 +7,7 @@ config, a broken audit chain, open incidents for ``status``), 2 usage error.
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 from typing import Callable, Sequence
 
@@ -25,11 +26,18 @@ def _load(args: argparse.Namespace):
 
 def cmd_run(args: argparse.Namespace) -> int:
     from custode.agent import logs
+    from custode.agent.config_loader import describe_secret_error
     from custode.agent.runtime import Agent
+    from custode.agent.secrets import SecretError
 
     loaded = _load(args)
     logs.setup(loaded.model.logging.level, loaded.model.logging.format)
-    Agent(loaded, listen=args.listen, web_config=args.web_config_file).run_forever()
+    try:
+        agent = Agent(loaded, listen=args.listen, web_config=args.web_config_file)
+    except SecretError as exc:  # a secret read at start-up (the Alertmanager bridge token): one line, no traceback
+        print(f"custode: cannot start: {describe_secret_error(loaded, exc)}", file=sys.stderr)
+        return 2
+    agent.run_forever()
     return 0
 
 
@@ -99,6 +107,9 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     from custode.agent.config_loader import load
 
     loaded = load(args.path or args.config)
+    from custode.agent.config_loader import require_env_secrets
+
+    require_env_secrets(loaded)  # ConfigError naming each {env: VAR} secret this environment lacks
     enabled = ", ".join(p.name for p in loaded.enabled_collectors)
     tenants = ", ".join(loaded.model.tenant_ids())
     backups = loaded.model.backups
@@ -124,33 +135,100 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _audit_file(args: argparse.Namespace) -> tuple[str, tuple[int, str] | None]:
-    """The audit log path and, when the state DB is at hand, its anchored head."""
+def cmd_config_init(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    from custode.agent.config_init import InitError, starter_text, write_starter
+    from custode.agent.config_loader import default_config_path
+
+    if args.output == "-":
+        sys.stdout.write(starter_text(args.kind))
+        return 0
+    target = Path(args.output or os.environ.get("CUSTODE_CONFIG") or default_config_path())
+    try:
+        write_starter(args.kind, target, args.force)
+    except InitError as exc:
+        print(f"custode: {exc}", file=sys.stderr)
+        return 1
+    print(f"{target}: a {args.kind} starter written; edit it, then: custode config check {target}")
+    return 0
+
+
+def _audit_file(args: argparse.Namespace, with_anchor: bool = True) -> tuple[str, tuple[int, str] | None, list[str]]:
+    """The audit log path and, when the state DB is at hand, its anchored head; and what stands in the way.
+
+    The notes say what verify cannot vouch for: records held outside the log,
+    or a state database that cannot be read (then only the chain is checked,
+    and a cut end cannot be seen)."""
     if args.file:
-        return args.file, None
+        return args.file, None, []
     from custode.agent.paths import audit_path, state_path
-    from custode.agent.state import State
+    from custode.agent.state import State, StateError
+    from custode.agent.status import held_lines
+    from custode.agent.storage_errors import explain_state
 
     loaded = _load(args)
-    anchor = None
-    if state_path(loaded.model).exists():
-        state = State(state_path(loaded.model))
-        anchor = state.audit_anchor()
+    path, db = audit_path(loaded.model), state_path(loaded.model)
+    if not with_anchor or not db.exists():
+        return str(path), None, []
+    without = "; the chain is checked without the head kept there, so records cut off its end cannot be seen"
+    try:
+        state = State(db)
+    except StateError as exc:
+        return str(path), None, [f"{exc}{without}"]
+    try:
+        anchor, held = state.audit_anchor(), state.held_audit_summary()
+    except sqlite3.DatabaseError as exc:
+        return str(path), None, [f"{explain_state(exc, db)}{without}"]
+    finally:
         state.close()
-    return str(audit_path(loaded.model)), anchor
+    return str(path), anchor, [line for line in held_lines(*held) if line]
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     from custode.agent.audit import verify
 
-    path, anchor = _audit_file(args)
+    path, anchor, notes = _audit_file(args)
     result = verify(path, expected_head=anchor)
+    for note in notes:
+        print(f"custode audit verify: {note}", file=sys.stderr)
     if result.ok:
         anchored = " and matches the head recorded in the state database" if anchor else ""
         print(f"{path}: OK, {result.records} records, hash chain intact{anchored}.")
-        return 0
+        return 1 if notes else 0
     print(f"{path}: BROKEN at line {result.first_bad_line}: {result.reason}", file=sys.stderr)
+    if not result.torn:
+        print("What to do: keep this file as evidence; restore the log from a backup that holds every record, "
+              "or start a new log with 'custode audit new-log --reason \"...\"' (record 1 of the new log names "
+              "this file and its hash). Custode holds new records until then.", file=sys.stderr)
     return 1
+
+
+def cmd_audit_new_log(args: argparse.Namespace) -> int:
+    import getpass
+
+    from custode.agent.audit import AuditError
+    from custode.agent.audit_keeper import AuditKeeper
+    from custode.agent.paths import audit_path, state_path
+    from custode.agent.state import State
+
+    loaded = _load(args)
+    state = State(state_path(loaded.model))
+    try:
+        keeper = AuditKeeper(state, audit_path(loaded.model), actor="cli")
+        try:
+            record, kept = keeper.start_new_log(args.reason, f"cli:{getpass.getuser()}")
+        except AuditError as exc:
+            print(f"custode audit new-log: {exc}", file=sys.stderr)
+            return 1
+        held = keeper.status().held
+    finally:
+        state.close()
+    where = f"the damaged one is kept as {kept}" if kept else "there was no file to keep"
+    print(f"{keeper.path}: new log started; {where}; record {record['seq']} ({record['action']}) names it "
+          f"with its SHA-256. Held records were written after it" + (f" ({held} still held)." if held else "."))
+    return 0
 
 
 def cmd_audit_export(args: argparse.Namespace) -> int:
@@ -162,7 +240,7 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"custode audit export: {exc}", file=sys.stderr)
         return 2
-    path, _ = _audit_file(args)
+    path, _, _ = _audit_file(args, with_anchor=False)
     for line in export(path, since=since, until=until):
         sys.stdout.write(line + "\n")
     return 0
@@ -241,6 +319,13 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("path", nargs="?", help="config file (default: as for the other commands)")
     check.add_argument("--config", "-c", metavar="PATH", help=argparse.SUPPRESS)
     check.set_defaults(handler=cmd_config_check)
+    init = config_sub.add_parser("init", help="Write a commented starter config: a comune's server (default), "
+                                              "a farm node, or the full reference.")
+    init.add_argument("kind", nargs="?", choices=["comune", "farm", "reference"], default="comune")
+    init.add_argument("--output", "-o", metavar="FILE", help="where (default: /etc/custode/custode.yaml, "
+                                                             "or $CUSTODE_CONFIG); '-' prints it")
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    init.set_defaults(handler=cmd_config_init)
 
     audit = sub.add_parser("audit", help="Verify or export the tamper-evident audit log.")
     audit_sub = audit.add_subparsers(dest="audit_command", metavar="SUBCOMMAND", required=True)
@@ -255,6 +340,14 @@ def _parser() -> argparse.ArgumentParser:
                            help="from this time: 2026-11-23 (midnight Europe/Rome), 2026-11-23T10:00, "
                                 "or with an offset")
             p.add_argument("--until", metavar="DATE", help="up to (excluding) this time, same forms")
+    new_log = audit_sub.add_parser(
+        "new-log", help="After damage: keep the damaged log as evidence and start a new chain that names it.",
+        description="Move the damaged audit log aside (audit.jsonl.broken-<time>), forget the head the state "
+                    "database kept for it, and start a new log whose record 1 gives the reason, the damage, the "
+                    "old file and its SHA-256; held records follow. Refused while the log is intact.")
+    new_log.add_argument("--config", "-c", metavar="PATH", help="config file (to find the audit log)")
+    new_log.add_argument("--reason", required=True, help="why, for the auditors (e.g. the ticket number)")
+    new_log.set_defaults(handler=cmd_audit_new_log)
 
     backups = sub.add_parser("backups", help="Backup reports: the morning table, unexpected jobs, a poll now.")
     backups_sub = backups.add_subparsers(dest="backups_command", metavar="SUBCOMMAND", required=True)
@@ -314,6 +407,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _explain_db(args: argparse.Namespace, exc: sqlite3.DatabaseError) -> str:
+    """The storage failure in words, naming the state database of the command's config when it can be found."""
+    from custode.agent.storage_errors import explain_state
+
+    try:
+        from custode.agent.paths import state_path
+
+        return explain_state(exc, state_path(_load(args).model))
+    except Exception:  # noqa: BLE001 - the config itself may be the trouble; say what is known
+        return f"the state database cannot be used: {exc}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -331,6 +436,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except (StateError, ListenError, OSError) as exc:
         print(f"custode: {exc}", file=sys.stderr)
+        return 1
+    except sqlite3.DatabaseError as exc:  # a command met a damaged, full or read-only state DB
+        print(f"custode: {_explain_db(args, exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

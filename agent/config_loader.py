@@ -13,7 +13,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import yaml
 from pydantic import BaseModel, ValidationError, create_model
@@ -21,6 +21,8 @@ from pydantic import BaseModel, ValidationError, create_model
 from custode.agent.config import DEFAULT_TENANT, TENANT_ID, Config
 from custode.agent.config_refs import HOST, TENANT, TICKET_BACKEND, references
 from custode.agent.durations import DURATION_HINT, Duration
+from custode.agent.redact import redact_text, redact_url, url_secrets, urls_in
+from custode.agent.secrets import SecretError, SecretRef, secret_refs
 from custode.agent.suggest import did_you_mean
 from custode.collectors.base import Collector
 from custode.collectors.registry import available, broken
@@ -77,44 +79,229 @@ class LoadedConfig:
     source: str
     collectors: list[CollectorPlan] = field(default_factory=list)
     sha256: str = ""  # of the text as loaded, for the audit log: which config was running
+    lines: dict[Path_, int] = field(default_factory=dict, repr=False)  # the line of every key path
 
     @property
     def enabled_collectors(self) -> list[CollectorPlan]:
         return [c for c in self.collectors if c.enabled]
 
 
-# --- YAML with line numbers -------------------------------------------------
+# --- YAML with line numbers, within bounds ------------------------------------
+
+MAX_DEPTH = 100
+"""Deepest nesting of sections and lists (also reached through aliases); far beyond any real config."""
+ALIAS_BUDGET = 10_000
+"""Values an alias or a merge key may add beyond the document's own, or a few times its own size if more."""
+ALIAS_FACTOR = 4
+MAX_INT_DIGITS = 100
+"""Longer integers are refused: no setting needs one, and Python stops converting at 4,300 digits anyway."""
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_INT_TAG = "tag:yaml.org,2002:int"
+
+
+class _Refused(Exception):
+    """A YAML document Custode will not build: where it is and what to do."""
+
+    def __init__(self, mark: Any, path: Path_, message: str, column: bool = False) -> None:
+        super().__init__(message)
+        self.mark = mark
+        self.path = path
+        self.column = column  # worth saying where a line holds many values (flow style: [[[ … ]]])
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with nesting bounded while composing and its own nodes counted.
+
+    PyYAML composes recursively (a few Python frames per level), so a file of
+    ten thousand ``[`` would end in RecursionError; the depth is checked
+    before each level, far below Python's limit.
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.depth = 0
+        self.own_nodes = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            return super().compose_node(parent, index)
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise _Refused(self.peek_event().start_mark, (), _too_deep(), column=True)
+            node = super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+        self.own_nodes += 1
+        return node
+
+
+def _too_deep() -> str:
+    return (f"nested more than {MAX_DEPTH} levels deep; no Custode setting goes this deep: check the "
+            "indentation and the brackets (a generated or damaged file?)")
+
+
+class _Builder:
+    """Python data from composed nodes, with the line of every key path, expanding aliases within a budget.
+
+    An alias is a reference: ``[*a, *a]`` builds ``a`` twice, so nine aliases
+    of nine aliases of … (a "billion laughs" file of 600 bytes) would build a
+    billion values. Like Go's yaml.v3 ("excessive aliasing"), the values built
+    through aliases and merge keys are counted, and the document is refused
+    once they pass the budget: at least :data:`ALIAS_BUDGET`, or
+    :data:`ALIAS_FACTOR` times the document's own size.
+    """
+
+    def __init__(self, loader: _BoundedLoader, source: str) -> None:
+        self.loader = loader
+        self.source = source
+        self.lines: dict[Path_, int] = {}
+        self.limit = loader.own_nodes + max(ALIAS_BUDGET, ALIAS_FACTOR * loader.own_nodes)
+        self.built = 0
+        self.open: set[int] = set()  # the nodes being built now: meeting one again is an alias to itself
+        self.merged: dict[int, list[tuple[str, yaml.Node, yaml.Node]]] = {}  # entries of each mapping, once
+
+    def count(self, node: yaml.Node, path: Path_) -> None:
+        self.built += 1
+        if self.built > self.limit:  # named at the top-level key being built: the alias inside is in its text
+            raise _Refused(None, path[:1],
+                           f"aliases (*name) and merge keys (<<) expand to more than "
+                           f"{self.limit - self.loader.own_nodes:,} values beyond the document's own: refused as "
+                           "an alias bomb; write the repeated parts out, or reuse fewer and smaller anchors")
+
+    def build(self, node: yaml.Node, path: Path_) -> Any:
+        self.lines.setdefault(path, node.start_mark.line + 1)
+        self.count(node, path)
+        if isinstance(node, yaml.ScalarNode):
+            return self.scalar(node, path)
+        if len(path) >= MAX_DEPTH:
+            raise _Refused(node.start_mark, path, _too_deep(), column=True)
+        if id(node) in self.open:
+            raise _Refused(node.start_mark, path, "an alias refers to the section it is inside of (like "
+                           "'a: &a [*a]'), which would never end; point it at another anchor")
+        self.open.add(id(node))
+        try:
+            if isinstance(node, yaml.MappingNode):
+                out: dict[str, Any] = {}
+                for key, key_node, value_node in self.entries(node, path, ()):
+                    key_path = path + (key,)
+                    self.lines[key_path] = key_node.start_mark.line + 1
+                    out[key] = self.build(value_node, key_path)
+                return out
+            return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
+        finally:
+            self.open.discard(id(node))
+
+    def entries(self, node: yaml.MappingNode, path: Path_,
+                merging: tuple[int, ...]) -> list[tuple[str, yaml.Node, yaml.Node]]:
+        """(key, key node, value node) of a mapping, merge keys (``<<: *defaults``) resolved.
+
+        The mapping's own keys win over merged ones, and an earlier mapping of
+        ``<<: [*a, *b]`` over a later one (the YAML merge-key rules); a key
+        written twice in the mapping itself is an error. Computed once per
+        mapping, however many aliases and merges reach it.
+        """
+        if id(node) in self.merged:
+            return self.merged[id(node)]
+        own: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        merges: list[yaml.Node] = []
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                merges.append(value_node)
+                continue
+            key = self.key(key_node, path)
+            if key in own:
+                first = own[key][0].start_mark.line + 1
+                raise _Refused(key_node.start_mark, path + (key,),
+                               f"duplicate key {key!r}: it is already set on line {first}; keep only one")
+            own[key] = (key_node, value_node)
+        merged: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        for value_node in merges:
+            sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+            for source in sources:
+                if not isinstance(source, yaml.MappingNode):
+                    raise _Refused(source.start_mark, path, "a merge key (<<) takes an alias of a section "
+                                   "(<<: *defaults) or a list of them (<<: [*a, *b])")
+                if id(source) in merging or id(source) == id(node) or len(merging) >= MAX_DEPTH:
+                    raise _Refused(source.start_mark, path, "a merge key (<<) merges a section into itself; "
+                                   "point it at another anchor")
+                for key, key_node, item in self.entries(source, path, merging + (id(node),)):
+                    merged.setdefault(key, (key_node, item))
+        for key in own:
+            merged.pop(key, None)
+        result = ([(key, k, v) for key, (k, v) in merged.items()] +
+                  [(key, k, v) for key, (k, v) in own.items()])
+        self.merged[id(node)] = result
+        return result
+
+    def key(self, key_node: yaml.Node, path: Path_) -> str:
+        key = self.scalar(key_node, path) if isinstance(key_node, yaml.ScalarNode) else None
+        if not isinstance(key, (str, int, float, bool)):
+            raise _Refused(key_node.start_mark, path, "a key must be a plain word")
+        return str(key)
+
+    def scalar(self, node: yaml.ScalarNode, path: Path_) -> Any:
+        if node.tag == _INT_TAG:
+            digits = sum(ch.isalnum() for ch in node.value)
+            if digits > MAX_INT_DIGITS:
+                raise _Refused(node.start_mark, path, f"a number of {digits:,} digits: no setting takes one "
+                               f"longer than {MAX_INT_DIGITS}; quote it if it is text, else shorten it")
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except (ValueError, OverflowError) as exc:  # a date like 2026-13-45, a number Python will not convert
+            shown = node.value if len(node.value) <= 40 else node.value[:40] + "…"
+            raise _Refused(node.start_mark, path, f"cannot read {shown!r}: {exc}; quote it to keep it as text, "
+                           "or correct it") from None
+
+
+def _position(text: str, index: int) -> tuple[int, int]:
+    """1-based (line, column) of ``text[index]``."""
+    line_start = text.rfind("\n", 0, index) + 1
+    return text.count("\n", 0, index) + 1, index - line_start + 1
+
+
+def _unreadable(text: str, source: str, exc: yaml.reader.ReaderError) -> ConfigError:
+    """A character YAML does not allow (NUL, other control characters), with its line and column.
+
+    PyYAML's reader names only an offset in the text ("position 4711").
+    """
+    line, column = _position(text, exc.position) if isinstance(exc.position, int) else (None, None)
+    where = f" at line {line}, column {column}" if line else ""
+    character = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "\0")
+    if character == 0:
+        message = (f"the file contains a NUL byte{where}: it is damaged or not text (saved as UTF-16?); "
+                   "save it as UTF-8 text, or remove the NUL characters")
+    else:
+        message = (f"the file contains the control character U+{character:04X}{where}, which YAML does not "
+                   "allow; remove it (or write it escaped inside double quotes, e.g. \"\\t\")")
+    return ConfigError([Problem(source, line, "", message)])
+
 
 def _compose(text: str, source: str) -> tuple[Any, dict[Path_, int]]:
-    """Python data for ``text`` plus the line of every key path."""
-    loader = yaml.SafeLoader(text)
-    lines: dict[Path_, int] = {}
+    """Python data for ``text`` plus the line of every key path; ConfigError for what cannot be built.
+
+    Every refusal (syntax, nesting, aliases, characters, numbers) is a
+    Problem with the line and the fix, never a traceback.
+    """
+    loader: _BoundedLoader | None = None
+    builder: _Builder | None = None
     try:
+        loader = _BoundedLoader(text)  # its reader refuses control characters here, before composing
         root = loader.get_single_node()
-
-        def build(node: yaml.Node, path: Path_) -> Any:
-            lines.setdefault(path, node.start_mark.line + 1)
-            if isinstance(node, yaml.MappingNode):
-                loader.flatten_mapping(node)
-                out: dict[Any, Any] = {}
-                for key_node, value_node in node.value:
-                    key = loader.construct_object(key_node, deep=True)
-                    if not isinstance(key, (str, int, float, bool)) or key is None:
-                        raise ConfigError([Problem(source, key_node.start_mark.line + 1, _dotted(path),
-                                                   "a key must be a plain word")])
-                    key_path = path + (str(key),)
-                    if key in out:
-                        raise ConfigError([Problem(source, key_node.start_mark.line + 1, _dotted(key_path),
-                                                   f"duplicate key {key!r}: it is already set on line "
-                                                   f"{lines[key_path]}; keep only one")])
-                    lines[key_path] = key_node.start_mark.line + 1
-                    out[str(key)] = build(value_node, key_path)
-                return out
-            if isinstance(node, yaml.SequenceNode):
-                return [build(item, path + (i,)) for i, item in enumerate(node.value)]
-            return loader.construct_object(node, deep=True)
-
-        data = build(root, ()) if root is not None else {}
+        if root is None:
+            return {}, {}
+        builder = _Builder(loader, source)
+        return builder.build(root, ()), builder.lines
+    except _Refused as exc:
+        column = f" (column {exc.mark.column + 1})" if exc.mark is not None and exc.column else ""
+        line = exc.mark.line + 1 if exc.mark is not None else (
+            _line_for(builder.lines, exc.path) if builder is not None else None)
+        raise ConfigError([Problem(source, line, _dotted(exc.path), f"{exc}{column}")]) from None
+    except RecursionError:  # a bound above was missed: still an answer, never a traceback
+        raise ConfigError([Problem(source, None, "", _too_deep())]) from None
+    except yaml.reader.ReaderError as exc:
+        raise _unreadable(text, source, exc) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -124,8 +311,8 @@ def _compose(text: str, source: str) -> tuple[Any, dict[Path_, int]]:
     except yaml.YAMLError as exc:
         raise ConfigError([Problem(source, None, "", f"YAML error: {exc}")]) from None
     finally:
-        loader.dispose()
-    return data, lines
+        if loader is not None:
+            loader.dispose()
 
 
 def _dotted(path: Path_) -> str:
@@ -180,7 +367,7 @@ def _fields_of(model: type[BaseModel], path: Path_) -> list[str]:
 def _describe(error: dict[str, Any], model: type[BaseModel], loc: Path_) -> str:
     kind = error["type"]
     given = error.get("input")
-    got = f"; got {given!r}" if not isinstance(given, (dict, list)) else ""
+    got = f"; got {redact_text(repr(given))}" if not isinstance(given, (dict, list)) else ""
     if kind == "extra_forbidden":
         key = str(loc[-1])
         known = _fields_of(model, loc[:-1])
@@ -370,6 +557,110 @@ def _undefined(source: str, lines: dict[Path_, int], path: Path_, what: str, nam
     return Problem(source, _line_for(lines, path), _dotted(path), text)
 
 
+# --- secrets: never in URLs, present when needed ---------------------------------
+
+SecretFix = Callable[[Path_], str]
+_BACKEND_SECRET_FIELDS = {"zendesk": "token", "glpi": "user_token (and app_token)"}
+_STORES = "{env: VAR}, {file: PATH} or {keyring: service/user}"
+
+
+def _strings(value: Any, path: Path_) -> Iterator[tuple[Path_, str]]:
+    """Every string value in composed YAML data, with its key path (the data is already depth-bounded)."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, path + (key,))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, path + (index,))
+
+
+def url_secret_problems(data: Any, source: str, lines: dict[Path_, int], fix: SecretFix) -> list[Problem]:
+    """A Problem for every credential inside a URL anywhere in the file (userinfo, token=… and the like).
+
+    Every string is looked at, not only fields called ``url``: a restic
+    repository, a probe URL or a command template leak a credential just as
+    well, and a section added tomorrow is covered too.
+    """
+    problems = []
+    for path, text in _strings(data, ()):
+        for url in urls_in(text):
+            found = url_secrets(url)
+            if found:
+                problems.append(Problem(source, _line_for(lines, path), _dotted(path),
+                                        f"{' and '.join(found)} in the URL {redact_url(url)!r}: a secret in a URL "
+                                        "ends up in logs, error messages and every copy of this file; remove it "
+                                        f"from the URL and {fix(path)}"))
+    return problems
+
+
+def _config_secret_fix(data: Any) -> SecretFix:
+    """The fix for a credential in a URL of the main config: the secret field of that section."""
+    def fix(path: Path_) -> str:
+        if len(path) >= 3 and path[:2] == ("tickets", "backends"):
+            backends = data.get("tickets", {}).get("backends", {}) if isinstance(data.get("tickets"), dict) else {}
+            entry = backends.get(path[2]) if isinstance(backends, dict) else None
+            kind = entry.get("type") if isinstance(entry, dict) else None
+            if kind == "webhook":
+                return ("let the receiver check Custode by the X-Custode-Signature made with the backend's secret "
+                        f"field ({_STORES})")
+            field_name = _BACKEND_SECRET_FIELDS.get(str(kind), "token")
+            return f"use the backend's {field_name} field with {_STORES}"
+        if path[:1] == ("restore_tests",) and path[-1:] == ("repository",):
+            return ("give the server's login in the service's environment, where restic and borg read it "
+                    "(restic: RESTIC_REST_USERNAME and RESTIC_REST_PASSWORD, AWS_* for S3); the repository's "
+                    f"own password goes in password: with {_STORES}")
+        return f"give the credential in the section's token or password field with {_STORES}"
+    return fix
+
+
+def _secret_path(loaded: LoadedConfig, path: Path_) -> Path_:
+    """The path as written: a host under the older ``updates.hosts:`` is named there."""
+    if len(path) >= 2 and path[0] == "hosts":
+        return _host_path(loaded.lines, str(path[1])) + path[2:]
+    return path
+
+
+def env_secret_problems(loaded: LoadedConfig) -> list[Problem]:
+    """A Problem for every ``{env: VAR}`` secret the config uses whose variable is unset or empty here.
+
+    For ``custode config check``: the agent reads most secrets only when it
+    first needs them (a helpdesk token at the first ticket), so a missing
+    variable would otherwise show days later. Sections switched off
+    (``enabled: false``) need none; playbooks' own ``secrets:`` are read when
+    their window runs and are not required here.
+    """
+    problems = []
+    for path, ref in secret_refs(loaded.model, in_use=True):
+        if ref.env and not os.environ.get(ref.env):
+            where = _secret_path(loaded, path)
+            problems.append(Problem(loaded.source, _line_for(loaded.lines, where), _dotted(where),
+                                    f"environment variable {ref.env} is not set (or is empty); set it in the "
+                                    "service's environment (systemd: Environment= or EnvironmentFile=), and in "
+                                    "the shell that runs 'custode config check'"))
+    return problems
+
+
+def require_env_secrets(loaded: LoadedConfig) -> None:
+    """ConfigError listing every env secret the config needs and this environment lacks."""
+    problems = env_secret_problems(loaded)
+    if problems:
+        raise ConfigError(sorted(problems, key=lambda p: (p.line or 0, p.path)))
+
+
+def describe_secret_error(loaded: LoadedConfig, exc: SecretError) -> str:
+    """``exc`` on one line, led by the config key (and file:line) of the secret when it is one of the config's."""
+    if isinstance(exc.ref, SecretRef):
+        for path, ref in secret_refs(loaded.model):
+            if ref is exc.ref:
+                where = _secret_path(loaded, path)
+                line = _line_for(loaded.lines, where)
+                place = f"{loaded.source}:{line}" if line else loaded.source
+                return f"{_dotted(where)} ({place}): {exc}"
+    return str(exc)
+
+
 # --- entry points ---------------------------------------------------------------
 
 def load_text(text: str, source: str = EMBEDDED) -> LoadedConfig:
@@ -388,6 +679,7 @@ def load_text(text: str, source: str = EMBEDDED) -> LoadedConfig:
     except ValidationError as exc:
         problems.extend(_problems(exc, Config, source, lines))
         model = None
+    problems.extend(url_secret_problems(data, source, lines, _config_secret_fix(data)))
     raw_collectors = data.get("collectors") if isinstance(data.get("collectors"), dict) else {}
     plans, collector_problems = _plan_collectors(raw_collectors or {}, source, lines)
     problems.extend(collector_problems)
@@ -398,7 +690,7 @@ def load_text(text: str, source: str = EMBEDDED) -> LoadedConfig:
         raise ConfigError(problems)
     assert model is not None
     return LoadedConfig(model=model, source=source, collectors=plans,
-                        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest())
+                        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(), lines=lines)
 
 
 def _read(path: str | os.PathLike[str], not_found: str) -> str:
@@ -431,11 +723,17 @@ def load_model_file(path: str | os.PathLike[str], model: type[BaseModel], what: 
     data, lines = _compose(_read(path, f"{what} not found; check the file name and the folder"), source)
     if not isinstance(data, dict):
         raise ConfigError([Problem(source, 1, "", f"a {what} must be a mapping (name:, steps:, …)")])
+    problems = url_secret_problems(data, source, lines, lambda path: "reference it instead (a playbook: "
+                                   "{{ secret.NAME }}, defined under its secrets: with " + _STORES + ")")
     try:
-        return model.model_validate(data), lines
+        validated = model.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_problems(exc, model, source, lines)) from None
+        problems.extend(_problems(exc, model, source, lines))
+    if problems:
+        raise ConfigError(sorted(problems, key=lambda p: (p.line or 0, p.path)))
+    return validated, lines
 
 
 __all__ = ["ConfigError", "CollectorPlan", "LoadedConfig", "Problem", "load", "load_text", "load_model_file",
-           "default_config_path", "DURATION_HINT"]
+           "default_config_path", "describe_secret_error", "env_secret_problems", "require_env_secrets",
+           "url_secret_problems", "DURATION_HINT"]

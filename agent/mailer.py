@@ -25,6 +25,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 
 from custode.agent.clock import now_rome
+from custode.agent.redact import redact_text
 from custode.agent.secrets import SecretError
 from custode.agent.smtp_settings import DEFAULT_PORTS, SmtpSettings, parse_address
 
@@ -141,11 +142,16 @@ class MailerError(Exception):
     same way until someone changes the config or the addresses (5xx, TLS, auth).
     When some recipients accepted the message, ``accepted`` lists them and a
     retry should go to the ``refused`` ones only.
+
+    The cause is redacted (:func:`custode.agent.redact.redact_text`): it
+    quotes the server's answers, which may hold a link with a token, and it
+    travels on to the ticket outbox, the logs and the audit log.
     """
 
     def __init__(self, server: str, cause: str, *, retryable: bool, code: int | None = None,
                  refused: dict[str, tuple[int, str]] | None = None, accepted: list[str] | None = None,
                  message_id: str | None = None) -> None:
+        cause = redact_text(cause)
         super().__init__(f"SMTP server {server}: {cause}")
         self.server = server
         self.cause = cause

@@ -11,7 +11,7 @@ import contextlib
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from custode.agent.audit import AuditLog, tolerant_writer
+from custode.agent.audit_keeper import AuditKeeper
 from custode.agent.incidents import Incidents
 from custode.agent.paths import audit_path, state_path
 from custode.agent.state import State
@@ -30,8 +30,7 @@ def open_recording(config, actor: str = "cli") -> Iterator[Recording]:
     path.parent.mkdir(parents=True, exist_ok=True)
     state = State(path)
     try:
-        audit = AuditLog(audit_path(config), actor=actor, on_append=state.set_audit_anchor)
-        write = tolerant_writer(audit)
+        write = AuditKeeper(state, audit_path(config), actor=actor).write  # held to the anchor, like the agent's
         incidents = Incidents(state, on_change=lambda change: write(*change.audit_record()))
         yield Recording(state, write, incidents)
     finally:

@@ -10,20 +10,24 @@ they declare, knowing none by name. Each piece can be built alone in tests.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
+import sqlite3
 import sys
 import threading
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 from prometheus_client.core import GaugeMetricFamily
 
 from custode.agent import __version__
-from custode.agent.audit import AuditLog, tolerant_writer
+from custode.agent.audit_keeper import AuditKeeper
 from custode.agent.checks import HostChecks, apply
 from custode.agent.collection import CollectorRunner, RunOutcome, cycles
 from custode.agent.collector_status import FLUSH_EVERY, CollectorStatusBuffer
 from custode.agent.config_loader import LoadedConfig
+from custode.agent.health import PROBE_EVERY, Health, StorageLogFilter, handles
 from custode.agent.incidents import IncidentChange, Incidents
 from custode.agent.metric_cache import MetricCache
 from custode.agent.paths import audit_path, state_path
@@ -58,7 +62,7 @@ def build_runners(loaded: LoadedConfig, cache: MetricCache, extra: list[tuple[Co
 class Agent:
     def __init__(self, loaded: LoadedConfig, listen: str | None = None,
                  extra_collectors: list[tuple[Collector, float, float]] = (),
-                 web_config: str | None = None) -> None:
+                 web_config: str | None = None, health_every: float = PROBE_EVERY) -> None:
         from custode.agent.config import parse_listen
 
         self.loaded = loaded
@@ -68,10 +72,15 @@ class Agent:
         self.web = WebConfigSource(web_config or config.agent.web_config_file)
         self.state = State(state_path(config))
         self.collector_status = CollectorStatusBuffer(self.state)
-        self.audit = AuditLog(audit_path(config), actor="agent", on_append=self.state.set_audit_anchor)
-        self._audit = tolerant_writer(self.audit)
+        # The audit log is held to the head the state DB keeps; what it cannot take is held, never lost.
+        self.keeper = AuditKeeper(self.state, audit_path(config), actor="agent")
+        self.audit = self.keeper.log
+        self._audit = self.keeper.write
         self.incidents = Incidents(self.state, on_change=self._incident_changed)
         self.cache = MetricCache()
+        self.health = Health(self.state, self.keeper, self.cache, self.incidents, config.agent.tenant,
+                             config.agent.hostname, every=health_every)
+        self._log_filter = StorageLogFilter(self.health)
         self.runners = build_runners(loaded, self.cache, list(extra_collectors), self._collector_finished)
         self.checks = HostChecks(config.checks, config.agent.tenant, config.agent.hostname)
         self.services = build_services(Context(loaded, self.state, self.incidents, self.cache, self._audit))
@@ -101,6 +110,8 @@ class Agent:
         self.port = server.server_address[1]
         serve_in_thread(server)
         hostname = self.loaded.model.agent.hostname
+        self._watch_logs()
+        self.health.start()  # the audit chain, verified from its checkpoint before this run's first record
         self._audit("config.loaded", self.loaded.source,
                     {"sha256": self.loaded.sha256, "tenants": self.loaded.model.tenant_ids()})
         self._audit("agent.started", hostname,
@@ -118,6 +129,7 @@ class Agent:
         core += [Job("collector-status", self.collector_status.flush, "interval", {"seconds": FLUSH_EVERY}),
                  Job("checks", self.run_checks, "interval", {"seconds": interval},
                      misfire_grace_time=max(1, int(interval)))]
+        core += self.health.jobs()
         for job in core:
             self._schedule(scheduler, job, now)
         for service in self.services:
@@ -134,12 +146,39 @@ class Agent:
                                            "services": [service.name for service in self.services]})
 
     def _schedule(self, scheduler, job: Job, now: datetime) -> None:
+        job = dataclasses.replace(job, run=self._shielded(job.id, job.run))
         options: dict = {"id": job.id, "args": list(job.args), "executor": job.executor}
         if job.misfire_grace_time is not None:
             options["misfire_grace_time"] = job.misfire_grace_time
         if job.run_now:
             options["next_run_time"] = now
         scheduler.add_job(guarded(job, lambda: self._stopping), job.trigger, **options, **job.trigger_args)
+
+    def _shielded(self, name: str, run: Callable[..., object]) -> Callable[..., object]:
+        """A job whose storage failure (corrupt, full, read-only state DB) is one clear line and a health flag.
+
+        Anything else still reaches the job guard, whose traceback is what a bug needs."""
+        def shielded(*args: object) -> object:
+            try:
+                return run(*args)
+            except Exception as exc:
+                if self._stopping and isinstance(exc, sqlite3.ProgrammingError):
+                    log.debug("job cut short by the stop (state database closed)", extra={"job": name})
+                    return None
+                if not handles(exc):
+                    raise
+                self.health.state_failed(exc, f"job {name}")
+                return None
+        return shielded
+
+    def _watch_logs(self) -> None:
+        """Storage failures that features log with a traceback become one line with the fix (StorageLogFilter)."""
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(self._log_filter)
+
+    def _unwatch_logs(self) -> None:
+        for handler in logging.getLogger().handlers:
+            handler.removeFilter(self._log_filter)
 
     def service(self, name: str) -> Service:
         """The running service called ``name`` (KeyError when the config does not use it)."""
@@ -164,8 +203,14 @@ class Agent:
             self._server.server_close()
             self._server = None
             self._audit("agent.stopped", self.loaded.model.agent.hostname, {})
-        self.collector_status.flush()
+        try:
+            self.collector_status.flush()
+        except Exception as exc:
+            if not handles(exc):
+                raise
+            self.health.state_failed(exc, "stop")
         self.state.close()
+        self._unwatch_logs()
         self._stopped.set()
 
     def run_forever(self) -> None:
@@ -191,8 +236,11 @@ class Agent:
             self.cache.update("custode_incidents", [self._incident_gauge()])
             if self._server is not None:
                 self.cache.update("custode_http", list(self._server.metric_families()))
-        except Exception:
-            log.exception("checks failed")
+        except Exception as exc:
+            if handles(exc):
+                self.health.state_failed(exc, "checks")
+            else:
+                log.exception("checks failed")
 
     def _incident_gauge(self) -> GaugeMetricFamily:
         family = GaugeMetricFamily("custode_incidents_open", "Open incidents by tenant and severity.",
@@ -210,7 +258,12 @@ class Agent:
     def _collector_finished(self, outcome: RunOutcome) -> None:
         if self._stopping:
             return
-        self.collector_status.record(outcome)
+        try:
+            self.collector_status.record(outcome)  # a failure or recovery is written at once
+        except Exception as exc:
+            if not handles(exc):
+                raise
+            self.health.state_failed(exc, f"collector {outcome.collector}")
 
     def _incident_changed(self, change: IncidentChange) -> None:
         log.warning("incident %s", change.kind, extra={"incident": change.key, "severity": change.severity,
@@ -222,6 +275,12 @@ class Agent:
     # --- probes -----------------------------------------------------------------------
 
     def ready(self) -> tuple[bool, str]:
+        """Not ready while the state DB or the audit log cannot be used, or a collector has not run yet.
+
+        Reads flags only: the probes that set them are scheduler jobs."""
+        problem = self.health.problem()
+        if problem is not None:
+            return False, problem
         outcomes = self.cache.outcomes()
         waiting = [r.name for r in self.runners if r.name not in outcomes]
         if waiting:
@@ -231,7 +290,9 @@ class Agent:
     def healthy(self) -> tuple[bool, str]:
         if self._scheduler is None or not self._scheduler.running:
             return False, "scheduler is not running"
-        return True, "ok"
+        # Alive even with broken storage: a restart does not mend a corrupt or full disk, /ready says so.
+        problem = self.health.problem()
+        return True, "ok" if problem is None else f"ok (alive, but not ready: {problem})"
 
 
 def limit_malloc_arenas(arenas: int = 2) -> None:

@@ -10,15 +10,24 @@ keyring (Windows Credential Manager; the ``keyring`` package).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
-from pydantic import model_validator
+from pydantic import BaseModel, model_validator
 
 from custode.agent.schema import Strict
 
 
 class SecretError(Exception):
-    """A referenced secret cannot be read; the message names the reference and the fix."""
+    """A referenced secret cannot be read; the message names the reference and the fix.
+
+    ``ref`` is the reference that failed, so a caller that knows the config
+    (``custode run``) can say which key holds it.
+    """
+
+    def __init__(self, message: str, ref: "SecretRef | None" = None) -> None:
+        super().__init__(message)
+        self.ref = ref
 
 
 class SecretRef(Strict):
@@ -57,8 +66,8 @@ class SecretRef(Strict):
         if self.env:
             value = os.environ.get(self.env)
             if not value:
-                raise SecretError(f"environment variable {self.env} is not set; set it in the service's "
-                                  "environment (systemd: Environment= or EnvironmentFile=)")
+                raise SecretError(f"environment variable {self.env} is not set (or is empty); set it in the "
+                                  "service's environment (systemd: Environment= or EnvironmentFile=)", self)
             return value
         if self.file:
             path = self.file
@@ -68,18 +77,49 @@ class SecretRef(Strict):
                 return path.read_text(encoding="utf-8").strip("\r\n")
             except OSError as exc:
                 raise SecretError(f"cannot read secret file {path}: {exc.strerror}; create it readable "
-                                  "only by the custode user (chmod 600)") from None
+                                  "only by the custode user (chmod 600)", self) from None
         service, _, username = (self.keyring or "").partition("/")
         try:
             import keyring  # optional: Windows Credential Manager, Secret Service, macOS Keychain
         except ImportError:
             raise SecretError(f"keyring entry {self.keyring} needs the 'keyring' package "
-                              "(pip install keyring), or use {env: ...} instead") from None
+                              "(pip install keyring), or use {env: ...} instead", self) from None
         try:
             value = keyring.get_password(service, username)
         except Exception as exc:  # noqa: BLE001 - keyring backends (D-Bus, Windows, macOS) raise their own types
-            raise SecretError(f"cannot read keyring entry {self.keyring}: {exc}") from None
+            raise SecretError(f"cannot read keyring entry {self.keyring}: {exc}", self) from None
         if value is None:
             raise SecretError(f"keyring entry {self.keyring} does not exist; create it with "
-                              f"'keyring set {service} {username}'")
+                              f"'keyring set {service} {username}'", self)
         return value
+
+
+SecretPath = tuple[str | int, ...]
+
+
+def secret_refs(value: object, path: SecretPath = (), *, in_use: bool = False,
+                _off: bool = False) -> Iterator[tuple[SecretPath, SecretRef]]:
+    """Every SecretRef inside a validated config value, with its YAML key path.
+
+    With ``in_use``, the references under a section switched off
+    (``enabled: false``) are left out: nothing reads them. A section with a
+    switch of its own decides for itself, so ``tickets.enabled: false`` (no
+    helpdesk tickets) leaves out the backends' tokens but not the token of an
+    enabled ``tickets.alertmanager`` bridge.
+    """
+    if isinstance(value, SecretRef):
+        if not _off:
+            yield path, value
+        return
+    if isinstance(value, BaseModel):
+        fields = type(value).model_fields
+        if in_use and "enabled" in fields and isinstance(value.enabled, bool):  # type: ignore[attr-defined]
+            _off = not value.enabled  # type: ignore[attr-defined]
+        for name, info in fields.items():
+            yield from secret_refs(getattr(value, name), (*path, info.alias or name), in_use=in_use, _off=_off)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from secret_refs(item, (*path, str(key)), in_use=in_use, _off=_off)
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from secret_refs(item, (*path, index), in_use=in_use, _off=_off)

@@ -1,7 +1,8 @@
 """The state database: SQLite in WAL mode, versioned schema, one writer lock.
 
 What must survive a restart (incidents, check states, collector health, the
-audit anchor) lives here. WAL plus one transaction per logical change means a
+audit anchor and checkpoint, audit records held while the log cannot take
+them) lives here. WAL plus one transaction per logical change means a
 ``kill -9`` at any instant leaves either the change or nothing: SQLite's
 journal guarantees the file opens consistent. Migrations are append-only SQL
 scripts; ``PRAGMA user_version`` says which have run.
@@ -12,10 +13,12 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
+
+from custode.agent.storage_errors import Problem, classify, explain_file, explain_state
 
 MIGRATIONS: list[str] = [
     # 1: incidents, their history, check states, collector health, audit anchor
@@ -327,6 +330,34 @@ MIGRATIONS: list[str] = [
         last_event_id  INTEGER NOT NULL
     );
     """,
+    # 7: audit tamper evidence: where the anchored head's line ends, the last verified record (start-up verifies
+    #    from there), records held while the log cannot take them; the health probe's one row.
+    """
+    ALTER TABLE audit_anchor ADD COLUMN end_offset INTEGER;
+
+    CREATE TABLE audit_checkpoint (
+        id           INTEGER PRIMARY KEY CHECK (id = 1),
+        seq          INTEGER NOT NULL,
+        hash         TEXT NOT NULL,
+        end_offset   INTEGER NOT NULL,
+        verified_at  REAL NOT NULL
+    );
+
+    CREATE TABLE audit_held (
+        id       INTEGER PRIMARY KEY,
+        ts       TEXT NOT NULL,
+        actor    TEXT NOT NULL,
+        action   TEXT NOT NULL,
+        subject  TEXT,
+        details  TEXT NOT NULL,
+        reason   TEXT NOT NULL
+    );
+
+    CREATE TABLE health_probe (
+        id  INTEGER PRIMARY KEY CHECK (id = 1),
+        at  REAL NOT NULL
+    );
+    """,
 ]
 
 
@@ -344,7 +375,13 @@ class CollectorRuns:
     last_success_at: float | None
 
 class StateError(Exception):
-    """The state database cannot be used; the message says why and what to do."""
+    """The state database cannot be used; the message says why and what to do.
+
+    ``problem`` sorts it (corrupt, full, read-only, permission ...), for callers that report it as a metric."""
+
+    def __init__(self, message: str, problem: Problem = Problem.OTHER) -> None:
+        super().__init__(message)
+        self.problem = problem
 
 
 class State:
@@ -361,11 +398,17 @@ class State:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
+                if classify(exc, self.path.parent) is Problem.FULL:
+                    raise StateError(explain_file(exc, self.path.parent, "state folder"), Problem.FULL) from None
                 raise StateError(f"cannot create the state directory {self.path.parent}: {exc.strerror}; "
-                                 "set agent.data_dir (or state.path) to a writable directory") from None
+                                 "set agent.data_dir (or state.path) to a writable directory",
+                                 classify(exc, self.path.parent)) from None
         self._lock = threading.RLock()
         try:
             self._db = sqlite3.connect(str(path), timeout=10.0, isolation_level=None, check_same_thread=False)
+        except sqlite3.DatabaseError as exc:
+            raise StateError(explain_state(exc, self.path), classify(exc, self.path)) from None
+        try:
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA busy_timeout = 10000")
             mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -373,8 +416,12 @@ class State:
             self._db.execute("PRAGMA foreign_keys = ON")
             self._migrate()
         except sqlite3.DatabaseError as exc:
-            raise StateError(f"state database {self.path} is unusable: {exc}; move it aside and restart "
-                             "(Custode recreates it; open incidents will be re-detected)") from None
+            self._db.close()
+            # Each failure has its own fix: moving the file aside is right for none of them.
+            raise StateError(explain_state(exc, self.path), classify(exc, self.path)) from None
+        except StateError:
+            self._db.close()
+            raise
 
     @property
     def schema_version(self) -> int:
@@ -436,15 +483,99 @@ class State:
     def collector_statuses(self) -> list[sqlite3.Row]:
         return self.query("SELECT * FROM collector_status ORDER BY name")
 
-    def set_audit_anchor(self, seq: int, digest: str) -> None:
+    # --- the audit log's tamper evidence (see custode.agent.audit_keeper) -----------
+
+    def set_audit_anchor(self, seq: int, digest: str, end: int | None = None) -> None:
+        """Keep (seq, hash, end offset) of the audit log's last record; it only moves forward.
+
+        The same head again may add its offset (an anchor stored before offsets were kept)."""
         with self.transaction() as db:
-            db.execute("INSERT INTO audit_anchor (id, seq, hash) VALUES (1, ?, ?) "
-                       "ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash "
-                       "WHERE excluded.seq > audit_anchor.seq", (seq, digest))
+            db.execute("INSERT INTO audit_anchor (id, seq, hash, end_offset) VALUES (1, ?, ?, ?) "
+                       "ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, "
+                       "end_offset = excluded.end_offset "
+                       "WHERE excluded.seq > audit_anchor.seq OR (excluded.seq = audit_anchor.seq "
+                       "AND excluded.hash = audit_anchor.hash AND audit_anchor.end_offset IS NULL)",
+                       (seq, digest, end))
 
     def audit_anchor(self) -> tuple[int, str] | None:
         rows = self.query("SELECT seq, hash FROM audit_anchor WHERE id = 1")
         return (int(rows[0]["seq"]), str(rows[0]["hash"])) if rows else None
+
+    def audit_head(self) -> tuple[int, str, int | None] | None:
+        """The anchor with the offset just after its line (None for one stored before offsets were kept)."""
+        rows = self.query("SELECT seq, hash, end_offset FROM audit_anchor WHERE id = 1")
+        if not rows:
+            return None
+        end = rows[0]["end_offset"]
+        return int(rows[0]["seq"]), str(rows[0]["hash"]), None if end is None else int(end)
+
+    def audit_checkpoint(self) -> tuple[int, str, int] | None:
+        """The last record a verification found good: the next one starts after it."""
+        rows = self.query("SELECT seq, hash, end_offset FROM audit_checkpoint WHERE id = 1")
+        return (int(rows[0]["seq"]), str(rows[0]["hash"]), int(rows[0]["end_offset"])) if rows else None
+
+    def set_audit_checkpoint(self, seq: int, digest: str, end: int, at: float) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT INTO audit_checkpoint (id, seq, hash, end_offset, verified_at) VALUES (1, ?, ?, ?, ?) "
+                       "ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, "
+                       "end_offset = excluded.end_offset, verified_at = excluded.verified_at",
+                       (seq, digest, end, at))
+
+    def reset_audit_chain(self) -> None:
+        """Forget the old log's head and checkpoint: a new log starts (``custode audit new-log``)."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM audit_anchor")
+            db.execute("DELETE FROM audit_checkpoint")
+
+    def hold_audit_record(self, ts: str, actor: str, action: str, subject: str | None, details: str,
+                          reason: str) -> int:
+        """Keep a record the audit log could not take; ``details`` is its JSON. Returns its id."""
+        with self.transaction() as db:
+            cursor = db.execute("INSERT INTO audit_held (ts, actor, action, subject, details, reason) "
+                                "VALUES (?, ?, ?, ?, ?, ?)", (ts, actor, action, subject, details, reason))
+            return int(cursor.lastrowid or 0)
+
+    def held_audit_records(self, limit: int) -> list[sqlite3.Row]:
+        return self.query("SELECT * FROM audit_held ORDER BY id LIMIT ?", (limit,))
+
+    def held_audit_summary(self) -> tuple[int, str | None, str | None]:
+        """(how many records are held, the oldest one's time, the newest one's reason)."""
+        rows = self.query("SELECT COUNT(*) AS n, MIN(ts) AS first, "
+                          "(SELECT reason FROM audit_held ORDER BY id DESC LIMIT 1) AS reason FROM audit_held")
+        return int(rows[0]["n"]), rows[0]["first"], rows[0]["reason"]
+
+    def release_audit_records(self, ids: Sequence[int]) -> None:
+        """Drop held records that are in the log now."""
+        with self.transaction() as db:
+            db.executemany("DELETE FROM audit_held WHERE id = ?", [(i,) for i in ids])
+
+    def touch_health_probe(self, at: float) -> None:
+        """One small write, so the health probe sees a read-only or failing database before a feature does."""
+        with self.transaction() as db:
+            db.execute("INSERT INTO health_probe (id, at) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET at = excluded.at",
+                       (at,))
+
+    def read_check(self, deep: bool = False) -> list[str]:
+        """Read the file through a new read-only connection: the schema and each table's first row, or
+        everything (``deep``: ``PRAGMA quick_check``). Returns what quick_check found; raises sqlite3.Error.
+
+        A new connection because the agent's own answers from its page cache
+        and would not see the file damaged underneath it; read-only because a
+        check must not be what fills a full disk."""
+        if str(self.path) == ":memory:":
+            return []
+        db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0,
+                             check_same_thread=False)
+        try:
+            db.execute("PRAGMA busy_timeout = 5000")
+            tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            for table in tables:
+                db.execute(f'SELECT 1 FROM "{table}" LIMIT 1').fetchall()
+            if not deep:
+                return []
+            return [row[0] for row in db.execute("PRAGMA quick_check") if row[0] != "ok"]
+        finally:
+            db.close()
 
     def integrity_problems(self) -> list[str]:
         """Empty when SQLite's own checks and foreign keys are clean."""

@@ -2,11 +2,14 @@
 
 It reads the state database that the running agent keeps, so it works from
 any shell while the service runs, and says so when the agent seems stopped
-(no collector has run recently) rather than showing stale calm.
+(no collector has run recently) rather than showing stale calm. A state
+database that cannot be read is a :class:`StateError` naming the file and
+the fix (restore, ``.recover``, free space), never a traceback.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -14,7 +17,8 @@ from custode.agent.clock import current_time
 from custode.agent.config_loader import LoadedConfig
 from custode.agent.incidents import Incidents
 from custode.agent.paths import state_path
-from custode.agent.state import State
+from custode.agent.state import State, StateError
+from custode.agent.storage_errors import classify, explain_state
 from custode.agent.table import human_age
 
 
@@ -34,13 +38,16 @@ def build_status(loaded: LoadedConfig, now: float | None = None) -> StatusReport
     if not path.exists():
         return StatusReport(f"No state yet at {path}: Custode has not run with this config. "
                             "Start it with 'custode run' (or the systemd service).", 1)
-    state = State(path)
+    state = State(path)  # StateError: says what is wrong with the file and what to do
     try:
         model = Incidents(state)
         incidents, pending = model.open_incidents(), model.pending()
         collectors = state.collector_statuses()
+        held = state.held_audit_summary()
         farm = farm_lines(state, loaded.model, now)
         farm += ticket_lines(state, loaded.model, now)
+    except sqlite3.DatabaseError as exc:
+        raise StateError(explain_state(exc, path), classify(exc, path)) from None
     finally:
         state.close()
 
@@ -74,7 +81,16 @@ def build_status(loaded: LoadedConfig, now: float | None = None) -> StatusReport
         lines.append("")
         lines.append("No collector has run yet with this state database.")
     lines += farm
-    return StatusReport("\n".join(lines) + "\n", len(incidents))
+    lines += held_lines(*held)
+    return StatusReport("\n".join(lines) + "\n", len(incidents) + (1 if held[0] else 0))
+
+
+def held_lines(count: int, first: str | None, reason: str | None) -> list[str]:
+    """Audit records the log could not take: how many, since when, why (they go in once it is fixed)."""
+    if not count:
+        return []
+    return ["", f"Audit log: {count} record{'s' if count != 1 else ''} held in the state database since {first} "
+                f"(UTC), waiting for the log to take them: {reason}"]
 
 
 def farm_lines(state: State, config, now: float) -> list[str]:

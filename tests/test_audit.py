@@ -538,3 +538,50 @@ def test_parse_since_rejects_with_the_accepted_forms(text: str) -> None:
     assert repr(text) in message
     for form in ("2026-11-23 ", "2026-11-23T10:00 ", "2026-11-23T10:00:00+01:00"):
         assert form in message
+
+
+# --------------------------------------------------------------------------- #
+# Verification from a checkpoint, failed writes
+# --------------------------------------------------------------------------- #
+
+
+def test_verify_from_a_start_checks_only_what_follows(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    make_log(path, 6)
+    whole = verify(path)
+    assert whole.head is not None and whole.head.seq == 6 and whole.head.end == path.stat().st_size
+    middle = audit.Head(4, records(path)[3]["hash"], sum(len(line) for line in read_lines(path)[:4]))
+    lines = read_lines(path)
+    lines[0] = lines[0].replace(b'"i":0', b'"i":9')  # before the start: not read
+    write_lines(path, lines)
+    result = verify(path, expected_head=(6, records(path)[5]["hash"]), start=middle)
+    assert (result.ok, result.records) == (True, 6) and result.expected_end == path.stat().st_size
+    assert not verify(path).ok
+    write_lines(path, read_lines(path)[:3])
+    gone = verify(path, start=middle)
+    assert not gone.ok and "verified before and kept as the checkpoint" in (gone.reason or "")
+
+
+def test_a_write_that_fails_half_way_leaves_no_fragment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full disk mid-write: the half line is cut, a torn fragment already there is put back as it was."""
+    path = tmp_path / "audit.jsonl"
+    log = make_log(path, 2)
+    with open(path, "ab") as fh:
+        fh.write(b'{"seq":3,"ts"')
+    before = path.read_bytes()
+    real_write = os.write
+    target = os.stat(path).st_ino
+
+    def half_then_full(fd: int, data: bytes) -> int:
+        if os.fstat(fd).st_ino == target and len(data) > 20:
+            real_write(fd, data[: len(data) // 2])
+            raise OSError(28, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(audit.os, "write", half_then_full)
+    with pytest.raises(OSError):
+        log.append("lost?")
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    log.append("after")
+    assert [r["action"] for r in assert_valid_chain(path, 4)[2:]] == ["audit.torn_write_recovered", "after"]

@@ -30,7 +30,7 @@ def script() -> str:
 @pytest.mark.parametrize(("words", "offered"), [
     (("aud",), ["audit"]),
     (("audit", "ve"), ["verify"]),
-    (("once", "--format", ""), ["table", "prometheus"]),
+    (("once", "--format", ""), ["table", "json", "prometheus"]),
     (("run", "--web"), ["--web.config.file"]),
     (("backups", "st"), ["status"]),
     (("web", ""), ["hash-password"]),

@@ -172,7 +172,13 @@ def test_wal_mode(state) -> None:
 
 
 def test_garbage_database_gives_clear_error(tmp_path) -> None:
+    """Corrupt: restore or .recover, naming the file; never "move it aside" (that loses what .recover saves)."""
     path = tmp_path / "state.db"
     path.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(StateError, match="move it aside and restart"):
+    with pytest.raises(StateError) as caught:
         State(path)
+    message = str(caught.value)
+    assert f"state database {path} is corrupt (file is not a database)" in message
+    assert f'sqlite3 {path} ".recover" | sqlite3 {tmp_path / "state-recovered.db"}' in message
+    assert "restore state.db from the last backup" in message
+    assert "move it aside" not in message and caught.value.problem == "corrupt"

@@ -8,6 +8,7 @@ import sys
 from datetime import datetime
 
 from custode.agent.clock import current_time
+from custode.agent.redact import redact_text, redact_values
 from custode.agent.table import human_age, table
 
 
@@ -32,8 +33,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     rows = store.ticket_rows(_state(args), include_finished=args.all, tenant=args.tenant)
     if args.json:
-        for row in rows:
-            print(json.dumps(dict(row), ensure_ascii=False, sort_keys=True))
+        for row in rows:  # redacted: rows stored before Custode redacted URLs may still carry a credential
+            print(json.dumps(redact_values(dict(row)), ensure_ascii=False, sort_keys=True))
         return 0
     if not rows:
         print("no tickets" + ("" if args.all else " open (--all shows the finished ones)"))
@@ -54,7 +55,8 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     dead = sum(1 for r in rows if r["state"] == OpState.DEAD)
     if args.json:
         for row in rows:
-            print(json.dumps({k: row[k] for k in row.keys() if k != "payload"}, ensure_ascii=False, sort_keys=True))
+            print(json.dumps(redact_values({k: row[k] for k in row.keys() if k != "payload"}), ensure_ascii=False,
+                             sort_keys=True))
         return 1 if dead else 0
     if not rows:
         print("outbox empty: every ticket operation was delivered")
@@ -63,7 +65,7 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     lines = [(r["op_id"][:12], r["backend"], r["op"], r["state"] if r["state"] != OpState.DEAD else "UNDELIVERABLE",
               r["attempts"], human_age(now - r["created_at"]),
               _when(r["next_attempt_at"]) if r["state"] == OpState.PENDING else "-", r["key"],
-              (r["last_error"] or "")[:160]) for r in rows]
+              redact_text(r["last_error"] or "")[:160]) for r in rows]
     print(table(["op", "backend", "operation", "state", "tries", "age", "next try", "incident", "last error"], lines))
     if dead:
         print(f"\n{dead} operation(s) undeliverable: fix what the error says, then run "

@@ -8,21 +8,40 @@ its tickets by e-mail gets its own.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal, Union
+from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from custode.agent.config_refs import TenantRef, TicketBackendRef
 from custode.agent.durations import Duration
+from custode.agent.redact import redact_url
 from custode.agent.schema import Strict, check_names
 from custode.agent.secrets import SecretRef
 from custode.agent.smtp_settings import SmtpSettings, check_addresses, parse_address
 
 Priority = Literal["low", "medium", "high"]
 
+LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost``, 127.0.0.0/8 or ::1: traffic that never leaves this machine."""
+    name = host.strip("[]").lower().rstrip(".")
+    if name in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
 
 class HttpBackendConfig(Strict):
+    # allow_insecure comes first so the url's validator can see it
+    allow_insecure: bool = Field(default=False, description="allow an http:// url to a host other than this "
+                                 "machine: the token and the tickets cross the network in clear")
     url: str = Field(description="the helpdesk's base URL (https://…)")
     tls_verify: bool = Field(default=True, description="verify the helpdesk's TLS certificate")
     ca_file: Path | None = Field(default=None, description="CA bundle for a helpdesk with a private CA")
@@ -30,9 +49,20 @@ class HttpBackendConfig(Strict):
 
     @field_validator("url")
     @classmethod
-    def _http_url(cls, value: str) -> str:
+    def _http_url(cls, value: str, info: ValidationInfo) -> str:
+        shown = redact_url(value)  # the message must not repeat a credential written in the url
         if not value.startswith(("https://", "http://")):
-            raise ValueError(f"{value!r} is not an http(s) URL; write it as https://helpdesk.example.it/…")
+            raise ValueError(f"{shown!r} is not an http(s) URL; write it as https://helpdesk.example.it/…")
+        try:
+            host = urlsplit(value).hostname or ""
+        except ValueError:
+            raise ValueError(f"{shown!r} is not a valid URL; write it as https://helpdesk.example.it/…") from None
+        if not host:
+            raise ValueError(f"{shown!r} names no host; write it as https://helpdesk.example.it/…")
+        if value.startswith("http://") and not is_loopback(host) and not info.data.get("allow_insecure"):
+            raise ValueError(f"{shown!r} would send the helpdesk's token and every ticket to {host} in clear; "
+                             "use https://, or set allow_insecure: true on this backend if the network path is "
+                             "trusted (a loopback address or localhost needs neither)")
         return value.rstrip("/")
 
 
@@ -71,7 +101,8 @@ class GlpiConfig(HttpBackendConfig):
     @classmethod
     def _apirest(cls, value: str) -> str:
         if not value.endswith("apirest.php"):
-            raise ValueError(f"{value!r} must end with apirest.php, e.g. https://glpi.example.it/apirest.php")
+            raise ValueError(f"{redact_url(value)!r} must end with apirest.php, e.g. "
+                             "https://glpi.example.it/apirest.php")
         return value
 
     @field_validator("priorities")

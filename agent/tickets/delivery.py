@@ -7,6 +7,10 @@ adopts the ticket a lost create made; follow-ups carry an op marker or a
 deterministic Message-ID/delivery id). So a create is retried as often as
 needed and still never duplicates, unlike integrations that stop retrying
 creates for fear of duplicates.
+
+Every error text and ticket URL is redacted (:mod:`custode.agent.redact`)
+before it is logged, stored in the outbox or written to the audit log: they
+quote URLs, and a URL may carry a credential.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Callable
 
 from custode.agent.clock import Clock, current_time
+from custode.agent.redact import redact_text, redact_url, redact_values, safe_exc_info
 from custode.agent.state import State
 from custode.agent.tickets import store
 from custode.agent.tickets.backends.base import DeliveryError, TicketBackend, TicketClosed
@@ -96,7 +101,8 @@ class Deliverer:
                 remote = self._create(op, ticket)
                 self._done(op, ticket, ref=remote)
                 self._audit("ticket.created", ticket.key, {"ticket": remote.ref, "backend": self.name,
-                                                            "priority": ticket.priority, "url": remote.url})
+                                                            "priority": ticket.priority,
+                                                            "url": redact_url(remote.url) if remote.url else None})
             else:
                 self._update(op, ticket)
                 self._done(op, ticket)
@@ -105,7 +111,8 @@ class Deliverer:
         except DeliveryError as exc:
             self._failed(op, ticket, str(exc), exc.retryable, exc.retry_after)
         except Exception as exc:  # a bug or an unforeseen answer: keep the op, try again later
-            log.exception("ticket operation failed unexpectedly", extra={"op": op.id, "backend": self.name})
+            log.error("ticket operation failed unexpectedly", exc_info=safe_exc_info(exc),
+                      extra={"op": op.id, "backend": self.name})
             self._failed(op, ticket, f"unexpected error: {exc!r}", True, None)
 
     # --- the calls ------------------------------------------------------------------------
@@ -151,12 +158,13 @@ class Deliverer:
         with self.state.transaction() as db:
             store.mark_delivered(db, op.id, now)
             if ref is not None:
-                store.update_ticket(db, ticket.id, ref=ref.ref, url=ref.url, remote_status=ref.status,
-                                    message_ids=(ref.ref,))
+                store.update_ticket(db, ticket.id, ref=ref.ref, url=redact_url(ref.url) if ref.url else ref.url,
+                                    remote_status=ref.status, message_ids=(ref.ref,))
             if op.op == OpKind.SOLVE:
                 store.finish_recovered(db, ticket.id, RemoteStatus.SOLVED, now)
 
     def _failed(self, op: OutboxOp, ticket: Ticket, error: str, retryable: bool, retry_after: float | None) -> None:
+        error = redact_text(error)  # stored as last_error, shown by 'custode tickets outbox', logged, audited
         now = self.clock()
         attempts = op.attempts + 1
         if retryable:
@@ -175,6 +183,7 @@ class Deliverer:
                                                          "error": error})
 
     def _closed_on_helpdesk(self, op: OutboxOp, ticket: Ticket, why: str) -> None:
+        why = redact_text(why)
         now = self.clock()
         with self.state.transaction() as db:
             store.mark_superseded(db, op.id, why, now)
@@ -204,7 +213,8 @@ class Deliverer:
                 try:
                     status = self.backend.status(self._thread_of(ticket))
                 except DeliveryError as exc:
-                    log.warning("cannot read a ticket's state back", extra={"ticket": ticket.ref, "error": str(exc)})
+                    log.warning("cannot read a ticket's state back",
+                                extra={"ticket": ticket.ref, "error": redact_text(str(exc))})
                     if exc.retryable:
                         break
                     continue
@@ -254,8 +264,9 @@ class Deliverer:
         try:
             self.backend.close()
         except Exception as exc:  # noqa: BLE001 - releasing a session must not fail a delivered batch
-            log.warning("ticket backend did not close cleanly", extra={"backend": self.name, "error": str(exc)})
+            log.warning("ticket backend did not close cleanly",
+                        extra={"backend": self.name, "error": redact_text(str(exc))})
 
     def _audit(self, action: str, subject: str, details: dict) -> None:
         if self.audit is not None:
-            self.audit(action, subject, details)
+            self.audit(action, subject, redact_values(details))

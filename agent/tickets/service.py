@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING, Callable
 
 from custode.agent.clock import Clock, current_time
+from custode.agent.redact import safe_exc_info
 from custode.agent.state import State
 from custode.agent.tickets.backends import build_backend
 from custode.agent.tickets.delivery import Audit, Deliverer
@@ -119,8 +120,8 @@ class TicketService:
                 if queued or woken or time.monotonic() - published >= PUBLISH_EVERY:
                     self.publish()
                     published = time.monotonic()
-            except Exception:
-                log.exception("ticket planning failed; will try again")
+            except Exception as exc:  # logged redacted: an error text may quote a URL with a credential
+                log.error("ticket planning failed; will try again", exc_info=safe_exc_info(exc))
             woken = self._plan_wake.wait(PLAN_POLL)
 
     def _delivery_loop(self, name: str) -> None:
@@ -136,8 +137,9 @@ class TicketService:
                     deliverer.sync()
                 if tried:
                     self._plan_wake.set()  # a closed ticket may need a replacement; metrics changed
-            except Exception:
-                log.exception("ticket delivery failed; will try again", extra={"backend": name})
+            except Exception as exc:
+                log.error("ticket delivery failed; will try again", exc_info=safe_exc_info(exc),
+                          extra={"backend": name})
             if tried:
                 continue
             next_at = deliverer.next_attempt_at()

@@ -18,6 +18,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
+from custode.agent.redact import redact_text
 from custode.agent.tickets.model import Priority, RemoteStatus, TenantTicketing, TicketDraft, TicketRef, TicketThread
 
 
@@ -27,11 +28,15 @@ class DeliveryError(Exception):
     ``retryable``: trying the same call later may succeed (outage, 5xx, 429,
     timeout); False for what only a person can fix (401, 403, 404, 422 on a
     field). ``retry_after``: seconds the helpdesk asked us to wait (Retry-After).
+
+    The message is redacted here (:func:`custode.agent.redact.redact_text`):
+    it quotes URLs and helpdesk answers, and goes on to the logs, the outbox
+    and the audit log, so no credential in a URL can ride along.
     """
 
     def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None,
                  status: int | None = None) -> None:
-        super().__init__(message)
+        super().__init__(redact_text(message))
         self.retryable = retryable
         self.retry_after = retry_after
         self.status = status

@@ -13,6 +13,7 @@ from typing import Any
 import requests
 
 from custode.agent.clock import current_time
+from custode.agent.redact import redact_text, redact_url
 from custode.agent.tickets.backends.base import DeliveryError
 
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
@@ -62,13 +63,14 @@ class HttpClient:
                 **kwargs: Any) -> requests.Response:
         """One call; DeliveryError (naming backend, ``what`` and the fix) unless the status is in ``ok``."""
         url = self.url(path)
-        where = f"ticket backend {self.backend!r}: {what} ({method} {url})"
+        where = f"ticket backend {self.backend!r}: {what} ({method} {redact_url(url)})"
         kwargs.setdefault("timeout", self.timeout)
         try:
             response = self.session.request(method, url, **kwargs)
         except requests.exceptions.SSLError as exc:
-            raise DeliveryError(f"{where}: TLS verification failed ({exc}); give the helpdesk's CA as ca_file, "
-                                "or for this backend only set tls_verify: false", retryable=False) from None
+            raise DeliveryError(f"{where}: TLS verification failed ({redact_text(str(exc))}); give the helpdesk's "
+                                "CA as ca_file, or for this backend only set tls_verify: false",
+                                retryable=False) from None
         except requests.exceptions.Timeout:
             raise DeliveryError(f"{where}: no answer within {self.timeout:g} s; will retry",
                                 retryable=True) from None
@@ -76,7 +78,7 @@ class HttpClient:
             raise DeliveryError(f"{where}: cannot connect ({_short(exc)}); check the url and that the helpdesk "
                                 "is up; will retry", retryable=True) from None
         except requests.exceptions.RequestException as exc:
-            raise DeliveryError(f"{where}: {exc}", retryable=True) from None
+            raise DeliveryError(f"{where}: {redact_text(str(exc))}", retryable=True) from None
         if response.status_code in ok:
             return response
         raise self.error(response, where)
@@ -114,6 +116,6 @@ class HttpClient:
 
 
 def _short(exc: Exception) -> str:
-    text = str(exc)
+    text = redact_text(str(exc))  # requests quotes the URL, query string included
     marker = "Caused by "
     return text[text.find(marker) + len(marker):][:200] if marker in text else text[:200]
