@@ -20,6 +20,7 @@ from custode.agent.durations import Duration
 from custode.agent.farm.config import FarmSection
 from custode.agent.restore.config import RestoreTestsSection
 from custode.agent.schema import Strict, check_names
+from custode.agent.services.status_page import StatusPageSection
 from custode.agent.smtp_settings import SmtpSettings, check_addresses
 from custode.agent.tickets.config import TenantTickets, TicketsSection
 from custode.agent.transports.config import HostConfig
@@ -191,6 +192,8 @@ class Config(Strict):
         default_factory=dict, description="remote hosts: polled by farm mode, targets of playbooks and restore tests")
     farm: FarmSection = Field(default_factory=FarmSection)
     tickets: TicketsSection = Field(default_factory=TicketsSection)
+    status_page: StatusPageSection = Field(default_factory=StatusPageSection,
+                                           description="the page at / and /tenant/ID, and who sees which tenant")
 
     @model_validator(mode="before")
     @classmethod

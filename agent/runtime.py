@@ -28,6 +28,7 @@ from custode.agent.collection import CollectorRunner, RunOutcome, cycles
 from custode.agent.collector_status import FLUSH_EVERY, CollectorStatusBuffer
 from custode.agent.config_loader import LoadedConfig
 from custode.agent.health import PROBE_EVERY, Health, StorageLogFilter, handles
+from custode.agent.heartbeat import BEAT_EVERY, beat
 from custode.agent.incidents import IncidentChange, Incidents
 from custode.agent.metric_cache import MetricCache
 from custode.agent.paths import audit_path, state_path
@@ -85,6 +86,7 @@ class Agent:
         self.checks = HostChecks(config.checks, config.agent.tenant, config.agent.hostname)
         self.services = build_services(Context(loaded, self.state, self.incidents, self.cache, self._audit))
         self._scheduler = None
+        self._started_at: float | None = None
         self._server: WebServer | None = None
         self._stopped = threading.Event()
         self._stopping = False
@@ -126,7 +128,9 @@ class Agent:
                     run_now=True, misfire_grace_time=max(1, int(cycle.interval)))  # one wake-up and render per interval
                 for cycle in collection]
         interval = self.loaded.model.agent.check_interval
-        core += [Job("collector-status", self.collector_status.flush, "interval", {"seconds": FLUSH_EVERY}),
+        self._started_at = now.timestamp()
+        core += [Job("heartbeat", self._beat, "interval", {"seconds": BEAT_EVERY}, run_now=True),
+                 Job("collector-status", self.collector_status.flush, "interval", {"seconds": FLUSH_EVERY}),
                  Job("checks", self.run_checks, "interval", {"seconds": interval},
                      misfire_grace_time=max(1, int(interval)))]
         core += self.health.jobs()
@@ -180,6 +184,16 @@ class Agent:
         for handler in logging.getLogger().handlers:
             handler.removeFilter(self._log_filter)
 
+    def _beat(self, stopped: bool = False) -> None:
+        """The heartbeat ``custode status`` reads (custode.agent.heartbeat)."""
+        import os
+
+        from custode.agent.clock import current_time
+
+        beat(self.state, pid=os.getpid(), hostname=self.loaded.model.agent.hostname, config=self.loaded.source,
+             listen=f"{self.host}:{self.port}", version=__version__, started_at=self._started_at or current_time(),
+             now=current_time(), stopped=stopped)
+
     def service(self, name: str) -> Service:
         """The running service called ``name`` (KeyError when the config does not use it)."""
         for service in self.services:
@@ -205,6 +219,8 @@ class Agent:
             self._audit("agent.stopped", self.loaded.model.agent.hostname, {})
         try:
             self.collector_status.flush()
+            if self._started_at is not None:
+                self._beat(stopped=True)
         except Exception as exc:
             if not handles(exc):
                 raise

@@ -358,6 +358,21 @@ MIGRATIONS: list[str] = [
         at  REAL NOT NULL
     );
     """,
+    # 8: the running agent's heartbeat: `custode status` tells a running agent from a stopped one, and which
+    #    config it runs with, instead of reading an old state as "nothing is wrong".
+    """
+    CREATE TABLE agent_heartbeat (
+        id          INTEGER PRIMARY KEY CHECK (id = 1),
+        pid         INTEGER NOT NULL,
+        hostname    TEXT NOT NULL,
+        config      TEXT NOT NULL,
+        listen      TEXT NOT NULL,
+        version     TEXT NOT NULL,
+        started_at  REAL NOT NULL,
+        seen_at     REAL NOT NULL,
+        stopped_at  REAL
+    );
+    """,
 ]
 
 

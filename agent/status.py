@@ -1,8 +1,9 @@
 """``custode status``: what is wrong right now, in plain words.
 
 It reads the state database that the running agent keeps, so it works from
-any shell while the service runs, and says so when the agent seems stopped
-(no collector has run recently) rather than showing stale calm. A state
+any shell while the service runs. Its first lines say which config and state
+DB it read and whether an agent writes that DB now (the heartbeat): with no
+agent running it says so and exits 1, rather than showing stale calm. A state
 database that cannot be read is a :class:`StateError` naming the file and
 the fix (restore, ``.recover``, free space), never a traceback.
 """
@@ -13,8 +14,11 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
+from custode.agent.calendar import ROME
+from custode.agent.cli_output import sources_line
 from custode.agent.clock import current_time
 from custode.agent.config_loader import LoadedConfig
+from custode.agent.heartbeat import AgentSeen, last_seen, other_agents
 from custode.agent.incidents import Incidents
 from custode.agent.paths import state_path
 from custode.agent.state import State, StateError
@@ -29,21 +33,54 @@ class StatusReport:
 
 
 def _when(ts: float) -> str:
-    return f"{datetime.fromtimestamp(ts):%Y-%m-%d %H:%M}"
+    return f"{datetime.fromtimestamp(ts, ROME):%Y-%m-%d %H:%M %Z}"
+
+
+def agent_lines(seen: AgentSeen | None, loaded: LoadedConfig, now: float) -> tuple[list[str], bool]:
+    """Whether an agent writes this state DB now, and in which words; (lines, running)."""
+    hostname = loaded.model.agent.hostname
+    if seen is not None and seen.running(now, hostname):
+        line = (f"Agent: running (pid {seen.pid} on {seen.hostname}, since {_when(seen.started_at)}, "
+                f"listening on {seen.listen}, version {seen.version})")
+        lines = [line]
+        if seen.config != loaded.source:
+            lines.append(f"  note: the agent runs with config {seen.config}, this command read {loaded.source}")
+        return lines, True
+    if seen is None:
+        lines = ["Agent: NOT RUNNING: no agent has ever run with this state DB, so what follows is not "
+                 "a view of this host now."]
+    elif seen.stopped_at is not None:
+        lines = [f"Agent: NOT RUNNING: stopped {_when(seen.stopped_at)} ({human_age(now - seen.stopped_at)} ago); "
+                 "what follows is its state at that time."]
+    else:
+        lines = [f"Agent: NOT RUNNING: last seen {_when(seen.seen_at)} ({human_age(now - seen.seen_at)} ago), "
+                 "without stopping (killed, crashed or the host went down); what follows is its state then."]
+    others = other_agents(loaded.source)
+    for pid, config in others:
+        lines.append(f"  an agent runs here with another config (pid {pid}, --config {config}): "
+                     f"use 'custode status --config {config}' or set CUSTODE_CONFIG")
+    if not others:
+        lines.append("  start it: systemctl start custode (or 'custode run')")
+    return lines, False
 
 
 def build_status(loaded: LoadedConfig, now: float | None = None) -> StatusReport:
     now = current_time() if now is None else now
     path = state_path(loaded.model)
     if not path.exists():
-        return StatusReport(f"No state yet at {path}: Custode has not run with this config. "
-                            "Start it with 'custode run' (or the systemd service).", 1)
+        others = "".join(f"\nAn agent runs here with another config (pid {pid}, --config {config}): use "
+                         f"'custode status --config {config}' or set CUSTODE_CONFIG."
+                         for pid, config in other_agents(loaded.source))
+        return StatusReport(f"{sources_line(loaded)}\nAgent: NOT RUNNING: no state yet at {path}: Custode has not "
+                            f"run with this config. Start it with 'custode run' (or the systemd service).{others}\n",
+                            1)
     state = State(path)  # StateError: says what is wrong with the file and what to do
     try:
         model = Incidents(state)
         incidents, pending = model.open_incidents(), model.pending()
         collectors = state.collector_statuses()
         held = state.held_audit_summary()
+        seen = last_seen(state)
         farm = farm_lines(state, loaded.model, now)
         farm += ticket_lines(state, loaded.model, now)
     except sqlite3.DatabaseError as exc:
@@ -51,15 +88,19 @@ def build_status(loaded: LoadedConfig, now: float | None = None) -> StatusReport
     finally:
         state.close()
 
-    lines = []
+    lines = [sources_line(loaded)]
+    running_lines, running = agent_lines(seen, loaded, now)
+    lines += running_lines + [""]
     if incidents:
         lines.append(f"{len(incidents)} problem{'s' if len(incidents) != 1 else ''} right now:")
         for incident in incidents:
             lines.append(f"  {incident.severity.upper():8}  {incident.summary}")
             lines.append(f"            since {_when(incident.opened_at)} ({human_age(now - incident.opened_at)}), "
                          f"seen {incident.occurrences} times, tenant {incident.tenant}")
-    else:
+    elif running:
         lines.append("No open incidents: nothing is wrong right now.")
+    else:
+        lines.append("No open incidents were recorded; with no agent running, that says nothing about now.")
     for row in pending:
         lines.append(f"  watching  {row['summary']} (for {human_age(now - row['pending_since'])}, "
                      f"not yet long enough to count)")
@@ -82,7 +123,7 @@ def build_status(loaded: LoadedConfig, now: float | None = None) -> StatusReport
         lines.append("No collector has run yet with this state database.")
     lines += farm
     lines += held_lines(*held)
-    return StatusReport("\n".join(lines) + "\n", len(incidents) + (1 if held[0] else 0))
+    return StatusReport("\n".join(lines) + "\n", len(incidents) + (1 if held[0] else 0) + (0 if running else 1))
 
 
 def held_lines(count: int, first: str | None, reason: str | None) -> list[str]:

@@ -22,7 +22,7 @@ apt_install() {
 }
 
 # Real components the tests start themselves, on loopback ports.
-PACKAGES="prometheus prometheus-alertmanager prometheus-node-exporter dovecot-imapd openssh-server openssh-client init-system-helpers procps restic borgbackup faketime"
+PACKAGES="prometheus prometheus-alertmanager prometheus-node-exporter dovecot-imapd openssh-server openssh-client init-system-helpers procps restic borgbackup faketime chromium"
 missing=""
 for pkg in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing="$missing $pkg"

@@ -57,7 +57,8 @@ def test_once_prometheus_format() -> None:
 
 def test_status_explains_open_incidents(tmp_path, isolated_data_dir, capsys) -> None:
     assert main(["status"]) == 1
-    assert "No state yet" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "no state yet" in out and "Agent: NOT RUNNING" in out
     state = State(isolated_data_dir / "state.db")
     incidents = Incidents(state)
     incidents.observe(CheckResult("default", "filesystem", "srv:/var", "critical",
@@ -71,13 +72,58 @@ def test_status_explains_open_incidents(tmp_path, isolated_data_dir, capsys) -> 
     assert "smart: has never worked (1 runs): timed out after 60s" in out
 
 
-def test_status_all_clear(isolated_data_dir, capsys) -> None:
+def _beat(state: State, **overrides) -> None:
+    import os
+    import socket
+
+    from custode.agent.clock import current_time
+    from custode.agent.heartbeat import beat
+
+    values = {"pid": os.getpid(), "hostname": socket.gethostname(), "config": "<embedded default>",
+              "listen": "127.0.0.1:10191", "version": "test", "started_at": current_time() - 60,
+              "now": current_time()}
+    beat(state, **{**values, **overrides})
+
+
+def test_status_all_clear_only_while_an_agent_runs(isolated_data_dir, capsys) -> None:
+    from custode.agent.clock import current_time
+
     state = State(isolated_data_dir / "state.db")
-    state.record_collector_run("cpu", __import__("time").time(), True, 0.01, None)
+    state.record_collector_run("cpu", current_time(), True, 0.01, None)
+    state.close()
+    # A state DB no agent writes: never "nothing is wrong", and exit 1.
+    assert main(["status"]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith(f"Config: <embedded default> · state DB: {isolated_data_dir / 'state.db'}\n")
+    assert "Agent: NOT RUNNING: no agent has ever run with this state DB" in out
+    assert "nothing is wrong" not in out
+    state = State(isolated_data_dir / "state.db")
+    _beat(state)  # this process plays the running agent
     state.close()
     assert main(["status"]) == 0
     out = capsys.readouterr().out
-    assert "No open incidents" in out and "1 of 1 worked" in out
+    assert "Agent: running (pid" in out and "No open incidents: nothing is wrong right now." in out
+    assert "1 of 1 worked" in out
+
+
+def test_status_says_when_the_agent_stopped_or_vanished(isolated_data_dir, capsys) -> None:
+    from custode.agent.clock import current_time
+
+    state = State(isolated_data_dir / "state.db")
+    _beat(state, stopped=True)
+    state.close()
+    assert main(["status"]) == 1
+    assert "Agent: NOT RUNNING: stopped " in capsys.readouterr().out
+    state = State(isolated_data_dir / "state.db")
+    _beat(state, now=current_time() - 3600)  # killed an hour ago: no stop recorded
+    state.close()
+    assert main(["status"]) == 1
+    out = capsys.readouterr().out
+    assert re.search(r"Agent: NOT RUNNING: last seen .* ago\), without stopping", out), out
+    state = State(isolated_data_dir / "state.db")
+    _beat(state, pid=2**22 + 12345)  # a fresh beat from a pid that does not exist on this host
+    state.close()
+    assert main(["status"]) == 1
 
 
 def test_audit_verify_and_export_commands(isolated_data_dir, capsys) -> None:

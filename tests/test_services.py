@@ -29,8 +29,8 @@ def test_every_module_of_the_package_is_a_service_with_its_contract() -> None:
         assert callable(module.build), module.__name__
 
 
-def test_the_embedded_default_uses_no_feature_service(tmp_path) -> None:
-    assert build_services(_context(tmp_path, "")) == []
+def test_the_embedded_default_uses_no_feature_service_but_the_status_page(tmp_path) -> None:
+    assert [service.name for service in build_services(_context(tmp_path, ""))] == ["status_page"]
 
 
 def test_a_feature_in_the_config_brings_its_service(tmp_path, monkeypatch) -> None:
@@ -38,8 +38,8 @@ def test_a_feature_in_the_config_brings_its_service(tmp_path, monkeypatch) -> No
     text = ("backups:\n  expected:\n    default:\n      - {name: Anagrafe, schedule: '0 22 * * *'}\n"
             "tickets:\n  alertmanager: {enabled: true, token: {env: CUSTODE_TEST_BRIDGE_TOKEN}}\n")
     built = build_services(_context(tmp_path, text))
-    assert [service.name for service in built] == ["backups", "alertmanager"]
-    backups, bridge = built
+    assert [service.name for service in built] == ["backups", "alertmanager", "status_page"]
+    backups, bridge, _ = built
     assert {job.id for job in backups.jobs(None)} == {"backups", "backups-prune"}  # type: ignore[arg-type]
     assert [(route.path, route.methods) for route in bridge.routes()] == [("/alertmanager", ("POST",))]
     assert isinstance(backups, Service)

@@ -115,7 +115,7 @@ def test_tls_and_basic_auth_guard_every_route(tmp_path, serve) -> None:
     ca = Authority(tmp_path, time.time())
     server = serve(WebConfigSource(web_config(tmp_path, ca, headers="X-Frame-Options: deny")))
     port, context = server.server_address[1], client_context(ca)
-    for path in ("/metrics", "/healthz", "/ready", "/"):
+    for path in ("/metrics", "/healthz", "/ready"):  # the status page's "/": tests/test_status_page.py
         assert ask(port, context, path=path) == 401
         assert ask(port, context, basic("prometheus", "wrong"), path=path) == 401
         assert ask(port, context, basic("prometheus", PASSWORD), path=path) == 200

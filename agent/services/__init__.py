@@ -1,4 +1,5 @@
-"""The service contract: what a feature (backups, updates, restore tests, farm, tickets) gives the agent.
+"""The service contract: what a feature (backups, updates, restore tests, farm, tickets, the status page)
+gives the agent.
 
 The agent core knows no feature by name. Each feature is a module of this
 package with a ``build(context) -> Service | None`` function (None: the

@@ -1,13 +1,13 @@
-"""The agent's own read-only routes: the exposition, health, readiness, and an index page.
+"""The agent's own read-only routes: the exposition, health and readiness.
 
 Nothing here does I/O: ``/metrics`` writes bytes the cache already rendered
 (gzipped once per render, not per scrape), and the health answers are the
-runtime's in-memory view.
+runtime's in-memory view. The page at ``/`` is the status page's
+(:mod:`custode.agent.services.status_page`), which links to these three.
 """
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable
 
 from custode.agent.metric_cache import MetricCache
@@ -18,7 +18,11 @@ Probe = Callable[[], tuple[bool, str]]
 
 
 def core_routes(cache: MetricCache, ready: Probe, healthy: Probe, router: Router) -> list[Route]:
-    """``/metrics``, ``/healthz``, ``/ready`` and ``/`` (the index lists every titled GET route of ``router``)."""
+    """``/metrics``, ``/healthz`` and ``/ready``, titled so a 404 lists them.
+
+    ``router`` is the router they will join (kept in the signature the
+    runtime calls; the index that listed its pages is now the status page).
+    """
 
     def metrics(request: Request) -> Response:
         exposition = cache.exposition
@@ -32,13 +36,6 @@ def core_routes(cache: MetricCache, ready: Probe, healthy: Probe, router: Router
             return Response.text(200 if ok else 503, reason)
         return answer
 
-    def index(request: Request) -> Response:
-        links = " ".join(f"<a href='{html.escape(route.path)}'>{html.escape(route.title)}</a>"
-                         for route in router.pages())
-        body = f"<html><head><title>Custode</title></head><body><h1>Custode</h1><p>{links}</p></body></html>"
-        return Response(200, body.encode("utf-8"), "text/html; charset=utf-8")
-
     return [Route("/metrics", metrics, ("GET",), title="/metrics"),
             Route("/healthz", probe(healthy), ("GET",), title="/healthz"),
-            Route("/ready", probe(ready), ("GET",), title="/ready"),
-            Route("/", index, ("GET",))]
+            Route("/ready", probe(ready), ("GET",), title="/ready")]
