@@ -14,8 +14,9 @@ from typing import Callable, Sequence
 from custode.agent import __version__
 from custode.agent.clock import current_time
 
-EPILOG = ("Config: --config PATH, else /etc/custode/custode.yaml (Windows: %ProgramData%\\Custode\\custode.yaml) "
-          "if it exists, else the embedded default. Docs: README.md.")
+EPILOG = ("Config: --config PATH, else $CUSTODE_CONFIG, else /etc/custode/custode.yaml "
+          "(Windows: %ProgramData%\\Custode\\custode.yaml) if it exists, else the embedded default. "
+          "State: agent.data_dir, else $CUSTODE_DATA_DIR. Docs: README.md.")
 
 
 def _load(args: argparse.Namespace):

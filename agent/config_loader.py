@@ -707,7 +707,15 @@ def _read(path: str | os.PathLike[str], not_found: str) -> str:
 
 
 def load(path: str | os.PathLike[str] | None = None) -> LoadedConfig:
-    """Load ``path``; with None, the default location if it exists, else the embedded default."""
+    """Load ``path``; with None, ``$CUSTODE_CONFIG``, else the default location if it exists, else the
+    embedded default.
+
+    ``CUSTODE_CONFIG`` lets a shell (or the service's environment file) say once which config every
+    command reads, so ``custode status`` in that shell reads the same state DB as the agent."""
+    if path is None and os.environ.get("CUSTODE_CONFIG"):
+        path = os.environ["CUSTODE_CONFIG"]
+        text = _read(path, "file not found; CUSTODE_CONFIG names it: fix the variable or unset it")
+        return load_text(text, str(path))
     if path is None:
         candidate = default_config_path()
         if not candidate.exists():

@@ -169,3 +169,17 @@ def test_port_in_use_is_a_clear_error(tmp_path) -> None:
     assert result.returncode == 1
     assert f"custode: cannot listen on 127.0.0.1:{port}: Address already in use; choose another address" \
         in result.stderr
+
+
+def test_custode_config_is_read_by_every_command(tmp_path, monkeypatch, capsys) -> None:
+    config = tmp_path / "agent.yaml"
+    data = tmp_path / "agent-data"
+    config.write_text(f"agent:\n  data_dir: {data}\n  tenant: crema\ntenants:\n  crema: {{name: Comune di Crema}}\n")
+    monkeypatch.setenv("CUSTODE_CONFIG", str(config))
+    assert main(["status"]) == 1
+    assert capsys.readouterr().out.startswith(f"Config: {config} · state DB: {data / 'state.db'}\n")
+    assert main(["windows", "list"]) == 0
+    assert capsys.readouterr().out.startswith(f"Config: {config}\n")
+    monkeypatch.setenv("CUSTODE_CONFIG", str(tmp_path / "missing.yaml"))
+    assert main(["status"]) == 1
+    assert "CUSTODE_CONFIG names it" in capsys.readouterr().err
