@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,6 +143,37 @@ def _too_deep() -> str:
             "indentation and the brackets (a generated or damaged file?)")
 
 
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+_SEXAGESIMAL = re.compile(r"^[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?$")
+
+
+class KeyLines(dict[Path_, int]):
+    """The line of every key path, plus the text of unquoted scalars YAML turned into booleans or numbers.
+
+    YAML 1.1 (PyYAML's) reads ``off``, ``no``, ``on``, ``yes`` as booleans and
+    ``17:30`` as the base-60 number 1050; a field that wants text then sees
+    False or 1050, and the error must show what was written and say "quote it".
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.plain: dict[Path_, str] = {}
+
+
+def yaml11_hint(written: str | None, given: Any) -> str:
+    """"Quote it" when an unquoted word or time became a boolean or a number behind the user's back."""
+    if written is None:
+        return ""
+    if isinstance(given, bool) and written.lower() not in ("true", "false"):
+        return (f"; YAML reads an unquoted {written} as {str(given).lower()}: write it in quotes, "
+                f"'{written}', to mean the word")
+    if isinstance(given, (int, float)) and not isinstance(given, bool) and _SEXAGESIMAL.match(written):
+        return (f"; YAML reads an unquoted {written} as the base-60 number {given}: write it in quotes, "
+                f"'{written}'")
+    return ""
+
+
 class _Builder:
     """Python data from composed nodes, with the line of every key path, expanding aliases within a budget.
 
@@ -156,7 +188,7 @@ class _Builder:
     def __init__(self, loader: _BoundedLoader, source: str) -> None:
         self.loader = loader
         self.source = source
-        self.lines: dict[Path_, int] = {}
+        self.lines: KeyLines = KeyLines()
         self.limit = loader.own_nodes + max(ALIAS_BUDGET, ALIAS_FACTOR * loader.own_nodes)
         self.built = 0
         self.open: set[int] = set()  # the nodes being built now: meeting one again is an alias to itself
@@ -242,6 +274,8 @@ class _Builder:
         return str(key)
 
     def scalar(self, node: yaml.ScalarNode, path: Path_) -> Any:
+        if node.style is None and node.tag in (_BOOL_TAG, _INT_TAG, _FLOAT_TAG):
+            self.lines.plain[path] = node.value  # what was written, for the YAML 1.1 hints in _describe
         if node.tag == _INT_TAG:
             digits = sum(ch.isalnum() for ch in node.value)
             if digits > MAX_INT_DIGITS:
@@ -413,10 +447,16 @@ def _without_union_tags(loc: Path_, lines: dict[Path_, int]) -> Path_:
 def _problems(exc: ValidationError, model: type[BaseModel], source: str,
               lines: dict[Path_, int], prefix: Path_ = ()) -> list[Problem]:
     out = []
+    plain = getattr(lines, "plain", {})
     for error in exc.errors():
         loc = _without_union_tags(prefix + tuple(error["loc"]), lines)
         rel = loc[len(prefix):]
-        out.append(Problem(source, _line_for(lines, loc), _dotted(loc), _describe(error, model, rel)))
+        message = _describe(error, model, rel)
+        if error["type"] not in ("extra_forbidden", "missing"):
+            message += yaml11_hint(plain.get(loc), error.get("input"))
+        problem = Problem(source, _line_for(lines, loc), _dotted(loc), message)
+        if problem not in out:
+            out.append(problem)
     return out
 
 
@@ -502,10 +542,14 @@ def _cross_checks(config: Config, source: str, lines: dict[Path_, int]) -> list[
     return problems
 
 
-def _unknown_tenant_references(config: Config, source: str, lines: dict[Path_, int]) -> list[Problem]:
-    """Every field that names a tenant, host or ticket backend (custode.agent.config_refs) names a defined one."""
-    defined = {TENANT: config.tenant_ids(), HOST: list(config.hosts),
-               TICKET_BACKEND: list(config.tickets.backends)}
+def _unknown_tenant_references(config: Config, source: str, lines: dict[Path_, int],
+                               written: dict[Any, list[str]] | None = None) -> list[Problem]:
+    """Every field that names a tenant, host or ticket backend (custode.agent.config_refs) names a defined one.
+
+    ``written``: the names as written in the file, for a config whose sections did not all validate
+    (references are then checked in the sections that did, against every name the file defines)."""
+    defined = written or {TENANT: config.tenant_ids(), HOST: list(config.hosts),
+                          TICKET_BACKEND: list(config.tickets.backends)}
     allowed = {TICKET_BACKEND: ("none",)}  # a comune that wants no tickets
     problems = []
     for path, reference, value in references(config):
@@ -685,12 +729,39 @@ def load_text(text: str, source: str = EMBEDDED) -> LoadedConfig:
     problems.extend(collector_problems)
     if model is not None:
         problems.extend(_cross_checks(model, source, lines))
+    elif problems:
+        problems.extend(_references_beside_schema_errors(data, source, lines, problems))
     if problems:
         problems.sort(key=lambda p: (p.line or 0, p.path))
         raise ConfigError(problems)
     assert model is not None
     return LoadedConfig(model=model, source=source, collectors=plans,
                         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(), lines=lines)
+
+
+def _references_beside_schema_errors(data: dict[str, Any], source: str, lines: dict[Path_, int],
+                                      problems: list[Problem]) -> list[Problem]:
+    """Wrong tenant, host and backend names in the sections that are valid, reported with the schema errors.
+
+    So one run of ``config check`` lists every mistake, as the README promises, instead of revealing the
+    references only once the schema errors are fixed. The sections with schema errors are left out; the
+    names they define still count, as written.
+    """
+    failed = {p.path.split(".")[0].split("[")[0] for p in problems if p.path}
+    try:
+        partial = Config.model_validate({k: v for k, v in data.items() if k not in failed})
+    except ValidationError:
+        return []
+    def names(section: Any) -> list[str]:
+        return [str(k) for k in section] if isinstance(section, dict) else []
+
+    tickets: dict[str, Any] = data["tickets"] if isinstance(data.get("tickets"), dict) else {}
+    tenants = names(data.get("tenants")) or list(partial.tenant_ids())
+    hosts = names(data.get("hosts")) + names((data.get("updates") or {}).get("hosts")
+                                             if isinstance(data.get("updates"), dict) else None)
+    written = {TENANT: tenants, HOST: hosts, TICKET_BACKEND: names(tickets.get("backends"))}
+    found = _unknown_tenant_references(partial, source, lines, written)
+    return [p for p in found if p not in problems and not p.message.startswith("an e-mail ticket backend")]
 
 
 def _read(path: str | os.PathLike[str], not_found: str) -> str:
