@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-FARM = ROOT / "config/examples/farm-node.yaml"
+FARM = Path("farm.yaml")  # config/examples/farm-node.yaml with its data_dir moved to the test's folder
 
 COMMANDS = [
     (["once"], "collectors", False),
@@ -24,13 +24,18 @@ COMMANDS = [
     (["restore-test", "list", "--config", str(FARM)], "sets", True),
     (["backups", "status", "--config", str(FARM)], "jobs", True),
     (["update", "history", "--config", str(FARM)], "runs", True),
+    (["tickets", "list", "--config", str(FARM)], "tickets", True),
+    (["tickets", "outbox", "--config", str(FARM)], "operations", True),
 ]
 
 
 def _run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    example = (ROOT / "config/examples/farm-node.yaml").read_text()
+    (tmp_path / "farm.yaml").write_text(example.replace("data_dir: /var/lib/custode", f"data_dir: {tmp_path / 'data'}")
+                                        .replace("../../playbooks", str(ROOT / "playbooks")))
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "CUSTODE_DATA_DIR": str(tmp_path / "data")}
     return subprocess.run([sys.executable, "-m", "custode.agent", *args], capture_output=True, text=True,
-                          timeout=120, env=env, cwd=ROOT)
+                          timeout=120, env=env, cwd=tmp_path)
 
 
 def _times(value, key: str = "") -> list[str]:
@@ -45,7 +50,7 @@ def _times(value, key: str = "") -> list[str]:
 
 @pytest.mark.parametrize(("args", "kind", "state"), COMMANDS, ids=[" ".join(c[0][:2]) for c in COMMANDS])
 def test_format_json_is_one_document_with_its_sources_and_offset_times(tmp_path, args, kind, state) -> None:
-    if args[0] in ("backups", "update"):  # these read the state DB: make one
+    if args[0] in ("backups", "update", "tickets"):  # these read the state DB: make one
         (tmp_path / "data").mkdir()
         from custode.agent.state import State
 
@@ -54,7 +59,7 @@ def test_format_json_is_one_document_with_its_sources_and_offset_times(tmp_path,
     assert done.returncode in (0, 1), done.stderr
     document = json.loads(done.stdout)
     assert isinstance(document[kind], list)
-    assert document["config"] == (str(FARM) if "--config" in args else "<embedded default>")
+    assert document["config"] == ("farm.yaml" if "--config" in args else "<embedded default>")
     assert ("state_db" in document) == state
     assert datetime.fromisoformat(document["generated_at"]).utcoffset() is not None
     for text in _times(document):
@@ -65,5 +70,4 @@ def test_format_json_is_one_document_with_its_sources_and_offset_times(tmp_path,
 
 def test_the_human_output_starts_with_the_config_and_state_db_it_read(tmp_path) -> None:
     done = _run(["farm", "list", "--config", str(FARM)], tmp_path)
-    # farm-node.yaml sets agent.data_dir: /var/lib/custode, which wins over CUSTODE_DATA_DIR
-    assert done.stdout.splitlines()[0] == f"Config: {FARM} · state DB: /var/lib/custode/state.db"
+    assert done.stdout.splitlines()[0] == f"Config: farm.yaml · state DB: {tmp_path / 'data' / 'state.db'}"

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from datetime import datetime
 
+from custode.agent.cli_output import add_format, print_document, sources_line
 from custode.agent.clock import current_time
 from custode.agent.redact import redact_text, redact_values
 from custode.agent.table import human_age, table
@@ -17,7 +17,8 @@ def _state(args: argparse.Namespace):
     from custode.agent.paths import state_path
     from custode.agent.state import State
 
-    return State(state_path(load(args.config).model))
+    args.loaded = load(args.config)
+    return State(state_path(args.loaded.model))
 
 
 def _when(timestamp: float | None) -> str:
@@ -25,17 +26,17 @@ def _when(timestamp: float | None) -> str:
         return "-"
     from custode.agent.calendar import ROME
 
-    return datetime.fromtimestamp(timestamp, ROME).strftime("%Y-%m-%d %H:%M")
+    return datetime.fromtimestamp(timestamp, ROME).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     from custode.agent.tickets import store
 
     rows = store.ticket_rows(_state(args), include_finished=args.all, tenant=args.tenant)
-    if args.json:
-        for row in rows:  # redacted: rows stored before Custode redacted URLs may still carry a credential
-            print(json.dumps(redact_values(dict(row)), ensure_ascii=False, sort_keys=True))
+    if args.format == "json":  # redacted: rows stored before Custode redacted URLs may still carry a credential
+        print_document("tickets", [redact_values(dict(row)) for row in rows], args.loaded)
         return 0
+    print(sources_line(args.loaded))
     if not rows:
         print("no tickets" + ("" if args.all else " open (--all shows the finished ones)"))
         return 0
@@ -53,11 +54,11 @@ def cmd_outbox(args: argparse.Namespace) -> int:
 
     rows = store.outbox_rows(_state(args), include_finished=args.all)
     dead = sum(1 for r in rows if r["state"] == OpState.DEAD)
-    if args.json:
-        for row in rows:
-            print(json.dumps(redact_values({k: row[k] for k in row.keys() if k != "payload"}), ensure_ascii=False,
-                             sort_keys=True))
+    if args.format == "json":
+        print_document("operations", [redact_values({k: row[k] for k in row.keys() if k != "payload"})
+                                      for row in rows], args.loaded)
         return 1 if dead else 0
+    print(sources_line(args.loaded))
     if not rows:
         print("outbox empty: every ticket operation was delivered")
         return 0
@@ -106,14 +107,14 @@ def add_commands(sub, epilog: str) -> None:
     listing.add_argument("--config", "-c", metavar="PATH", help="config file (YAML)")
     listing.add_argument("--all", action="store_true", help="also finished and replaced tickets")
     listing.add_argument("--tenant", metavar="TENANT")
-    listing.add_argument("--json", action="store_true", help="one JSON object per ticket")
+    add_format(listing)
     listing.set_defaults(handler=cmd_list)
 
     outbox = tickets_sub.add_parser("outbox", epilog=epilog, help="Operations not delivered yet, and those the "
                                                                   "helpdesk refused; exit 1 if any is undeliverable.")
     outbox.add_argument("--config", "-c", metavar="PATH", help="config file (YAML)")
     outbox.add_argument("--all", action="store_true", help="also delivered and cancelled operations")
-    outbox.add_argument("--json", action="store_true", help="one JSON object per operation")
+    add_format(outbox)
     outbox.set_defaults(handler=cmd_outbox)
 
     retry = tickets_sub.add_parser("retry", epilog=epilog, help="Queue undeliverable operations again, after "
