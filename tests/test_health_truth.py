@@ -20,6 +20,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -303,7 +304,16 @@ def read_only(folder: Path) -> Iterator[str]:
         bind = subprocess.run(["mount", "--bind", str(folder), str(folder)], capture_output=True, text=True)
         if bind.returncode != 0:
             pytest.skip(f"cannot bind-mount here: {bind.stderr.strip()}")
-        subprocess.run(["mount", "-o", "remount,bind,ro", str(folder)], check=True)
+        # A remount read-only fails ("mount point is busy") while a file there is open for writing: the agent's
+        # audit append holds one for a moment, so try again until it is between appends.
+        for _ in range(100):
+            remount = subprocess.run(["mount", "-o", "remount,bind,ro", str(folder)], capture_output=True, text=True)
+            if remount.returncode == 0:
+                break
+            time.sleep(0.05)
+        else:
+            subprocess.run(["umount", str(folder)], check=False)
+            raise AssertionError(f"cannot remount {folder} read-only: {remount.stderr.strip()}")
         try:
             yield "is mounted read-only"
         finally:
