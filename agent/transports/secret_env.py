@@ -423,7 +423,7 @@ def powershell_prelude(names: Sequence[str]) -> str:
             f"if ($null -eq $__custodeLine) {{ [Console]::Error.WriteLine('{_MISSING}'); "
             f"exit {MISSING_INPUT_EXIT} }}; [Environment]::SetEnvironmentVariable($__custode, "
             "[Text.Encoding]::UTF8.GetString([Convert]::FromBase64String($__custodeLine)), 'Process') }; "
-            "Remove-Variable __custode, __custodeLine\n")
+            "Remove-Variable '__custode', '__custodeLine'\n")  # quoted: every parser reads a list of strings
 
 
 def powershell_input(values: Sequence[str]) -> bytes:
