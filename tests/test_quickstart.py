@@ -10,6 +10,7 @@ index.json) dated 2026-12-06, so the clock is pinned to that morning.
 from __future__ import annotations
 
 import mailbox
+import os
 import re
 import subprocess
 import sys
@@ -53,7 +54,9 @@ def test_a_failed_backup_in_the_mailbox_reaches_the_helpdesk_as_one_ticket(tmp_p
     password = "quick-start-pw"
     monkeypatch.setenv("CUSTODE_SMTP_PASSWORD", password)
     maildir = mailbox.Maildir(tmp_path / "Maildir", create=True)
-    maildir.add(mailbox.MaildirMessage(REPORT.read_bytes()))
+    key = maildir.add(mailbox.MaildirMessage(REPORT.read_bytes()))
+    arrived = datetime(2026, 12, 6, 2, 31, tzinfo=ROME).timestamp()  # delivered a minute after it was sent,
+    os.utime(tmp_path / "Maildir" / "new" / key, (arrived, arrived))  # not on the day the suite runs
     with SmtpServer(starttls=True, auth=("custode", password), base=tmp_path / "smtp") as server:
         config = yaml.safe_load(quickstart_yaml())
         config["backups"]["mailboxes"][0]["path"] = str(tmp_path / "Maildir")
