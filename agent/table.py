@@ -21,17 +21,18 @@ def human_bytes(value: float) -> str:
     return f"{value:.1f} PiB"
 
 
-def human_age(seconds: float) -> str:
-    """'45 s', '12 min', '3 h 5 min', '2 days 4 h' - how people say durations."""
+def human_age(seconds: float, day: str = "day", days: str = "days") -> str:
+    """'45 s', '12 min', '3 h 5 min', '2 days 4 h' - how people say durations (``day``/``days``: the words)."""
     seconds = max(0, int(seconds))
     if seconds < 60:
         return f"{seconds} s"
-    minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86400
+    minutes, hours = seconds // 60, seconds // 3600
     if seconds < 3600:
         return f"{minutes} min"
     if seconds < 86400:
         rest = minutes % 60
         return f"{hours} h {rest} min" if rest else f"{hours} h"
     rest = hours % 24
-    unit = "day" if days == 1 else "days"
-    return f"{days} {unit} {rest} h" if rest else f"{days} {unit}"
+    whole_days = seconds // 86400
+    unit = day if whole_days == 1 else days
+    return f"{whole_days} {unit} {rest} h" if rest else f"{whole_days} {unit}"

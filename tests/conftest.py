@@ -82,6 +82,17 @@ def wait_until(predicate, timeout: float, step: float = 0.05) -> bool:
     return bool(predicate())
 
 
+def wait_http(url: str, timeout: float) -> None:
+    """Fail the test unless ``url`` answers 200 within ``timeout`` seconds (a server a test started)."""
+    def answers() -> bool:
+        try:
+            return http_get(url, timeout=1)[0] == 200
+        except OSError:
+            return False
+
+    assert wait_until(answers, timeout, step=0.2), f"{url} did not answer within {timeout}s"
+
+
 def http_get(url: str, timeout: float = 5.0, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
     request = urllib.request.Request(url, headers=headers or {})
     try:
@@ -99,6 +110,36 @@ def stop_process(proc) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(5)
+
+
+@pytest.fixture
+def web_server():
+    """Start Custode's HTTP server in this process on the core routes (plus ``extra``); all stopped after the test."""
+    import threading
+
+    from custode.agent.metric_cache import MetricCache
+    from custode.agent.web import Router, make_server
+    from custode.agent.web.core import core_routes
+
+    servers = []
+
+    def start(web=None, limits=None, extra=()):
+        router = Router()
+        for route in core_routes(MetricCache(), lambda: (True, "ready"), lambda: (True, "ok"), router):
+            router.add(route, "core")
+        for route in extra:
+            router.add(route, "test")
+        server = make_server("127.0.0.1", 0, router, web, limits)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        return server
+
+    yield start
+    for server, thread in servers:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
 
 
 @pytest.fixture(autouse=True)

@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from audit_files import read_lines, records, write_lines
 
 from custode.agent import audit
 from custode.agent.audit import AuditError, AuditLog, VerifyResult, export, parse_since, verify
@@ -34,18 +35,6 @@ def make_log(path: Path, n: int, **kwargs: object) -> AuditLog:
     for i in range(n):
         log.append("test.event", f"host{i}", {"i": i})
     return log
-
-
-def read_lines(path: Path) -> list[bytes]:
-    return path.read_bytes().splitlines(keepends=True)
-
-
-def write_lines(path: Path, lines: list[bytes]) -> None:
-    path.write_bytes(b"".join(lines))
-
-
-def records(path: Path) -> list[dict]:
-    return [json.loads(line) for line in read_lines(path)]
 
 
 def tamper(path: Path, n: int, change: Callable[[list[bytes]], object]) -> VerifyResult:

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from audit_files import read_lines, records, write_lines
 from conftest import free_port, http_get, wait_until
 
 from custode.agent import audit
@@ -38,18 +39,6 @@ def custode(*args: str) -> subprocess.CompletedProcess[str]:
     """The real command line, in a subprocess (the data dir comes from CUSTODE_DATA_DIR, set by conftest)."""
     return subprocess.run([sys.executable, "-m", "custode.agent", *args], capture_output=True, text=True,
                           timeout=120, env=dict(os.environ), stdin=subprocess.DEVNULL)
-
-
-def read_lines(path: Path) -> list[bytes]:
-    return path.read_bytes().splitlines(keepends=True)
-
-
-def write_lines(path: Path, lines: list[bytes]) -> None:
-    path.write_bytes(b"".join(lines))
-
-
-def records(path: Path) -> list[dict]:
-    return [json.loads(line) for line in read_lines(path)]
 
 
 def anchored(data: Path, n: int, pad: int = 0) -> tuple[State, AuditKeeper]:

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import free_port, http_get, require_binary, stop_process, wait_until
+from conftest import free_port, http_get, require_binary, stop_process, wait_http
 from grafana_lint import (
     RULES,
     PromQLError,
@@ -262,15 +262,6 @@ tickets:
 """
 
 
-def _wait_http(url: str, timeout: float) -> None:
-    def answers() -> bool:
-        try:
-            return http_get(url, timeout=1)[0] == 200
-        except OSError:
-            return False
-    assert wait_until(answers, timeout, step=0.2), f"{url} did not answer within {timeout}s"
-
-
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory):
     """Prometheus's port, scraping a ``custode run`` that has data for every dashboard."""
@@ -321,8 +312,8 @@ def prometheus(tmp_path_factory):
                                  f"--storage.tsdb.path={tmp / 'tsdb'}", f"--web.listen-address=127.0.0.1:{prom_port}"],
                                 stdout=subprocess.DEVNULL, stderr=open(tmp / "prometheus.log", "wb"))
         stack.callback(stop_process, prom)
-        _wait_http(f"http://127.0.0.1:{port}/ready", 30)
-        _wait_http(f"http://127.0.0.1:{prom_port}/-/ready", 60)
+        wait_http(f"http://127.0.0.1:{port}/ready", 30)
+        wait_http(f"http://127.0.0.1:{prom_port}/-/ready", 60)
         yield prom_port, tmp
     assert agent.returncode == 0, (tmp / "custode.log").read_text()[-3000:]
 

@@ -12,22 +12,12 @@ import urllib.parse
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from conftest import free_port, http_get, require_binary, wait_until
+from conftest import free_port, http_get, require_binary, wait_http, wait_until
 from conftest import stop_process as _stop
 from mailfactory import SCRIPT_RULE, deliver, script_report
 from update_helpers import PLAYBOOKS
 
 pytestmark = [pytest.mark.integration, pytest.mark.real_clock]
-
-
-def _wait_http(url: str, timeout: float) -> None:
-    def answers() -> bool:
-        try:
-            return http_get(url, timeout=1)[0] == 200
-        except OSError:
-            return False
-
-    assert wait_until(answers, timeout, step=0.2), f"{url} did not answer within {timeout}s"
 
 
 @pytest.fixture
@@ -54,7 +44,7 @@ def custode(tmp_path):
                              "--listen", f"127.0.0.1:{port}"], env=env,
                             stdout=subprocess.DEVNULL, stderr=open(tmp_path / "custode.log", "wb"))
     try:
-        _wait_http(f"http://127.0.0.1:{port}/ready", 30)
+        wait_http(f"http://127.0.0.1:{port}/ready", 30)
         yield port, tmp_path
     finally:
         _stop(proc)
@@ -80,7 +70,7 @@ def test_prometheus_scrapes_custode(custode, tmp_path) -> None:
                              f"--web.listen-address=127.0.0.1:{prom_port}"],
                             stdout=subprocess.DEVNULL, stderr=open(tmp_path / "prometheus.log", "wb"))
     try:
-        _wait_http(f"http://127.0.0.1:{prom_port}/-/ready", 60)
+        wait_http(f"http://127.0.0.1:{prom_port}/-/ready", 60)
         deadline = time.monotonic() + 60
         cpu, success = [], []
         while time.monotonic() < deadline and not (cpu and success):
@@ -147,7 +137,7 @@ def test_promtool_accepts_the_exposition(custode, tmp_path) -> None:
         proc = subprocess.Popen([exporter, f"--web.listen-address=127.0.0.1:{exporter_port}"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            _wait_http(f"http://127.0.0.1:{exporter_port}/metrics", 30)
+            wait_http(f"http://127.0.0.1:{exporter_port}/metrics", 30)
             _, theirs = http_get(f"http://127.0.0.1:{exporter_port}/metrics")
         finally:
             _stop(proc)

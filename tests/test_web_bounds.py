@@ -15,18 +15,14 @@ import resource
 import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import free_port, stop_process, wait_until
 
-from custode.agent.metric_cache import MetricCache
-from custode.agent.web import Response, Route, Router, make_server
-from custode.agent.web.core import core_routes
-from custode.agent.web.server import Limits, WebServer
+from custode.agent.web import Response, Route
+from custode.agent.web.server import Limits
 
 FLOOD = 2000
 
@@ -114,26 +110,8 @@ def _server_counts(port: int) -> dict[str, float]:
 
 
 @pytest.fixture
-def serve() -> Iterator:
-    servers: list[tuple[WebServer, threading.Thread]] = []
-
-    def start(limits: Limits, extra: list[Route] = ()) -> WebServer:
-        router = Router()
-        for route in core_routes(MetricCache(), lambda: (True, "ready"), lambda: (True, "ok"), router):
-            router.add(route, "core")
-        for route in extra:
-            router.add(route, "test")
-        server = make_server("127.0.0.1", 0, router, None, limits)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        servers.append((server, thread))
-        return server
-
-    yield start
-    for server, thread in servers:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+def serve(web_server):
+    return lambda limits, extra=(): web_server(limits=limits, extra=extra)
 
 
 def _exchange(port: int, data: bytes, timeout: float = 5.0) -> bytes:

@@ -17,10 +17,8 @@ import socket
 import ssl
 import subprocess
 import sys
-import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
 from pathlib import Path
 
 import bcrypt
@@ -29,11 +27,8 @@ from conftest import free_port, host_clock, host_env, require_binary, stop_proce
 from tls_material import Authority, serial_of
 
 from custode.agent.config_loader import ConfigError
-from custode.agent.metric_cache import MetricCache
-from custode.agent.web import Router, make_server
 from custode.agent.web.basic_auth import BasicAuth, hash_password
-from custode.agent.web.core import core_routes
-from custode.agent.web.server import Limits, WebServer
+from custode.agent.web.server import Limits
 from custode.agent.web.webconfig import WebConfigSource, load_web_config
 
 PASSWORD = "s3cret-scrape"
@@ -86,26 +81,9 @@ def ask(port: int, context: ssl.SSLContext | None, headers: dict[str, str] | Non
 
 
 @pytest.fixture
-def serve(tmp_path) -> Iterator:
-    """Start Custode's server in this process on ``web`` (a WebConfigSource); yields a starter."""
-    servers: list[tuple[WebServer, threading.Thread]] = []
-
-    def start(web: WebConfigSource, limits: Limits | None = None) -> WebServer:
-        cache = MetricCache()
-        router = Router()
-        for route in core_routes(cache, lambda: (True, "ready"), lambda: (True, "ok"), router):
-            router.add(route, "core")
-        server = make_server("127.0.0.1", 0, router, web, limits)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        servers.append((server, thread))
-        return server
-
-    yield start
-    for server, thread in servers:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+def serve(web_server):
+    """Custode's server in this process on ``web`` (a WebConfigSource)."""
+    return lambda web, limits=None: web_server(web=web, limits=limits)
 
 
 # --- the web config file -----------------------------------------------------------------

@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import hmac
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -118,8 +117,3 @@ class BasicAuth:
             while len(self._cache) > CACHE_SIZE:
                 self._cache.popitem(last=False)
         return verdict
-
-
-def same_secret(given: bytes, expected: bytes) -> bool:
-    """Constant-time comparison (for bearer tokens)."""
-    return hmac.compare_digest(given, expected)

@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from custode.agent.clock import ROME
+from custode.agent.table import human_age
 from custode.agent.tickets.model import TicketState
 from custode.agent.web.status_data import (
     BAD_BACKUP,
@@ -203,18 +204,8 @@ def rome(ts: float, language: str) -> str:
 
 
 def age(seconds: float, language: str) -> str:
-    """'45 s', '12 min', '3 h 5 min', '2 giorni 4 h': how people say a duration."""
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86400
-    if seconds < 3600:
-        return f"{minutes} min"
-    if seconds < 86400:
-        return f"{hours} h {minutes % 60} min" if minutes % 60 else f"{hours} h"
-    words = WORDS[language]
-    unit = words["day"] if days == 1 else words["days"]
-    return f"{days} {unit} {hours % 24} h" if hours % 24 else f"{days} {unit}"
+    """'45 s', '12 min', '3 h 5 min', '2 giorni 4 h': how people say a duration, in the page's language."""
+    return human_age(seconds, WORDS[language]["day"], WORDS[language]["days"])
 
 
 def badge(tone: str, word: str) -> str:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from custode.agent.config_loader import ConfigError, Problem, load_model_file
 from custode.agent.schema import Strict
@@ -81,20 +81,14 @@ class TlsServerConfig(Strict):
     curve_preferences: list[str] = Field(default_factory=list, description="key exchange curves; the first is used")
     prefer_server_cipher_suites: bool = Field(True, description="the server's order of suites wins")
 
-    @field_validator("cipher_suites")
+    @field_validator("cipher_suites", "curve_preferences")
     @classmethod
-    def _known_suites(cls, value: list[str]) -> list[str]:
-        unknown = [name for name in value if name not in _CIPHERS]
+    def _known_names(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        known = _CIPHERS if info.field_name == "cipher_suites" else _CURVES
+        unknown = [name for name in value if name not in known]
         if unknown:
-            raise ValueError(f"unknown cipher suite(s) {', '.join(unknown)}; known: {', '.join(sorted(_CIPHERS))}")
-        return value
-
-    @field_validator("curve_preferences")
-    @classmethod
-    def _known_curves(cls, value: list[str]) -> list[str]:
-        unknown = [name for name in value if name not in _CURVES]
-        if unknown:
-            raise ValueError(f"unknown curve(s) {', '.join(unknown)}; use {', '.join(_CURVES)}")
+            what = "cipher suite(s)" if known is _CIPHERS else "curve(s)"
+            raise ValueError(f"unknown {what} {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         return value
 
     @model_validator(mode="after")
