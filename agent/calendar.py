@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
 from itertools import pairwise
 from typing import Literal
@@ -90,8 +90,11 @@ class CalendarSection(Strict):
     office_hours: dict[str, list[str]] = Field(
         default_factory=lambda: dict(DEFAULT_OFFICE_HOURS),
         description="per weekday, spans HH:MM-HH:MM; a day not listed is closed")
+    blocking_hours: dict[str, list[str]] = Field(
+        default_factory=dict, description="extra spans that count only for service levels marked blocking "
+                                          "(e.g. saturday: [08:30-12:30] on call for blocking problems)")
 
-    @field_validator("office_hours")
+    @field_validator("office_hours", "blocking_hours")
     @classmethod
     def _valid_hours(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
         for day, spans in value.items():
@@ -124,7 +127,10 @@ class TenantCalendar(Strict):
         default=None, description="province code (CR, LU…): adds the patron of the provincial capital")
     patron: Patron | None = Field(default=None, description="the comune's own patron day; replaces the capital's")
     closures: list[Closure] = Field(default_factory=list)
-    office_hours: dict[str, list[str]] | None = None
+    office_hours: dict[str, list[str]] | None = Field(
+        default=None, description="the comune's own office hours; default: the provider's")
+    blocking_hours: dict[str, list[str]] | None = Field(
+        default=None, description="extra spans for blocking levels only; default: the provider's")
 
     @field_validator("province")
     @classmethod
@@ -139,7 +145,7 @@ class TenantCalendar(Strict):
                              "(two letters, e.g. CR for Cremona, LU for Lucca)")
         return code
 
-    @field_validator("office_hours")
+    @field_validator("office_hours", "blocking_hours")
     @classmethod
     def _valid_hours(cls, value: dict[str, list[str]] | None) -> dict[str, list[str]] | None:
         return None if value is None else CalendarSection._valid_hours(value)
@@ -170,11 +176,22 @@ class BusinessCalendar:
     """Per weekday (0 = Monday) the office spans, sorted."""
 
     @classmethod
-    def build(cls, section: CalendarSection, tenant: TenantCalendar | None = None) -> "BusinessCalendar":
-        hours = (tenant.office_hours if tenant and tenant.office_hours is not None else section.office_hours)
+    def build(cls, section: CalendarSection, tenant: TenantCalendar | None = None, *, blocking: bool = False,
+              office_hours: dict[str, list[str]] | None = None) -> "BusinessCalendar":
+        """The tenant's calendar; ``blocking`` adds the blocking-only spans, ``office_hours`` replaces the hours.
+
+        Blocking-only spans (Saturday on call) may touch the ordinary ones but not overlap them.
+        """
+        hours = office_hours if office_hours is not None else (
+            tenant.office_hours if tenant and tenant.office_hours is not None else section.office_hours)
         per_day: list[list[tuple[time, time]]] = [[] for _ in WEEKDAYS]
         for day, spans in hours.items():
             per_day[weekday_number(day)] = sorted(parse_span(s) for s in spans)
+        if blocking:
+            extra = tenant.blocking_hours if tenant and tenant.blocking_hours is not None else section.blocking_hours
+            for day, spans in extra.items():
+                number = weekday_number(day)
+                per_day[number] = _merge(per_day[number] + [parse_span(s) for s in spans], day)
         return cls(language=section.language,
                    closures=tuple(section.closures) + tuple(tenant.closures if tenant else ()),
                    province=tenant.province if tenant and not tenant.patron else None,
@@ -193,20 +210,88 @@ class BusinessCalendar:
     def is_working_day(self, day: date) -> bool:
         return bool(self.office_hours[day.weekday()]) and self.closed_reason(day) is None
 
+    def spans_on(self, day: date) -> list[tuple[datetime, datetime]]:
+        """The day's office spans as aware UTC instants ([] on a closed day), so lengths are real elapsed time."""
+        if not self.is_working_day(day):
+            return []
+        return [(_instant(day, a), _instant(day, b)) for a, b in self.office_hours[day.weekday()]]
+
     def add_working_time(self, start: datetime, seconds: float, limit_days: int = 3660) -> datetime:
-        """The moment when ``seconds`` of office time have passed since ``start`` (an SLA due time)."""
-        moment = start.astimezone(ROME)
+        """The moment when ``seconds`` of office time have passed since ``start`` (an SLA due time).
+
+        Lengths are measured between UTC instants: subtracting two Europe/Rome
+        wall times with the same tzinfo ignores the offset change, so a span
+        across a DST change (an office open through the night) would count an
+        hour too many or too few.
+        """
+        moment = start.astimezone(timezone.utc)
         remaining = timedelta(seconds=seconds)
-        day = moment.date()
+        day = start.astimezone(ROME).date()
         for _ in range(limit_days):
-            if self.is_working_day(day):
-                for span_start, span_end in self.office_hours[day.weekday()]:
-                    begin = max(datetime.combine(day, span_start, ROME), moment)
-                    finish = datetime.combine(day, span_end, ROME)
-                    if begin >= finish:
-                        continue
-                    if finish - begin >= remaining:
-                        return begin + remaining
-                    remaining -= finish - begin
+            for begin, finish in self.spans_on(day):
+                begin = max(begin, moment)
+                if begin >= finish:
+                    continue
+                if finish - begin >= remaining:
+                    return (begin + remaining).astimezone(ROME)
+                remaining -= finish - begin
             day += timedelta(days=1)
         raise ValueError(f"no office time in {limit_days} days after {start}: check the office hours")
+
+    def next_office_moment(self, start: datetime, limit_days: int = 3660) -> datetime:
+        """``start`` if it is in office hours, else the opening of the next span (the clock starts there)."""
+        moment = start.astimezone(timezone.utc)
+        day = start.astimezone(ROME).date()
+        for _ in range(limit_days):
+            for begin, finish in self.spans_on(day):
+                if moment < finish:
+                    return max(begin, moment).astimezone(ROME)
+            day += timedelta(days=1)
+        raise ValueError(f"no office time in {limit_days} days after {start}: check the office hours")
+
+    def add_working_days(self, start: datetime, days: int, limit_days: int = 3660) -> datetime:
+        """N working days after ``start``: the same wall-clock time on the Nth working day after it.
+
+        The count starts at the first office moment at or after ``start`` (a
+        ticket opened on Saturday night starts on Monday morning). When that
+        wall time is not within the target day's hours (a shorter Saturday), the
+        due time is the last office moment of that day at or before it, else
+        the day's opening.
+        """
+        begin = self.next_office_moment(start, limit_days)
+        wall = begin.time().replace(tzinfo=None)
+        day = begin.date()
+        counted = 0
+        for _ in range(limit_days):
+            day += timedelta(days=1)
+            if not self.is_working_day(day):
+                continue
+            counted += 1
+            if counted < days:
+                continue
+            spans = self.office_hours[day.weekday()]
+            if any(a <= wall <= b for a, b in spans):
+                return datetime.combine(day, wall, ROME)
+            earlier = [b for a, b in spans if b < wall]
+            return datetime.combine(day, earlier[-1] if earlier else spans[0][0], ROME)
+        raise ValueError(f"fewer than {days} working days in {limit_days} days after {start}: "
+                         "check the office hours")
+
+
+def _instant(day: date, moment: time) -> datetime:
+    """A Europe/Rome wall time as a UTC instant (a wall time in the spring gap moves forward an hour)."""
+    local = datetime.combine(day, moment, ROME)
+    return local.astimezone(timezone.utc)
+
+
+def _merge(spans: list[tuple[time, time]], day: str) -> list[tuple[time, time]]:
+    """Ordinary and blocking-only spans of one day, sorted; touching spans are joined, overlapping refused."""
+    out: list[tuple[time, time]] = []
+    for start, end in sorted(spans):
+        if out and start < out[-1][1]:
+            raise ValueError(f"{day}: blocking_hours overlap the office hours; give only the extra spans")
+        if out and start == out[-1][1]:
+            out[-1] = (out[-1][0], end)
+        else:
+            out.append((start, end))
+    return out

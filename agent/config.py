@@ -18,13 +18,16 @@ from custode.agent.backups.config import BackupsSection
 from custode.agent.calendar import CalendarSection, TenantCalendar
 from custode.agent.durations import Duration
 from custode.agent.farm.config import FarmSection
+from custode.agent.patch_policy import PatchPolicy
+from custode.agent.profiles import Profile, ProfileRef
 from custode.agent.restore.config import RestoreTestsSection
 from custode.agent.schema import Strict, check_names
+from custode.agent.service_levels.config import ServiceLevels
 from custode.agent.services.status_page import StatusPageSection
 from custode.agent.smtp_settings import SmtpSettings, check_addresses
 from custode.agent.tickets.config import TenantTickets, TicketsSection
 from custode.agent.transports.config import HostConfig
-from custode.agent.updates.config import UpdatesSection
+from custode.agent.updates.config import UpdatesSection, WindowNotice
 from custode.collectors.base import Regex
 
 DEFAULT_PORT = 10191
@@ -87,6 +90,14 @@ class Tenant(Strict):
                                      description="patron day and closures on top of the provider's calendar")
     tickets: TenantTickets = Field(default_factory=TenantTickets,
                                    description="which helpdesk backend files this comune's tickets")
+    service_levels: ServiceLevels | None = Field(
+        default=None, description="the contract's levels, targets and penalties; default: tickets.sla")
+    profile: ProfileRef | None = Field(default=None, description="a name under profiles: (the services it bought); "
+                                                                 "default: every service")
+    patch_policy: PatchPolicy | None = Field(default=None, description="when OS patches are due; default: "
+                                                                       "continuous, farm.checks.updates ages")
+    notice: WindowNotice = Field(default_factory=WindowNotice,
+                                 description="advance notice of update windows to the referents")
 
     _addresses = field_validator("referents")(lambda cls, value: check_addresses(value))
 
@@ -181,6 +192,7 @@ class Config(Strict):
     state: StateSection = Field(default_factory=StateSection)
     audit: AuditSection = Field(default_factory=AuditSection)
     tenants: dict[str, Tenant] = Field(default_factory=dict)
+    profiles: dict[str, Profile] = Field(default_factory=dict, description="service profiles tenants refer to")
     collectors: dict[str, Any] = Field(default_factory=dict)
     checks: ChecksSection = Field(default_factory=ChecksSection)
     backups: BackupsSection = Field(default_factory=BackupsSection)

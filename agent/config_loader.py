@@ -20,7 +20,7 @@ import yaml
 from pydantic import BaseModel, ValidationError, create_model
 
 from custode.agent.config import DEFAULT_TENANT, TENANT_ID, Config
-from custode.agent.config_refs import HOST, TENANT, TICKET_BACKEND, references
+from custode.agent.config_refs import HOST, PROFILE, TENANT, TICKET_BACKEND, references
 from custode.agent.durations import DURATION_HINT, Duration
 from custode.agent.redact import redact_text, redact_url, url_secrets, urls_in
 from custode.agent.secrets import SecretError, SecretRef, secret_refs
@@ -549,7 +549,7 @@ def _unknown_tenant_references(config: Config, source: str, lines: dict[Path_, i
     ``written``: the names as written in the file, for a config whose sections did not all validate
     (references are then checked in the sections that did, against every name the file defines)."""
     defined = written or {TENANT: config.tenant_ids(), HOST: list(config.hosts),
-                          TICKET_BACKEND: list(config.tickets.backends)}
+                          TICKET_BACKEND: list(config.tickets.backends), PROFILE: list(config.profiles)}
     allowed = {TICKET_BACKEND: ("none",)}  # a comune that wants no tickets
     problems = []
     for path, reference, value in references(config):
@@ -759,7 +759,8 @@ def _references_beside_schema_errors(data: dict[str, Any], source: str, lines: d
     tenants = names(data.get("tenants")) or list(partial.tenant_ids())
     hosts = names(data.get("hosts")) + names((data.get("updates") or {}).get("hosts")
                                              if isinstance(data.get("updates"), dict) else None)
-    written = {TENANT: tenants, HOST: hosts, TICKET_BACKEND: names(tickets.get("backends"))}
+    written = {TENANT: tenants, HOST: hosts, TICKET_BACKEND: names(tickets.get("backends")),
+               PROFILE: names(data.get("profiles"))}
     found = _unknown_tenant_references(partial, source, lines, written)
     return [p for p in found if p not in problems and not p.message.startswith("an e-mail ticket backend")]
 

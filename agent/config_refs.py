@@ -34,10 +34,12 @@ class Reference:
 TENANT = Reference("tenant", "tenants")
 HOST = Reference("host", "hosts")
 TICKET_BACKEND = Reference("ticket backend", "tickets.backends")
+PROFILE = Reference("service profile", "profiles")
 
 TenantRef = Annotated[str, TENANT]
 HostRef = Annotated[str, HOST]
 TicketBackendRef = Annotated[str, TICKET_BACKEND]
+ProfileRef = Annotated[str, PROFILE]
 TenantKey = Annotated[str, TENANT]  # a mapping's key that is a tenant id
 
 Path = tuple[str | int, ...]

@@ -373,6 +373,22 @@ MIGRATIONS: list[str] = [
         stopped_at  REAL
     );
     """,
+    # 9: each tenant's service levels: the level a ticket was planned on, its restore target, warranty reopens;
+    #    incident events whose planning failed, set aside with the reason instead of stopping every ticket.
+    """
+    ALTER TABLE tickets ADD COLUMN level TEXT;
+    ALTER TABLE tickets ADD COLUMN restore_due_at REAL;
+    ALTER TABLE tickets ADD COLUMN restore_breached INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE tickets ADD COLUMN reopened INTEGER NOT NULL DEFAULT 0;
+
+    CREATE TABLE ticket_set_aside (
+        event_id      INTEGER PRIMARY KEY,
+        incident_key  TEXT NOT NULL,
+        tenant        TEXT NOT NULL,
+        reason        TEXT NOT NULL,
+        at            REAL NOT NULL
+    );
+    """,
 ]
 
 

@@ -58,6 +58,8 @@ class OpKind(StrEnum):
     COMMENT = "comment"
     PRIORITY = "priority"
     SOLVE = "solve"
+    REOPEN = "reopen"
+    """The same failure back within the warranty after the ticket was solved: the helpdesk reopens it."""
 
 
 class OpState(StrEnum):

@@ -55,6 +55,13 @@ class WindowConfig(Strict):
         return sorted({weekday_number(d) for d in self.days})
 
 
+class WindowNotice(Strict):
+    """Advance notice of update windows to a tenant's referents (releases announced with due notice)."""
+
+    enabled: bool = Field(default=True, description="e-mail the referents the coming windows ahead of time")
+    working_days: int = Field(default=2, ge=0, le=30, description="how many working days before the window")
+
+
 class UpdatesSection(Strict):
     enabled: bool = True
     playbooks_dir: Path | None = Field(
