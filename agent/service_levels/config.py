@@ -24,8 +24,10 @@ TARGET_KINDS: tuple[TargetKind, ...] = ("take_charge", "resolve", "restore")
 class PenaltyRule(Strict):
     """What a missed target costs, as the contract writes it (e.g. €15 per day late, €22 per slot)."""
 
-    on: TargetKind = Field(description="the target whose miss costs: take_charge, resolve or restore")
-    amount: float = Field(gt=0, description="euros per unit of lateness (or per missed ticket)")
+    missed: TargetKind = Field(description="the target whose miss costs: take_charge, resolve or restore")
+    amount: float | None = Field(default=None, gt=0, description="euros per unit of lateness (or per missed "
+                                                                 "ticket); omit it when the contract gives the rule "
+                                                                 "but not the figure: the report counts the misses")
     amount_max: float | None = Field(default=None, gt=0, description="upper end when the contract gives a range "
                                                                     "(€500–1,000): exposure is shown as a range")
     per: Literal["ticket", "day", "working_day", "hour", "working_hour", "slot"] = Field(
@@ -40,8 +42,8 @@ class PenaltyRule(Strict):
     def _slot_given(self) -> "PenaltyRule":
         if (self.per == "slot") != (self.slot is not None):
             raise ValueError("per: slot needs slot: (its length, e.g. '4 working hours'), and slot: needs per: slot")
-        if self.amount_max is not None and self.amount_max < self.amount:
-            raise ValueError(f"amount_max ({self.amount_max:g}) is below amount ({self.amount:g})")
+        if self.amount_max is not None and (self.amount is None or self.amount_max < self.amount):
+            raise ValueError(f"amount_max ({self.amount_max:g}) needs an amount below it (the range's lower end)")
         return self
 
 
@@ -69,8 +71,8 @@ class ServiceLevel(Strict):
         if self.take_charge is None and self.resolve is None and self.restore is None:
             raise ValueError("a level needs at least one target: take_charge, resolve or restore")
         for rule in self.penalties:
-            if getattr(self, rule.on) is None:
-                raise ValueError(f"a penalty on {rule.on} needs a {rule.on} target on this level")
+            if getattr(self, rule.missed) is None:
+                raise ValueError(f"a penalty for a missed {rule.missed} needs a {rule.missed} target on this level")
         return self
 
     def target(self, kind: TargetKind):
@@ -92,7 +94,8 @@ class LevelMapping(Strict):
 class ContractPenalty(Strict):
     """A penalty not tied to a ticket: a release (update window run) not announced in advance."""
 
-    on: Literal["unannounced_release"]
+    event: Literal["unannounced_release"] = Field(description="unannounced_release: an update window run without "
+                                                              "the advance notice (tenants.X.notice)")
     amount: float = Field(gt=0, description="euros per release")
     amount_max: float | None = Field(default=None, gt=0, description="upper end of a range")
     note: str | None = None

@@ -6,13 +6,22 @@ operations those events call for. It never talks to a helpdesk, so it is fast,
 deterministic and safe to kill at any instant: a half-planned batch is rolled
 back and planned again.
 
-Rules (issue 7): one live ticket per incident key; repeats become follow-ups,
+Rules: one live ticket per incident key; repeats become follow-ups,
 at most one per ``followup_interval``, counting the repeats in between; a
 severity change that changes the priority updates it; recovery writes a
 resolution note and (``solve_on_recovery``) a solve that waits out the flap
 window, so a failure that comes back within it reopens the same ticket instead
 of opening a new one; a ticket a person closed while the failure persisted is
 followed by a new one that references it.
+
+Service levels: each ticket is planned on a level of its tenant's table
+(:func:`custode.agent.tickets.sla.level_for`), which gives the helpdesk
+priority and the due times; a severity change that moves the incident to
+another level updates both. Warranty: a failure back within the table's
+``warranty`` of a done ticket's resolution reopens that ticket. A tenant whose
+service profile lacks the check's feature gets no ticket for it. An event whose
+planning raises is set aside with its reason (``ticket_set_aside``) and an
+incident ``ticket_planning`` of its own; the events after it are planned.
 """
 
 from __future__ import annotations
@@ -25,7 +34,10 @@ from typing import TYPE_CHECKING
 
 from custode.agent.calendar import ROME
 from custode.agent.clock import Clock, current_time
-from custode.agent.incidents import Incident
+from custode.agent.incidents import CheckResult, Incident, Incidents
+from custode.agent.profiles import tickets_for_check
+from custode.agent.redact import redact_text
+from custode.agent.service_levels.clock import add_target
 from custode.agent.state import State
 from custode.agent.tickets import sla, text
 from custode.agent.tickets.model import LIVE_STATES, OpKind, RemoteStatus, TicketState
@@ -38,9 +50,12 @@ from custode.agent.tickets.store import (
     flag_sla_breaches,
     get_ticket,
     insert_ticket,
+    last_done_ticket,
     live_ticket,
     open_tickets_with_held_repeats,
     planned_through,
+    reopen_ticket,
+    set_aside_event,
     start_cursor,
     update_ticket,
 )
@@ -50,6 +65,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 BATCH = 500
+PLANNING_CHECK = "ticket_planning"
+"""The incident of an event whose planning failed (its target is the incident key it was about)."""
 
 
 class TicketPlanner:
@@ -69,8 +86,13 @@ class TicketPlanner:
         name = own.tickets.backend if own is not None and own.tickets.backend else self.settings.default_backend
         return None if name in (None, "none") or name not in self.settings.backends else name
 
-    def priority_for(self, check: str, severity: str) -> str:
-        return self.settings.check_priorities.get(check) or self.settings.priorities.get(severity, "medium")
+    def level_for(self, incident: Incident, severity: str) -> str:
+        """The service level of ``incident``'s ticket at ``severity`` (its tenant's table, else the default)."""
+        return sla.level_for(self.config, incident.tenant, incident.check, incident.target, severity,
+                             incident.details)
+
+    def priority_for(self, tenant: str, level: str) -> str:
+        return sla.priority_of(self.config, tenant, level)
 
     def language(self, tenant: str) -> str:
         own = self.config.tenants.get(tenant)
@@ -95,12 +117,36 @@ class TicketPlanner:
                               e.message AS event_message, i.*
                        FROM incident_events e JOIN incidents i ON i.id = e.incident_id
                        WHERE e.id > ? ORDER BY e.id LIMIT ?""", (cursor, BATCH)).fetchall()
+                set_aside: list[tuple[sqlite3.Row, str]] = []
                 for row in rows:
-                    queued += self._plan_event(db, row)
+                    db.execute("SAVEPOINT plan_event")
+                    try:
+                        queued += self._plan_event(db, row)
+                    except Exception as exc:  # noqa: BLE001 - one bad event must not hold every other ticket
+                        db.execute("ROLLBACK TO plan_event")
+                        reason = redact_text(f"{type(exc).__name__}: {exc}")
+                        set_aside_event(db, row["event_id"], row["key"], row["tenant"], reason, self.clock())
+                        set_aside.append((row, reason))
+                    db.execute("RELEASE plan_event")
                 if rows:
                     advance_cursor(db, rows[-1]["event_id"])
+            for row, reason in set_aside:
+                self._report_set_aside(row, reason)
             if len(rows) < BATCH:
                 return queued
+
+    def _report_set_aside(self, row: sqlite3.Row, reason: str) -> None:
+        """An incident of its own for an event that could not be planned, so a person looks at it."""
+        log.error("an incident event could not be planned into a ticket; set aside, the others go on",
+                  extra={"incident": row["key"], "event": row["event_id"], "reason": reason})
+        if row["check_name"] == PLANNING_CHECK:
+            return  # never an incident about the incident about planning: the log line and the row suffice
+        summary = (f"the ticket for {row['key']} could not be planned ({reason}); the event is set aside in "
+                   "ticket_set_aside; fix the cause (often the tenant's service_levels) and run "
+                   "custode tickets retry-set-aside")
+        Incidents(self.state, clock=self.clock).observe(
+            CheckResult(row["tenant"], PLANNING_CHECK, row["key"], "warning", summary,
+                        {"event_id": row["event_id"], "reason": reason}))
 
     def _cursor(self, db: sqlite3.Connection) -> int:
         """The last planned event; on the first run, start now and open tickets for incidents already open."""
@@ -120,7 +166,8 @@ class TicketPlanner:
         incident = Incident.from_row(row)
         kind, now = row["event_kind"], float(row["event_at"])
         live = live_ticket(db, incident.key)
-        if live is None and self.backend_for(incident.tenant) is None:
+        if live is None and (self.backend_for(incident.tenant) is None
+                             or not tickets_for_check(self.config, incident.tenant, incident.check)):
             return 0
         facts = self.facts(incident, row["event_message"], row["event_severity"])
         if kind == "resolved":
@@ -128,6 +175,9 @@ class TicketPlanner:
                 return 0
             return self._recovered(db, live, facts, now)
         if live is None:
+            warranted = self._under_warranty(db, incident, now)
+            if warranted is not None:
+                return self._reopen(db, warranted, incident, facts, now)
             return self._open_new(db, incident, facts, now)
         queued = 0
         if live.state == TicketState.RECOVERED:
@@ -136,9 +186,9 @@ class TicketPlanner:
             assert live is not None
         elif kind == "opened":
             update_ticket(db, live.id, incident_id=incident.id)
-        priority = self.priority_for(incident.check, facts.severity)
-        if priority != live.priority:
-            return queued + self._reprioritise(db, live, facts, priority, now)
+        level = self.level_for(incident, facts.severity)
+        if level != live.level_key and self._reprioritise(db, live, facts, level, now):
+            return queued + 1
         if kind in ("repeated", "severity_changed") or (kind == "opened" and not queued):
             queued += self._follow_up(db, live, facts, now, extra=1)
         return queued
@@ -147,22 +197,78 @@ class TicketPlanner:
                   previous: Ticket | None = None) -> int:
         backend = self.backend_for(incident.tenant) if previous is None else previous.backend
         assert backend is not None
-        priority = self.priority_for(incident.check, facts.severity)
+        tenant = incident.tenant
+        level = self.level_for(incident, facts.severity)
+        priority = self.priority_for(tenant, level)
         opened = datetime.fromtimestamp(now, ROME)
-        due = sla.take_charge_due(self.config, incident.tenant, priority, opened)
-        resolve_due = sla.resolve_due(self.config, incident.tenant, priority, opened)
-        language = self.language(incident.tenant)
+        dues = self._dues(tenant, level, opened)
+        due = dues["take_charge"]
+        language = self.language(tenant)
         subject = text.ticket_subject(facts, language)
         body = text.opening_text(facts, language, priority, due, previous_ref=previous.ref if previous else None,
-                                 sla_hours=sla.sla_hours(self.config, priority))
-        ticket_id = insert_ticket(db, key=incident.key, tenant=incident.tenant, backend=backend,
+                                 sla=self._sla_words(tenant, level, language, dues))
+        ticket_id = insert_ticket(db, key=incident.key, tenant=tenant, backend=backend,
                                   check=incident.check, incident_id=incident.id, priority=priority, subject=subject,
-                                  opened_at=now, due_at=due.timestamp(),
-                                  resolve_due_at=resolve_due.timestamp() if resolve_due else None,
+                                  opened_at=now, due_at=_ts(due), resolve_due_at=_ts(dues["resolve"]),
+                                  restore_due_at=_ts(dues["restore"]), level=level,
                                   previous_id=previous.id if previous else None)
         enqueue(db, ticket_id, OpKind.CREATE, {"subject": subject, "body": body, "priority": priority,
-                                               "due_at": due.isoformat(), "tags": [incident.check]}, now)
+                                               "due_at": due.isoformat() if due else None,
+                                               "tags": [incident.check], "level": level}, now)
         return 1
+
+    def _dues(self, tenant: str, level: str, opened: datetime) -> dict[str, datetime | None]:
+        return {kind: sla.due(self.config, tenant, level, kind, opened)
+                for kind in ("take_charge", "resolve", "restore")}
+
+    def _sla_words(self, tenant: str, level: str, language: str,
+                   dues: dict[str, datetime | None]) -> text.SlaWords:
+        spec = sla.level_of(self.config, tenant, level)
+        own = self.config.tenants.get(tenant)
+        named = own is not None and own.service_levels is not None
+        later = [(kind, target) for kind in ("resolve", "restore") if (target := spec.target(kind)) is not None]
+        return text.SlaWords(
+            level=(spec.label or level) if named else None,
+            take_charge=spec.take_charge.describe(language) if spec.take_charge else None,
+            take_charge_unit=spec.take_charge.unit.value if spec.take_charge else None,
+            targets=tuple((kind, target.describe(language), target.unit.value, dues[kind]) for kind, target in later))
+
+    def _under_warranty(self, db: sqlite3.Connection, incident: Incident, now: float) -> Ticket | None:
+        """The done ticket of the same failure whose warranty (counted from its resolution) still runs."""
+        warranty = sla.service_levels(self.config, incident.tenant).warranty
+        if warranty is None:
+            return None
+        done = last_done_ticket(db, incident.key)
+        if done is None or done.recovered_at is None or done.remote_status == RemoteStatus.CLOSED:
+            return None
+        calendar = sla.level_calendar(self.config, incident.tenant, self._known_level(done))
+        ends = add_target(calendar, datetime.fromtimestamp(done.recovered_at, ROME), warranty)
+        return done if now <= ends.timestamp() else None
+
+    def _known_level(self, ticket: Ticket) -> str:
+        """The ticket's level if its tenant's table still has it (a level renamed since), else the fallback."""
+        table = sla.service_levels(self.config, ticket.tenant)
+        return ticket.level_key if ticket.level_key in table.levels else table.fallback_level()
+
+    def _reopen(self, db: sqlite3.Connection, ticket: Ticket, incident: Incident, facts: text.IncidentFacts,
+                now: float) -> int:
+        """The same failure within the warranty: the done ticket is open again, on the helpdesk too."""
+        warranty = sla.service_levels(self.config, incident.tenant).warranty
+        assert warranty is not None and ticket.recovered_at is not None
+        language = self.language(ticket.tenant)
+        body = text.reopen_text(facts, language, datetime.fromtimestamp(ticket.recovered_at, ROME),
+                                warranty.describe(language))
+        # a solve not delivered yet need not be undone on the helpdesk: withdraw it and comment instead
+        withdrawn = cancel_pending(db, ticket.id, (OpKind.SOLVE,), "the failure came back within the warranty", now)
+        reopen_ticket(db, ticket.id, incident.id, now)
+        enqueue(db, ticket.id, OpKind.COMMENT if withdrawn else OpKind.REOPEN, {"text": body}, now)
+        level = self.level_for(incident, facts.severity)
+        queued = 1
+        if level != ticket.level_key:
+            reopened = get_ticket(db, ticket.id)
+            assert reopened is not None
+            queued += self._reprioritise(db, reopened, facts, level, now)
+        return queued
 
     def _follow_up(self, db: sqlite3.Connection, ticket: Ticket, facts: text.IncidentFacts, now: float,
                    extra: int) -> int:
@@ -177,17 +283,21 @@ class TicketPlanner:
         update_ticket(db, ticket.id, repeats_pending=0, last_followup_at=now)
         return 1
 
-    def _reprioritise(self, db: sqlite3.Connection, ticket: Ticket, facts: text.IncidentFacts, priority: str,
+    def _reprioritise(self, db: sqlite3.Connection, ticket: Ticket, facts: text.IncidentFacts, level: str,
                       now: float) -> int:
-        """New priority, and the take-charge due time recomputed from the opening with the new target."""
+        """New level (so priority), and the due times recomputed from the opening with the new targets."""
         opened = datetime.fromtimestamp(ticket.opened_at, ROME)
-        due = sla.take_charge_due(self.config, ticket.tenant, priority, opened)
-        resolve_due = sla.resolve_due(self.config, ticket.tenant, priority, opened)
+        priority = self.priority_for(ticket.tenant, level)
+        dues = self._dues(ticket.tenant, level, opened)
+        due = dues["take_charge"]
+        update_ticket(db, ticket.id, priority=priority, level=level, due_at=_ts(due),
+                      resolve_due_at=_ts(dues["resolve"]), restore_due_at=_ts(dues["restore"]))
+        if priority == ticket.priority:
+            return 0  # another level with the same helpdesk priority: only the due times move
+        update_ticket(db, ticket.id, repeats_pending=0, last_followup_at=now)
         body = text.priority_text(facts, self.language(ticket.tenant), ticket.priority, priority, due)
-        enqueue(db, ticket.id, OpKind.PRIORITY, {"priority": priority, "text": body, "due_at": due.isoformat()}, now)
-        update_ticket(db, ticket.id, priority=priority, due_at=due.timestamp(),
-                      resolve_due_at=resolve_due.timestamp() if resolve_due else None,
-                      repeats_pending=0, last_followup_at=now)
+        enqueue(db, ticket.id, OpKind.PRIORITY, {"priority": priority, "text": body,
+                                                 "due_at": due.isoformat() if due else None}, now)
         return 1
 
     def _recovered(self, db: sqlite3.Connection, ticket: Ticket, facts: text.IncidentFacts, now: float) -> int:
@@ -255,3 +365,7 @@ class TicketPlanner:
                 assert ticket is not None
                 queued += self._follow_up(db, ticket, self.facts(Incident.from_row(row)), now, extra=0)
         return queued
+
+
+def _ts(moment: datetime | None) -> float | None:
+    return moment.timestamp() if moment is not None else None

@@ -1,61 +1,148 @@
-"""The SLA clock of Custode's tickets: when a ticket must be taken in charge (and solved).
+"""The SLA clock of Custode's tickets: which level a ticket is on, and when it must be taken in charge.
 
-Only office time counts: a ticket opened on Christmas Eve at 17:00 with eight
-working hours is due the Monday after, not the next morning. The calendar
-(holidays, patron day, closures, office hours) lives in :mod:`custode.agent.calendar`;
-this module only picks the tenant's calendar and the priority's target, so the
-planner, the texts and ``custode sla due`` all compute the same due time.
+Each tenant has its service-level table (``tenants.X.service_levels``: the
+contract's own levels, targets and hours), else the default table built from
+``tickets.sla`` (levels ``low``, ``medium``, ``high``). Only office time counts
+for working hours and working days; clock hours are plain hours. The calendar
+(holidays, patron day, closures, office hours, blocking-only hours) lives in
+:mod:`custode.agent.calendar`, the arithmetic of one target in
+:mod:`custode.agent.service_levels.clock`; this module picks the tenant's
+table, level and calendar, so the planner, the texts, the compliance report and
+``custode sla due`` all compute the same due time.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Any
 
 from custode.agent.calendar import ROME, BusinessCalendar
 from custode.agent.config import DEFAULT_TENANT, Config
+from custode.agent.profiles import has_feature
+from custode.agent.service_levels.clock import add_target
+from custode.agent.service_levels.config import LevelMapping, ServiceLevel, ServiceLevels, TargetKind
+from custode.agent.service_levels.targets import Target, Unit
 from custode.agent.tickets.model import PRIORITIES, Priority
 
 
-def tenant_calendar(config: Config, tenant: str | None) -> BusinessCalendar:
+def tenant_calendar(config: Config, tenant: str | None, *, blocking: bool = False,
+                    office_hours: dict[str, list[str]] | None = None) -> BusinessCalendar:
     """The tenant's calendar on top of the provider's; the provider's alone for None or the implicit default.
 
     The implicit ``default`` tenant (a single-comune install, or an incident
     recorded before tenants were defined) gets the provider's calendar rather
     than an error: a ticket due time must not be lost to a naming detail.
     """
-    if tenant is None:
-        return BusinessCalendar.build(config.calendar)
+    if tenant is None or (tenant == DEFAULT_TENANT and tenant not in config.tenants):
+        return BusinessCalendar.build(config.calendar, blocking=blocking, office_hours=office_hours)
     if tenant in config.tenants:
-        return BusinessCalendar.build(config.calendar, config.tenants[tenant].calendar)
-    if tenant == DEFAULT_TENANT:
-        return BusinessCalendar.build(config.calendar)
+        return BusinessCalendar.build(config.calendar, config.tenants[tenant].calendar, blocking=blocking,
+                                      office_hours=office_hours)
     defined = ", ".join(sorted(config.tenants)) or f"none (only the implicit {DEFAULT_TENANT!r})"
     raise ValueError(f"tenant {tenant!r} is not defined under tenants; defined: {defined}")
 
 
-def _target(config: Config, priority: str):
-    if priority not in PRIORITIES:
-        raise ValueError(f"priority {priority!r} is not one of {', '.join(PRIORITIES)}")
-    return config.tickets.sla[priority]  # type: ignore[index]
+def default_levels(config: Config) -> ServiceLevels:
+    """``tickets.sla`` as a table: levels ``low``, ``medium``, ``high``, mapped by severity and check name."""
+    levels = {name: ServiceLevel.model_construct(
+        label=None, description=None, priority=name, blocking=False,
+        take_charge=Target(Unit.WORKING_TIME, target.take_charge),
+        resolve=Target(Unit.WORKING_TIME, target.resolve) if target.resolve is not None else None,
+        restore=None, threshold=None, penalties=[])
+        for name, target in ((p, config.tickets.sla[p]) for p in PRIORITIES)}
+    mapping = LevelMapping.model_construct(severity=dict(config.tickets.priorities),
+                                           checks=dict(config.tickets.check_priorities), jobs={}, hosts={})
+    return ServiceLevels.model_construct(contract=None, levels=levels, default_level="medium", map=mapping,
+                                         threshold=None, warranty=None, penalties=[])
 
 
-def take_charge_due(config: Config, tenant: str | None, priority: Priority, opened: datetime) -> datetime:
-    """When a ticket of ``priority`` opened at ``opened`` must be taken in charge (Europe/Rome, aware)."""
-    seconds = _target(config, priority).take_charge
-    return tenant_calendar(config, tenant).add_working_time(_aware(opened), seconds).astimezone(ROME)
+def service_levels(config: Config, tenant: str | None) -> ServiceLevels:
+    """The tenant's own table, or the default one."""
+    own = config.tenants.get(tenant) if tenant else None
+    if own is not None and own.service_levels is not None:
+        return own.service_levels
+    return default_levels(config)
 
 
-def resolve_due(config: Config, tenant: str | None, priority: Priority, opened: datetime) -> datetime | None:
-    """When it must be solved, or None when ``tickets.sla.<priority>.resolve`` is not set."""
-    seconds = _target(config, priority).resolve
-    if seconds is None:
+def level_of(config: Config, tenant: str | None, level: str) -> ServiceLevel:
+    table = service_levels(config, tenant)
+    if level not in table.levels:
+        where = f"tenant {tenant}'s service levels" if tenant in config.tenants and \
+            config.tenants[tenant].service_levels is not None else "the default table (tickets.sla)"
+        raise ValueError(f"level {level!r} is not in {where}; levels: {', '.join(table.levels)}")
+    return table.levels[level]
+
+
+def level_calendar(config: Config, tenant: str | None, level: str) -> BusinessCalendar:
+    """The calendar that counts for ``level``: blocking-only hours (Saturday on call) for blocking levels.
+
+    A tenant whose service profile does not include ``saturday_on_call`` gets no blocking-only hours.
+    """
+    spec = level_of(config, tenant, level)
+    blocking = spec.blocking and has_feature(config, tenant, "saturday_on_call")
+    return tenant_calendar(config, tenant, blocking=blocking)
+
+
+def due(config: Config, tenant: str | None, level: str, kind: TargetKind, opened: datetime) -> datetime | None:
+    """When ``kind`` (take_charge, resolve, restore) is due for a ticket on ``level`` opened at ``opened``."""
+    target = level_of(config, tenant, level).target(kind)
+    if target is None:
         return None
-    return tenant_calendar(config, tenant).add_working_time(_aware(opened), seconds).astimezone(ROME)
+    return add_target(level_calendar(config, tenant, level), _aware(opened), target)
+
+
+def level_for(config: Config, tenant: str, check: str, target: str, severity: str,
+              details: dict[str, Any] | None = None) -> str:
+    """The level an incident's ticket gets: job or host entry, then check, then severity, then the default."""
+    table = service_levels(config, tenant)
+    mapping = table.map
+    job = (details or {}).get("job") or (target if ":" not in target else None)
+    if job and job in mapping.jobs:
+        return mapping.jobs[job]
+    host = (details or {}).get("host") or (target.split(":", 1)[0] if ":" in target else None)
+    if host and host in mapping.hosts:
+        return mapping.hosts[host]
+    if check in mapping.checks:
+        return mapping.checks[check]
+    if severity in mapping.severity:
+        return mapping.severity[severity]  # type: ignore[index]
+    return table.fallback_level()
+
+
+def priority_of(config: Config, tenant: str | None, level: str) -> Priority:
+    return level_of(config, tenant, level).priority
+
+
+def take_charge_due(config: Config, tenant: str | None, level: str, opened: datetime) -> datetime:
+    """When a ticket on ``level`` (a priority, on the default table) must be taken in charge (Europe/Rome)."""
+    _known_priority_on_default(config, tenant, level)
+    moment = due(config, tenant, level, "take_charge", opened)
+    if moment is None:
+        raise ValueError(f"level {level!r} has no take_charge target")
+    return moment
+
+
+def resolve_due(config: Config, tenant: str | None, level: str, opened: datetime) -> datetime | None:
+    """When it must be solved, or None when the level has no resolve target."""
+    _known_priority_on_default(config, tenant, level)
+    return due(config, tenant, level, "resolve", opened)
+
+
+def target_words(config: Config, tenant: str | None, level: str, kind: TargetKind, language: str) -> str | None:
+    """"8 ore lavorative" / "2 working days": the target as the ticket text states it."""
+    target = level_of(config, tenant, level).target(kind)
+    return target.describe(language) if target is not None else None
 
 
 def sla_hours(config: Config, priority: Priority) -> float:
-    """The take-charge target in working hours (for the ticket text: "8 working hours")."""
-    return _target(config, priority).take_charge / 3600.0
+    """The default table's take-charge target in working hours (for the ticket text: "8 working hours")."""
+    return config.tickets.sla[priority].take_charge / 3600.0
+
+
+def _known_priority_on_default(config: Config, tenant: str | None, level: str) -> None:
+    own = config.tenants.get(tenant) if tenant else None
+    if (own is None or own.service_levels is None) and level not in PRIORITIES:
+        raise ValueError(f"priority {level!r} is not one of {', '.join(PRIORITIES)}")
 
 
 def _aware(moment: datetime) -> datetime:

@@ -33,21 +33,30 @@ def _fail(command: str, message: str) -> int:
 
 
 def cmd_due(args: argparse.Namespace) -> int:
-    from custode.agent.tickets.sla import parse_opened, resolve_due, take_charge_due
+    from custode.agent.tickets.sla import due, parse_opened, resolve_due, take_charge_due
 
     try:
         opened = parse_opened(args.opened)
     except ValueError as exc:
         return _fail("due", f"--opened {exc}")
     config = _config(args)
+    kind = "restore" if args.restore else "resolve" if args.resolve else "take_charge"
     try:
-        due = (resolve_due if args.resolve else take_charge_due)(config, args.tenant, args.priority, opened)
+        if args.level is not None:
+            moment = due(config, args.tenant, args.level, kind, opened)
+        elif kind == "restore":
+            return _fail("due", "--restore needs --level (the default table has no restore targets)")
+        else:
+            moment = (resolve_due if args.resolve else take_charge_due)(config, args.tenant, args.priority, opened)
     except ValueError as exc:
         return _fail("due", f"{exc}{_tenant_hint(args)}")
-    if due is None:
+    if moment is None:
+        if args.level is not None:
+            return _fail("due", f"level {args.level!r} has no {kind} target in this tenant's service levels; "
+                                f"add {kind}: to it (e.g. '2 working days') or ask for another target")
         return _fail("due", f"no resolve target for priority {args.priority}: set "
                             f"tickets.sla.{args.priority}.resolve in the config (e.g. 3d)")
-    print(due.isoformat(timespec="seconds"))
+    print(moment.isoformat(timespec="seconds"))
     return 0
 
 
@@ -108,15 +117,20 @@ def add_commands(sub, epilog: str) -> None:
 
     due = sla_sub.add_parser(
         "due", epilog=epilog, help="Print when a ticket opened at a given time must be taken in charge.",
-        description="Print the due time (ISO 8601, Europe/Rome with offset) of a ticket of this priority "
-                    "opened at --opened, counting only office hours of the tenant's calendar, or of the "
-                    "default calendar when no --config is given.")
-    due.add_argument("--priority", required=True, choices=PRIORITIES)
+        description="Print the due time (ISO 8601, Europe/Rome with offset) of a ticket on this level (or "
+                    "priority of the default table) opened at --opened: working hours and working days count "
+                    "in the office hours of the tenant's calendar for that level, clock hours are plain hours. "
+                    "Without --config the embedded default calendar and table are used.")
+    which = due.add_mutually_exclusive_group(required=True)
+    which.add_argument("--level", metavar="LEVEL", help="a level of the tenant's service_levels (e.g. bloccante)")
+    which.add_argument("--priority", choices=PRIORITIES, help="a priority of the default table (tickets.sla)")
     due.add_argument("--opened", required=True, metavar="TIME",
                      help="ISO 8601: 2026-12-24T17:00 (Europe/Rome wall time) or with an offset")
     due.add_argument("--tenant", metavar="TENANT", help="use this tenant's calendar (patron day, closures)")
-    due.add_argument("--resolve", action="store_true",
-                     help="the resolution due time (tickets.sla.<priority>.resolve) instead of taking in charge")
+    target = due.add_mutually_exclusive_group()
+    target.add_argument("--resolve", action="store_true",
+                        help="the resolution due time instead of taking in charge")
+    target.add_argument("--restore", action="store_true", help="the time service must be back (--level only)")
     due.add_argument("--config", "-c", metavar="PATH", help="config file (YAML); default: the embedded default")
     due.set_defaults(handler=cmd_due)
 

@@ -90,6 +90,15 @@ class Ticket:
     take_charge_breached: bool
     resolve_breached: bool
     message_ids: tuple[str, ...]
+    level: str | None = None
+    """The service level it was planned on (NULL in rows from before service levels: the priority is the level)."""
+    restore_due_at: float | None = None
+    reopened: int = 0
+    """How many times the same failure came back within the warranty and reopened it."""
+
+    @property
+    def level_key(self) -> str:
+        return self.level or self.priority
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> "Ticket":
@@ -102,7 +111,8 @@ class Ticket:
                    last_followup_at=row["last_followup_at"], repeats_pending=row["repeats_pending"],
                    flaps=row["flaps"], take_charge_breached=bool(row["take_charge_breached"]),
                    resolve_breached=bool(row["resolve_breached"]),
-                   message_ids=tuple(json.loads(row["message_ids"])))
+                   message_ids=tuple(json.loads(row["message_ids"])), level=row["level"],
+                   restore_due_at=row["restore_due_at"], reopened=row["reopened"])
 
 
 @dataclass(frozen=True)
@@ -200,15 +210,47 @@ def open_tickets_with_held_repeats(source: Source, followed_up_before: float) ->
 
 def insert_ticket(db: sqlite3.Connection, *, key: str, tenant: str, backend: str, check: str,
                   incident_id: int | None, priority: str, subject: str, opened_at: float, due_at: float | None,
-                  resolve_due_at: float | None, previous_id: int | None = None) -> int:
+                  resolve_due_at: float | None, previous_id: int | None = None, level: str | None = None,
+                  restore_due_at: float | None = None) -> int:
     """A new open ticket; returns its id."""
     cursor = db.execute(
         f"""INSERT INTO tickets (key, tenant, backend, check_name, incident_id, state, priority, subject, previous_id,
-                                 opened_at, due_at, resolve_due_at, last_followup_at)
-            VALUES (?, ?, ?, ?, ?, {_OPEN}, ?, ?, ?, ?, ?, ?, ?)""",
+                                 opened_at, due_at, resolve_due_at, last_followup_at, level, restore_due_at)
+            VALUES (?, ?, ?, ?, ?, {_OPEN}, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         (key, tenant, backend, check, incident_id, priority, subject, previous_id, opened_at, due_at,
-         resolve_due_at, opened_at))
+         resolve_due_at, opened_at, level, restore_due_at))
     return int(cursor.lastrowid or 0)
+
+
+def last_done_ticket(source: Source, key: str) -> Ticket | None:
+    """The newest ticket of ``key`` that ended after a recovery (``done``): the one a warranty reopens."""
+    rows = _rows(source, f"""SELECT * FROM tickets WHERE key = ? AND state = {_lit(TicketState.DONE)}
+                             AND recovered_at IS NOT NULL ORDER BY id DESC LIMIT 1""", (key,))
+    return Ticket.from_row(rows[0]) if rows else None
+
+
+def reopen_ticket(db: sqlite3.Connection, ticket_id: int, incident_id: int, now: float) -> None:
+    """A done ticket is open again (the same failure within the warranty): its resolution no longer counts."""
+    db.execute(f"""UPDATE tickets SET state = {_OPEN}, recovered_at = NULL, finished_at = NULL,
+                   reopened = reopened + 1, incident_id = ?, repeats_pending = 0, last_followup_at = ?
+                   WHERE id = ?""", (incident_id, now, ticket_id))
+
+
+# --- events set aside: their planning failed -----------------------------------------------------
+
+def set_aside_event(db: sqlite3.Connection, event_id: int, key: str, tenant: str, reason: str, now: float) -> None:
+    """Keep an incident event whose planning raised, with the reason, so the events after it go on."""
+    db.execute("""INSERT OR REPLACE INTO ticket_set_aside (event_id, incident_key, tenant, reason, at)
+                  VALUES (?, ?, ?, ?, ?)""", (event_id, key, tenant, reason, now))
+
+
+def set_aside_rows(source: Source) -> list[sqlite3.Row]:
+    """Every event set aside: ``event_id``, ``incident_key``, ``tenant``, ``reason``, ``at``, oldest first."""
+    return _rows(source, "SELECT * FROM ticket_set_aside ORDER BY event_id")
+
+
+def forget_set_aside(db: sqlite3.Connection, event_id: int) -> None:
+    db.execute("DELETE FROM ticket_set_aside WHERE event_id = ?", (event_id,))
 
 
 def update_ticket(db: sqlite3.Connection, ticket_id: int, **fields: Any) -> None:
@@ -238,6 +280,8 @@ def flag_sla_breaches(db: sqlite3.Connection, now: float) -> None:
                    AND due_at < ? AND (taken_at IS NULL OR taken_at > due_at)""", (now,))
     db.execute(f"""UPDATE tickets SET resolve_breached = 1 WHERE state = {_OPEN} AND resolve_breached = 0
                    AND resolve_due_at < ?""", (now,))
+    db.execute(f"""UPDATE tickets SET restore_breached = 1 WHERE state = {_OPEN} AND restore_breached = 0
+                   AND restore_due_at < ?""", (now,))
 
 
 # --- the outbox: reads ---------------------------------------------------------------------------

@@ -489,19 +489,52 @@ def _where(facts: IncidentFacts, lang: str) -> str:
     return ("Dove: " if lang == "it" else "Where: ") + ", ".join(parts)
 
 
-def _due_line(lang: str, priority: str, due_at: datetime | None, sla_hours: float | None) -> str:
+@dataclass(frozen=True)
+class SlaWords:
+    """The ticket's service level in words: the contract's level name and each target with its due time."""
+
+    level: str | None = None
+    """The level as the contract names it; None on the default table (the priority says it all)."""
+    take_charge: str | None = None
+    """"8 ore lavorative" / "8 working hours"."""
+    take_charge_unit: str | None = None
+    """The target's unit (``working``, ``working_days``, ``clock``): which hours count."""
+    targets: tuple[tuple[str, str, str, datetime | None], ...] = ()
+    """Resolve and restore targets: (kind, words, unit, due time)."""
+
+
+_COUNTS = {"it": {"working": "contano solo gli orari d'ufficio", "working_days": "contano solo i giorni lavorativi",
+                  "clock": "contano tutte le ore, anche fuori orario"},
+           "en": {"working": "only office hours count", "working_days": "only working days count",
+                  "clock": "every hour counts, outside office hours too"}}
+_LATER = {"it": {"resolve": "Da risolvere entro", "restore": "Servizio da ripristinare entro"},
+          "en": {"resolve": "To be resolved by", "restore": "Service to be restored by"}}
+
+
+def _due_line(lang: str, priority: str, due_at: datetime | None, sla_hours: float | None,
+              sla: SlaWords | None = None) -> str:
     name = _PRIORITY[lang].get(priority, priority)
+    within_words = sla.take_charge if sla and sla.take_charge else (hours_words(sla_hours, lang) if sla_hours
+                                                                    else None)
+    counts = _COUNTS[lang][(sla.take_charge_unit if sla and sla.take_charge_unit else "working")]
     if lang == "it":
+        head = f"Livello: {sla.level} (priorità {name})." if sla and sla.level else f"Priorità: {name}."
         if due_at is None:
-            return f"Priorità: {name}. Nessuna scadenza di presa in carico."
-        within = f", cioè {hours_words(sla_hours, lang)} dall'apertura" if sla_hours else ""
-        return (f"Priorità: {name}. Da prendere in carico entro {when(due_at, lang)} ({iso(due_at)})"
-                f"{within}; contano solo gli orari d'ufficio.")
-    if due_at is None:
-        return f"Priority: {name}. No take-charge deadline."
-    within = f", that is {hours_words(sla_hours, lang)} after opening" if sla_hours else ""
-    return (f"Priority: {name}. To be taken in charge by {when(due_at, lang)} ({iso(due_at)})"
-            f"{within}; only office hours count.")
+            line = f"{head} Nessuna scadenza di presa in carico."
+        else:
+            within = f", cioè {within_words} dall'apertura" if within_words else ""
+            line = f"{head} Da prendere in carico entro {when(due_at, lang)} ({iso(due_at)}){within}; {counts}."
+    else:
+        head = f"Level: {sla.level} (priority {name})." if sla and sla.level else f"Priority: {name}."
+        if due_at is None:
+            line = f"{head} No take-charge deadline."
+        else:
+            within = f", that is {within_words} after opening" if within_words else ""
+            line = f"{head} To be taken in charge by {when(due_at, lang)} ({iso(due_at)}){within}; {counts}."
+    for kind, words, unit, due in (sla.targets if sla else ()):
+        if due is not None:
+            line += f"\n{_LATER[lang][kind]} {when(due, lang)} ({iso(due)}): {words}; {_COUNTS[lang][unit]}."
+    return line
 
 
 _OPENING = {
@@ -519,7 +552,7 @@ _OPENING = {
 
 
 def opening_text(facts: IncidentFacts, language: str, priority: str, due_at: datetime | None,
-                 previous_ref: str | None = None, sla_hours: float | None = None) -> str:
+                 previous_ref: str | None = None, sla_hours: float | None = None, sla: SlaWords | None = None) -> str:
     """The body of a new ticket: what, where, since when, how serious, what was checked, the SLA."""
     lang = _lang(language)
     words = _OPENING[lang]
@@ -530,7 +563,7 @@ def opening_text(facts: IncidentFacts, language: str, priority: str, due_at: dat
     if facts.occurrences > 1:
         lines.append(words["occurrences"].format(n=facts.occurrences))
     lines += ["", words["checked"]] + [f"- {_capital(t)}." for t in _tried(facts, lang)]
-    lines += ["", _due_line(lang, priority, due_at, sla_hours)]
+    lines += ["", _due_line(lang, priority, due_at, sla_hours, sla)]
     if previous_ref:
         lines += ["", words["continues"].format(ref=ref_words(previous_ref))]
     lines += ["", words["reference"].format(key=facts.key)]
