@@ -98,6 +98,6 @@ def test_the_enums_are_the_strings_stored_before_they_existed() -> None:
     """No migration: every value is the word the state DB already holds."""
     assert _values(TicketState) == {"open", "recovered", "done", "closed_remote"}
     assert _values(OpState) == {"pending", "done", "dead", "cancelled"}
-    assert _values(OpKind) == {"create", "comment", "priority", "solve"}
+    assert _values(OpKind) == {"create", "comment", "priority", "solve", "reopen"}  # reopen: a new kind, no old rows
     assert _values(RemoteStatus) == {"new", "open", "solved", "closed", "unknown"}
     assert LIVE_STATES == ("open", "recovered") and UNDELIVERED_STATES == ("pending", "dead")
