@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from custode.agent import patch_policy as rounds
 from custode.agent.calendar import ROME
 from custode.agent.checks import Evaluation, judge_cpu, judge_filesystem, judge_memory, service_summary
 from custode.agent.clock import current_time
@@ -19,6 +20,7 @@ from custode.agent.farm.config import FarmChecks
 from custode.agent.farm.poller import PollResult
 from custode.agent.farm.snapshot import Antivirus, HostSnapshot
 from custode.agent.incidents import CheckResult, Severity
+from custode.agent.patch_policy import PatchPolicy
 
 DAY = 86400.0
 
@@ -38,7 +40,8 @@ class _Judge:
 
 
 def farm_evaluations(checks: ChecksSection, farm: FarmChecks, result: PollResult, consecutive_failures: int,
-                     now: float | None = None) -> list[Evaluation]:
+                     now: float | None = None, patch_policy: PatchPolicy | None = None) -> list[Evaluation]:
+    """Every check of one polled host; ``patch_policy`` is its tenant's (None: updates judged by age)."""
     now = current_time() if now is None else now
     judge = _Judge(result)
     evaluations: list[Evaluation] = []
@@ -53,7 +56,7 @@ def farm_evaluations(checks: ChecksSection, farm: FarmChecks, result: PollResult
         _cpu(judge, checks, result.cpu_busy_ratio) if checks.cpu.enabled else None,
         _services(judge, checks, snap) if checks.services.enabled else None,
         _antivirus(judge, farm, snap, now) if farm.antivirus.enabled else None,
-        _updates(judge, farm, snap, now) if farm.updates.enabled else None,
+        _updates(judge, farm, snap, now, patch_policy) if farm.updates.enabled else None,
         _disks(judge, farm, snap) if farm.disks.enabled else None,
         _os_support(judge, farm, snap) if farm.os_support.enabled else None,
     ) if e is not None]
@@ -157,25 +160,45 @@ def _av_state(av: Antivirus) -> str:
     return f"{av.product} state unknown"
 
 
-def _updates(judge: _Judge, farm: FarmChecks, snap: HostSnapshot, now: float) -> Evaluation | None:
+def _updates(judge: _Judge, farm: FarmChecks, snap: HostSnapshot, now: float,
+             policy: PatchPolicy | None = None) -> Evaluation | None:
+    """Pending OS updates against the tenant's patch rounds when it has a policy, else against the age limits.
+
+    A comune patched twice a year (Vaiano) goes months without installing anything by contract;
+    the age limits would keep its servers in warning, so the policy's rounds judge them instead.
+    """
     updates = snap.updates
     if updates is None or updates.last_installed is None or updates.pending is None:
         return None
-    cfg = farm.updates
-    age = now - updates.last_installed
-    evaluation = judge.evaluation("os_updates")
-    severity: Severity = "ok"
-    if updates.pending > 0:
-        severity = "critical" if age > cfg.critical_age else "warning" if age > cfg.max_age else "ok"
-    last = datetime.fromtimestamp(updates.last_installed, ROME).strftime("%d/%m/%Y")
     security = f" ({updates.security} security)" if updates.security else ""
-    summary = (f"no update installed on {judge.host} for {age / DAY:.0f} days (last on {last}); "
-               f"{updates.pending} pending{security}")
+    pending = f"{updates.pending} pending{security}"
+    extra: dict[str, object] = {}
+    if policy is not None and not policy.continuous:
+        verdict = rounds.judge(now, policy, updates.last_installed, updates.pending)
+        severity: Severity = verdict.severity
+        summary = rounds.summary(judge.host, policy, verdict, updates.last_installed, pending)
+        extra = rounds.details(policy, verdict)
+    else:
+        severity, summary = _updates_by_age(judge.host, farm, updates.last_installed, updates.pending, now, pending)
     if updates.titles and severity != "ok":
         summary += ", e.g. " + "; ".join(updates.titles[:3])
+    evaluation = judge.evaluation("os_updates")
     evaluation.results.append(judge.result("os_updates", "updates", severity, summary, pending=updates.pending,
-                                           security=updates.security, last_installed=updates.last_installed))
+                                           security=updates.security, last_installed=updates.last_installed,
+                                           **extra))
     return evaluation
+
+
+def _updates_by_age(host: str, farm: FarmChecks, last_installed: float, pending: int, now: float,
+                    pending_words: str) -> tuple[Severity, str]:
+    """Continuous patching: no install for ``max_age`` with updates pending warns; past ``critical_age``, critical."""
+    cfg = farm.updates
+    age = now - last_installed
+    severity: Severity = "ok"
+    if pending > 0:
+        severity = "critical" if age > cfg.critical_age else "warning" if age > cfg.max_age else "ok"
+    last = datetime.fromtimestamp(last_installed, ROME).strftime("%d/%m/%Y")
+    return severity, f"no update installed on {host} for {age / DAY:.0f} days (last on {last}); {pending_words}"
 
 
 def _disks(judge: _Judge, farm: FarmChecks, snap: HostSnapshot) -> Evaluation | None:

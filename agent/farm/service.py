@@ -23,6 +23,7 @@ from custode.agent.farm.poller import FarmPoller, PollResult
 from custode.agent.farm.targets import Target, targets_of
 from custode.agent.incidents import Incidents
 from custode.agent.metric_cache import MetricCache
+from custode.agent.patch_policy import round_due_families
 from custode.agent.state import State
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,8 @@ CACHE_SOURCE = "farm/"
 FARM_CHECKS = ("reachability", "filesystem", "memory", "cpu", "services", "antivirus", "os_updates", "disk_health",
                "os_support")
 """Every check farm mode judges a host by (see agent/farm/checks.py)."""
+PATCH_ROUNDS_SOURCE = "os_patch_rounds"
+"""Metric-cache source of the tenants' next patch round (not under ``farm/``: a host may be called anything)."""
 
 
 def snapshot_summary(result: PollResult) -> dict[str, Any]:
@@ -113,11 +116,14 @@ class FarmService:
             for result in results:
                 self._record(db, result)
         published: dict[str, list] = {}
+        policies = {tenant_id: tenant.patch_policy for tenant_id, tenant in self.config.tenants.items()}
         for result in results:
             status = self.status[result.target.name]
             apply(self.incidents, farm_evaluations(self.config.checks, self.config.farm.checks, result,
-                                                   status.consecutive_failures, now), now=now)
+                                                   status.consecutive_failures, now,
+                                                   policies.get(result.target.tenant)), now=now)
             published[CACHE_SOURCE + result.target.name] = host_families(result, status)
+        published[PATCH_ROUNDS_SOURCE] = round_due_families(policies, now)
         if self.cache is not None:
             self.cache.update_many(published)
 

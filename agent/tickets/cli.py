@@ -1,4 +1,4 @@
-"""``custode tickets list|outbox|retry``: what Custode filed, and what it could not deliver yet."""
+"""``custode tickets list|outbox|retry|set-aside``: what Custode filed, and what it could not deliver or plan yet."""
 
 from __future__ import annotations
 
@@ -98,6 +98,33 @@ def cmd_retry(args: argparse.Namespace) -> int:
     return 0 if count else 1
 
 
+def cmd_set_aside(args: argparse.Namespace) -> int:
+    """Incident events whose ticket could not be planned, with the reason; --retry plans them again."""
+    from custode.agent.tickets import store
+
+    state = _state(args)
+    if args.retry:
+        from custode.agent.tickets.planner import TicketPlanner
+
+        planned, still = TicketPlanner(args.loaded.model, state).retry_set_aside()
+        print(f"{planned} event(s) planned again, {still} still set aside"
+              + ("; see 'custode tickets set-aside' for why" if still else ""))
+        return 1 if still else 0
+    rows = store.set_aside_rows(state)
+    if args.format == "json":
+        print_document("set_aside", [dict(row) for row in rows], args.loaded)
+        return 1 if rows else 0
+    print(sources_line(args.loaded))
+    if not rows:
+        print("no incident event is set aside: every one was planned into tickets")
+        return 0
+    print(table(["event", "tenant", "incident", "since", "reason"],
+                [(r["event_id"], r["tenant"], r["incident_key"], _when(r["at"]), r["reason"][:200]) for r in rows]))
+    print("\nfix what the reason says (often the config's tenants or service_levels), then run "
+          "'custode tickets set-aside --retry'", file=sys.stderr)
+    return 1
+
+
 def add_commands(sub, epilog: str) -> None:
     tickets = sub.add_parser("tickets", help="Helpdesk tickets Custode opened, and its delivery outbox.")
     tickets_sub = tickets.add_subparsers(dest="tickets_command", metavar="SUBCOMMAND", required=True)
@@ -123,3 +150,10 @@ def add_commands(sub, epilog: str) -> None:
     retry.add_argument("ops", nargs="*", metavar="OP", help="operation ids (or prefixes) from 'tickets outbox'")
     retry.add_argument("--undeliverable", action="store_true", help="every undeliverable operation")
     retry.set_defaults(handler=cmd_retry)
+
+    aside = tickets_sub.add_parser("set-aside", epilog=epilog, help="Incident events whose ticket could not be "
+                                                                    "planned, with the reason; exit 1 if any.")
+    aside.add_argument("--config", "-c", metavar="PATH", help="config file (YAML)")
+    aside.add_argument("--retry", action="store_true", help="plan them again, after fixing the config")
+    add_format(aside)
+    aside.set_defaults(handler=cmd_set_aside)

@@ -30,7 +30,7 @@ import dataclasses
 import logging
 import sqlite3
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from custode.agent.calendar import ROME
 from custode.agent.clock import Clock, current_time
@@ -75,6 +75,8 @@ class TicketPlanner:
         self.settings = config.tickets
         self.state = state
         self.clock = clock
+        self._pending_reports: list[tuple[sqlite3.Row, str]] = []
+        """Events set aside inside a transaction, reported (as incidents) once it is committed."""
 
     # --- configuration lookups --------------------------------------------------------
 
@@ -85,6 +87,11 @@ class TicketPlanner:
         own = self.config.tenants.get(tenant)
         name = own.tickets.backend if own is not None and own.tickets.backend else self.settings.default_backend
         return None if name in (None, "none") or name not in self.settings.backends else name
+
+    def _wants_ticket(self, incident: Incident) -> bool:
+        """A backend files the tenant's tickets, and its service profile includes the check's service."""
+        return (self.backend_for(incident.tenant) is not None
+                and tickets_for_check(self.config, incident.tenant, incident.check))
 
     def level_for(self, incident: Incident, severity: str) -> str:
         """The service level of ``incident``'s ticket at ``severity`` (its tenant's table, else the default)."""
@@ -119,21 +126,31 @@ class TicketPlanner:
                        WHERE e.id > ? ORDER BY e.id LIMIT ?""", (cursor, BATCH)).fetchall()
                 set_aside: list[tuple[sqlite3.Row, str]] = []
                 for row in rows:
-                    db.execute("SAVEPOINT plan_event")
-                    try:
-                        queued += self._plan_event(db, row)
-                    except Exception as exc:  # noqa: BLE001 - one bad event must not hold every other ticket
-                        db.execute("ROLLBACK TO plan_event")
-                        reason = redact_text(f"{type(exc).__name__}: {exc}")
-                        set_aside_event(db, row["event_id"], row["key"], row["tenant"], reason, self.clock())
-                        set_aside.append((row, reason))
-                    db.execute("RELEASE plan_event")
+                    queued += self._guarded(db, row, row["event_id"], lambda r=row: self._plan_event(db, r),
+                                            set_aside)
                 if rows:
                     advance_cursor(db, rows[-1]["event_id"])
+            set_aside += self._pending_reports
+            self._pending_reports.clear()
             for row, reason in set_aside:
                 self._report_set_aside(row, reason)
             if len(rows) < BATCH:
                 return queued
+
+    def _guarded(self, db: sqlite3.Connection, row: sqlite3.Row, event_id: int, plan: Callable[[], int],
+                 set_aside: list[tuple[sqlite3.Row, str]]) -> int:
+        """Plan one event inside a savepoint; if planning raises, undo it and set the event aside with the reason."""
+        db.execute("SAVEPOINT plan_event")
+        try:
+            return plan()
+        except Exception as exc:  # noqa: BLE001 - one bad event must not hold every other ticket
+            db.execute("ROLLBACK TO plan_event")
+            reason = redact_text(f"{type(exc).__name__}: {exc}")
+            set_aside_event(db, event_id, row["key"], row["tenant"], reason, self.clock())
+            set_aside.append((row, reason))
+            return 0
+        finally:
+            db.execute("RELEASE plan_event")
 
     def _report_set_aside(self, row: sqlite3.Row, reason: str) -> None:
         """An incident of its own for an event that could not be planned, so a person looks at it."""
@@ -142,11 +159,12 @@ class TicketPlanner:
         if row["check_name"] == PLANNING_CHECK:
             return  # never an incident about the incident about planning: the log line and the row suffice
         summary = (f"the ticket for {row['key']} could not be planned ({reason}); the event is set aside in "
-                   "ticket_set_aside; fix the cause (often the tenant's service_levels) and run "
-                   "custode tickets retry-set-aside")
+                   "ticket_set_aside; fix the cause (often the tenant's service_levels or tenants) and run "
+                   "custode tickets set-aside --retry")
+        # the provider's incident (agent.tenant), not the comune's: the fix is in the provider's config
         Incidents(self.state, clock=self.clock).observe(
-            CheckResult(row["tenant"], PLANNING_CHECK, row["key"], "warning", summary,
-                        {"event_id": row["event_id"], "reason": reason}))
+            CheckResult(self.config.agent.tenant, PLANNING_CHECK, row["key"], "warning", summary,
+                        {"event_id": row["event_id"], "reason": reason, "tenant": row["tenant"]}))
 
     def _cursor(self, db: sqlite3.Connection) -> int:
         """The last planned event; on the first run, start now and open tickets for incidents already open."""
@@ -155,19 +173,23 @@ class TicketPlanner:
             return planned
         last = int(db.execute("SELECT COALESCE(MAX(id), 0) FROM incident_events").fetchone()[0])
         now = self.clock()
-        for incident_row in db.execute("SELECT * FROM incidents WHERE status = 'open' ORDER BY id").fetchall():
+        set_aside: list[tuple[sqlite3.Row, str]] = []
+        for incident_row in db.execute(
+                """SELECT i.*, (SELECT MAX(e.id) FROM incident_events e WHERE e.incident_id = i.id) AS event_id
+                   FROM incidents i WHERE i.status = 'open' ORDER BY i.id""").fetchall():
             incident = Incident.from_row(incident_row)
-            if self.backend_for(incident.tenant) is not None:
-                self._open_new(db, incident, self.facts(incident), now)
+            if self._wants_ticket(incident):
+                self._guarded(db, incident_row, incident_row["event_id"] or -incident.id,
+                              lambda i=incident: self._open_new(db, i, self.facts(i), now), set_aside)
         start_cursor(db, last)
+        self._pending_reports.extend(set_aside)
         return last
 
     def _plan_event(self, db: sqlite3.Connection, row: sqlite3.Row) -> int:
         incident = Incident.from_row(row)
         kind, now = row["event_kind"], float(row["event_at"])
         live = live_ticket(db, incident.key)
-        if live is None and (self.backend_for(incident.tenant) is None
-                             or not tickets_for_check(self.config, incident.tenant, incident.check)):
+        if live is None and not self._wants_ticket(incident):
             return 0
         facts = self.facts(incident, row["event_message"], row["event_severity"])
         if kind == "resolved":
@@ -324,6 +346,33 @@ class TicketPlanner:
         update_ticket(db, ticket.id, state=TicketState.OPEN, recovered_at=None, flaps=ticket.flaps + 1,
                       incident_id=incident.id, repeats_pending=0, last_followup_at=now)
         return 1
+
+    def retry_set_aside(self) -> tuple[int, int]:
+        """Plan the events set aside again (after the config was fixed); return (planned, still set aside).
+
+        An event whose incident has ended since is dropped: opening a ticket now for a failure that is over
+        would be noise, and its recovery was seen by nobody.
+        """
+        from custode.agent.tickets.store import forget_set_aside, set_aside_rows
+
+        planned = still = 0
+        with self.state.transaction() as db:
+            for aside in set_aside_rows(db):
+                row = db.execute(
+                    """SELECT e.id AS event_id, e.at AS event_at, e.kind AS event_kind, e.severity AS event_severity,
+                              e.message AS event_message, i.*
+                       FROM incident_events e JOIN incidents i ON i.id = e.incident_id WHERE e.id = ?""",
+                    (aside["event_id"],)).fetchone()
+                forget_set_aside(db, aside["event_id"])
+                if row is None or (row["status"] != "open" and row["event_kind"] != "resolved"):
+                    continue
+                again: list[tuple[sqlite3.Row, str]] = []
+                self._guarded(db, row, row["event_id"], lambda r=row: self._plan_event(db, r), again)
+                if again:
+                    still += 1
+                else:
+                    planned += 1
+        return planned, still
 
     # --- after the helpdesk spoke -------------------------------------------------------------
 

@@ -1,0 +1,165 @@
+"""Tickets on each comune's own contract: level, priority and due times; profiles; events set aside.
+
+The backend is the webhook one against tests/webhook_receiver.py (a real HTTP
+server on 127.0.0.1); the clock is the test's. The tenants' service levels are
+the shipped config/examples/contracts.yaml ones, so the example and the
+behaviour cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import yaml
+from webhook_receiver import WebhookReceiver
+
+from custode.agent.calendar import ROME
+from custode.agent.config_loader import load_text
+from custode.agent.incidents import CheckResult, Incidents
+from custode.agent.state import State
+from custode.agent.tickets import sla
+from custode.agent.tickets.planner import PLANNING_CHECK
+from custode.agent.tickets.service import TicketService
+from custode.agent.tickets.store import set_aside_rows
+
+SECRET = "segreto-di-prova"
+CONTRACTS = Path(__file__).resolve().parent.parent / "config" / "examples" / "contracts.yaml"
+# Friday 2026-12-04 16:00 Europe/Rome.
+T0 = datetime(2026, 12, 4, 16, 0, tzinfo=ROME).timestamp()
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def receiver(monkeypatch):
+    monkeypatch.setenv("CUSTODE_TEST_WEBHOOK", SECRET)
+    with WebhookReceiver(SECRET.encode()) as server:
+        yield server
+
+
+def make(tmp_path, receiver, change=None):
+    data = yaml.safe_load(CONTRACTS.read_text(encoding="utf-8"))
+    data["tickets"] = {"default_backend": "hook", "followup_interval": "1h", "flap_window": "30m",
+                       "backends": {"hook": {"type": "webhook", "url": receiver.url,
+                                             "secret": {"env": "CUSTODE_TEST_WEBHOOK"}, "timeout": "2s"}}}
+    if change:
+        change(data)
+    config = load_text(yaml.safe_dump(data, allow_unicode=True)).model
+    clock = Clock(T0)
+    state = State(tmp_path / "state.db")
+    incidents = Incidents(state, clock=clock)
+    return config, clock, incidents, TicketService(config, state, clock=clock, publish=lambda f: None), state
+
+
+def fail(incidents, clock, tenant, check="filesystem", target="srv1:/srv", severity="critical"):
+    incidents.observe(CheckResult(tenant, check, target, severity, f"{check} failed on {target}"),
+                      occurrence=True, now=clock.now)
+
+
+def created(receiver):
+    return [e.payload for e in receiver.events if e.payload["event"] == "create"]
+
+
+def test_a_ticket_gets_its_contract_level_priority_and_due_times(tmp_path, receiver):
+    config, clock, incidents, service, state = make(tmp_path, receiver)
+    fail(incidents, clock, "pontesanpietro")          # critical -> bloccante (Saturday counts)
+    fail(incidents, clock, "vaiano", severity="warning")  # warning -> media (Saturday does not count)
+    service.step()
+    by_tenant = {c["tenant"]["id"] if isinstance(c["tenant"], dict) else c["tenant"]: c for c in created(receiver)}
+    bloccante = by_tenant["pontesanpietro"]
+    # Fri 16:00-17:30 (1.5 h of 4); Sat 5 08:30 + 2.5 h
+    assert bloccante["priority"] == "high" and bloccante["due_at"].startswith("2026-12-05T11:00:00")
+    assert "Livello: Bloccante (almeno metà degli utenti) (priorità alta)" in bloccante["text"]
+    assert "4 ore lavorative" in bloccante["text"]
+    media = by_tenant["vaiano"]
+    # 12 wh: Fri 16:00-18:00 2 h (10); Mon 7 8 h (2); Tue 8 Immacolata; Wed 9 08:30 + 2 h
+    assert media["priority"] == "medium" and media["due_at"].startswith("2026-12-09T10:30:00")
+    rows = {r["tenant"]: r for r in state.query("SELECT tenant, level, due_at FROM tickets")}
+    assert rows["vaiano"]["level"] == "media" and rows["pontesanpietro"]["level"] == "bloccante"
+
+
+def test_restore_and_resolve_targets_are_kept_with_the_ticket(tmp_path, receiver):
+    config, clock, incidents, service, state = make(tmp_path, receiver)
+    fail(incidents, clock, "capannori", check="reachability", target="srv1:host")   # -> livello4
+    fail(incidents, clock, "sassuolo")                                               # critical -> bloccante
+    service.step()
+    rows = {r["tenant"]: r for r in state.query("SELECT * FROM tickets")}
+    capannori, sassuolo = rows["capannori"], rows["sassuolo"]
+    assert capannori["level"] == "livello4" and capannori["due_at"] is None
+    # restore 2 wh: Fri 16:00-18:00 -> 18:00 the same day
+    assert datetime.fromtimestamp(capannori["restore_due_at"], ROME).isoformat() == "2026-12-04T18:00:00+01:00"
+    # resolve 1 working day: Sat 5 (Sassuolo's Saturday counts) at 16:00 is after 12:30: due 12:30
+    assert datetime.fromtimestamp(sassuolo["resolve_due_at"], ROME).isoformat() == "2026-12-05T12:30:00+01:00"
+    texts = {c["key"].split("/")[0]: c["text"] for c in created(receiver)}
+    assert "Servizio da ripristinare entro" in texts["capannori"] and "Nessuna scadenza di presa in carico" in \
+        texts["capannori"]
+    assert "Da risolvere entro" in texts["sassuolo"] and "1 giorno lavorativo" in texts["sassuolo"]
+
+
+def test_a_severity_change_moves_the_ticket_to_another_level(tmp_path, receiver):
+    config, clock, incidents, service, state = make(tmp_path, receiver)
+    fail(incidents, clock, "vaiano", severity="warning")
+    service.step()
+    clock.now = T0 + 600
+    fail(incidents, clock, "vaiano", severity="critical")
+    service.step()
+    [change] = [e.payload for e in receiver.events if e.payload["event"] == "priority"]
+    assert change["priority"] == "high"
+    [row] = state.query("SELECT level, due_at FROM tickets")
+    expected = sla.due(config, "vaiano", "alta", "take_charge", datetime.fromtimestamp(T0, ROME))
+    assert row["level"] == "alta" and row["due_at"] == expected.timestamp()
+
+
+def test_a_comune_without_the_service_gets_no_ticket_for_it(tmp_path, receiver):
+    def basic(data):
+        data["tenants"]["vaiano"]["profile"] = "BASIC"   # monitoring, backup control, alerts: no restore tests
+
+    config, clock, incidents, service, state = make(tmp_path, receiver, basic)
+    fail(incidents, clock, "vaiano", check="restore_test", target="sql-nightly")
+    fail(incidents, clock, "vaiano", check="backup", target="sql-nightly")
+    service.step()
+    assert [c["key"] for c in created(receiver)] == ["vaiano/backup/sql-nightly"]
+
+
+def test_an_event_that_cannot_be_planned_is_set_aside_and_the_others_go_on(tmp_path, receiver):
+    config, clock, incidents, service, state = make(tmp_path, receiver)
+    # an incident recorded for a comune that has since been removed from the config: its calendar is unknown
+    fail(incidents, clock, "milano")
+    fail(incidents, clock, "cremona")
+    service.step()
+    keys = [c["key"] for c in created(receiver)]
+    assert "cremona/filesystem/srv1:/srv" in keys and not any(k.startswith("milano/") for k in keys)
+    [aside] = set_aside_rows(state)
+    assert aside["incident_key"] == "milano/filesystem/srv1:/srv" and "'milano' is not defined" in aside["reason"]
+    [planning] = [i for i in incidents.open_incidents() if i.check == PLANNING_CHECK]
+    assert planning.tenant == "provider", "the provider's incident: the fix is in its config"
+    assert planning.target == "milano/filesystem/srv1:/srv" and "set aside" in planning.summary
+    service.step()
+    assert len(set_aside_rows(state)) == 1, "the planning incident itself is planned (the provider files none)"
+
+
+def test_set_aside_events_are_listed_and_planned_again_once_the_config_is_fixed(tmp_path, receiver, capsys):
+    from custode.agent.tickets.planner import TicketPlanner
+
+    config, clock, incidents, service, state = make(tmp_path, receiver)
+    fail(incidents, clock, "milano")
+    service.step()
+    assert len(set_aside_rows(state)) == 1
+
+    def add_milano(data):
+        data["tenants"]["milano"] = {"name": "Comune di Milano"}
+
+    fixed, *_ = make(tmp_path / "fixed", receiver, add_milano)
+    assert TicketPlanner(fixed, state, clock).retry_set_aside() == (1, 0)
+    assert set_aside_rows(state) == []
+    fixed_service = TicketService(fixed, state, clock=clock, publish=lambda f: None)
+    fixed_service.step()
+    assert "milano/filesystem/srv1:/srv" in [c["key"] for c in created(receiver)]
