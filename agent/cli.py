@@ -133,6 +133,11 @@ def cmd_config_check(args: argparse.Namespace) -> int:
           f"Hosts: {len(loaded.model.hosts)}, {len(loaded.model.polled_hosts())} polled by farm mode. "
           f"Updates: {len(updates.windows)} windows, playbooks valid. {web}"
           f"Restore tests: {len(loaded.model.restore_tests.sets)} backup sets.")
+    from custode.agent.profiles import profile_lines
+
+    lines = profile_lines(loaded.model)
+    if lines:
+        print("Service profiles:\n" + "\n".join(lines))
     return 0
 
 

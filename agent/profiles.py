@@ -31,8 +31,8 @@ CHECK_FEATURES: dict[str, str] = {
 }
 """The feature a check's incidents belong to; every other check is ``monitoring`` (disk, CPU, reachability…)."""
 
-__all__ = ["FEATURES", "Feature", "Profile", "ProfileRef", "feature_of", "has_feature", "queue_priority",
-           "tickets_for_check"]
+__all__ = ["FEATURES", "Feature", "Profile", "ProfileRef", "feature_of", "has_feature", "profile_lines",
+           "queue_priority", "tickets_for_check"]
 
 
 class Profile(Strict):
@@ -69,3 +69,25 @@ def tickets_for_check(config: "Config", tenant: str | None, check: str) -> bool:
 def queue_priority(config: "Config", tenant: str | None) -> int:
     profile = tenant_profile(config, tenant)
     return profile.queue_priority if profile is not None else 0
+
+
+FEATURE_WORDS = {"monitoring": "monitoring", "backup_control": "backup control", "restore_tests": "restore tests",
+                 "updates": "vendor updates", "os_patches": "OS patches", "saturday_on_call": "Saturday on call",
+                 "alerts": "Prometheus alerts"}
+
+
+def profile_lines(config: "Config") -> list[str]:
+    """One line per tenant with a profile: which services get no tickets (``custode config check`` prints them).
+
+    A profile that leaves a service out is legal, but a sysadmin must see at
+    once that a comune's failed backups will not reach the helpdesk.
+    """
+    lines = []
+    for tenant_id, tenant in sorted(config.tenants.items()):
+        if tenant.profile is None or tenant.profile not in config.profiles:
+            continue
+        missing = [FEATURE_WORDS[f] for f in FEATURES if f not in config.profiles[tenant.profile].features]
+        without = f"; no tickets for {', '.join(missing)}" if missing else "; every service"
+        lines.append(f"  {tenant_id}: profile {tenant.profile} (queue priority "
+                     f"{config.profiles[tenant.profile].queue_priority}){without}")
+    return lines

@@ -259,3 +259,13 @@ tenants:
     assert sla.level_for(config, "t", "os_updates", "srv2:updates", "critical") == "bassa"  # check over severity
     assert sla.level_for(config, "t", "filesystem", "srv2:/", "critical") == "alta"         # severity
     assert sla.level_for(config, "t", "filesystem", "srv2:/", "ok") == "media"              # default: a medium one
+
+
+def test_the_calendar_of_a_blocking_level_shows_the_saturday_on_call(capsys) -> None:
+    common = ["sla", "calendar", "--config", str(CONTRACTS), "--tenant", "vaiano", "--from", "2026-12-05", "--days",
+              "1"]
+    assert main([*common, "--level", "alta"]) == 0
+    assert capsys.readouterr().out.split("\n")[1].split() == ["2026-12-05", "saturday", "working", "08:30-12:30"]
+    assert main([*common, "--level", "media"]) == 0
+    assert capsys.readouterr().out.split("\n")[1].split() == ["2026-12-05", "saturday", "closed", "no", "office",
+                                                              "hours"]

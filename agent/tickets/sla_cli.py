@@ -86,11 +86,12 @@ def _days(text: str) -> int:
 
 def cmd_calendar(args: argparse.Namespace) -> int:
     from custode.agent.table import table
-    from custode.agent.tickets.sla import tenant_calendar
+    from custode.agent.tickets.sla import level_calendar, tenant_calendar
 
     config = _config(args)
     try:
-        calendar = tenant_calendar(config, args.tenant)
+        calendar = (level_calendar(config, args.tenant, args.level) if args.level
+                    else tenant_calendar(config, args.tenant))
     except ValueError as exc:
         return _fail("calendar", f"{exc}{_tenant_hint(args)}")
     first = args.start or today_rome()
@@ -137,7 +138,12 @@ def add_commands(sub, epilog: str) -> None:
     calendar = sla_sub.add_parser(
         "calendar", epilog=epilog, help="List working and closed days with the reason (holiday, patron, closure).")
     calendar.add_argument("--tenant", metavar="TENANT")
+    calendar.add_argument("--level", metavar="LEVEL", help="the hours that count for this service level (a "
+                                                           "blocking level adds the blocking-only hours)")
     calendar.add_argument("--from", dest="start", type=_day, metavar="DATE", help="first day (default today)")
     calendar.add_argument("--days", type=_days, default=14, metavar="N", help="how many days (default 14)")
     calendar.add_argument("--config", "-c", metavar="PATH", help="config file (YAML); default: the embedded default")
     calendar.set_defaults(handler=cmd_calendar)
+
+    from custode.agent.service_levels.cli import add_report_command
+    add_report_command(sla_sub, epilog)
