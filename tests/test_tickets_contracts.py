@@ -163,3 +163,56 @@ def test_set_aside_events_are_listed_and_planned_again_once_the_config_is_fixed(
     fixed_service = TicketService(fixed, state, clock=clock, publish=lambda f: None)
     fixed_service.step()
     assert "milano/filesystem/srv1:/srv" in [c["key"] for c in created(receiver)]
+
+
+def _solved_vaiano_ticket(tmp_path, receiver):
+    """Vaiano (warranty 10 working days): a failure Fri 4 Dec 16:00, recovered 16:10, solved after the flap window."""
+    config, clock, incidents, service, state = make(tmp_path, receiver)
+    fail(incidents, clock, "vaiano")
+    service.step()
+    clock.now = T0 + 600
+    incidents.observe(CheckResult("vaiano", "filesystem", "srv1:/srv", "ok", "space freed"), now=clock.now)
+    service.step()
+    clock.now = T0 + 600 + 1801
+    service.step()
+    assert [e.payload["event"] for e in receiver.events] == ["create", "comment", "solve"]
+    assert state.query("SELECT state FROM tickets")[0][0] == "done"
+    return clock, incidents, service, state
+
+
+@pytest.mark.parametrize("back_at, reopened", [
+    # 10 working days from Fri 4 Dec 16:10 on the blocking level's calendar (Saturdays count, ENTERPRISE has
+    # Saturday on call; Tue 8 Dec Immacolata does not): Sat 5, Mon 7, Wed 9, Thu 10, Fri 11, Sat 12, Mon 14,
+    # Tue 15, Wed 16, Thu 17 -> Thu 17 Dec 16:10
+    pytest.param(datetime(2026, 12, 17, 16, 0, tzinfo=ROME), True, id="within-warranty"),
+    pytest.param(datetime(2026, 12, 17, 16, 20, tzinfo=ROME), False, id="after-warranty"),
+])
+def test_the_same_failure_within_the_warranty_reopens_the_ticket(tmp_path, receiver, back_at, reopened):
+    clock, incidents, service, state = _solved_vaiano_ticket(tmp_path, receiver)
+    clock.now = back_at.timestamp()
+    fail(incidents, clock, "vaiano")
+    service.step()
+    kinds = [e.payload["event"] for e in receiver.events][3:]
+    rows = state.query("SELECT id, state, reopened FROM tickets ORDER BY id")
+    if reopened:
+        assert kinds == ["reopen"]
+        reopen = receiver.events[3].payload
+        assert "garanzia di 10 giorni lavorativi" in reopen["text"] and "riaperto" in reopen["text"]
+        assert [(r["state"], r["reopened"]) for r in rows] == [("open", 1)]
+    else:
+        assert kinds == ["create"]
+        assert [r["state"] for r in rows] == ["done", "open"]
+
+
+def test_a_reopened_ticket_recovers_and_is_solved_again(tmp_path, receiver):
+    clock, incidents, service, state = _solved_vaiano_ticket(tmp_path, receiver)
+    clock.now = datetime(2026, 12, 9, 10, 0, tzinfo=ROME).timestamp()
+    fail(incidents, clock, "vaiano")
+    service.step()
+    clock.now += 600
+    incidents.observe(CheckResult("vaiano", "filesystem", "srv1:/srv", "ok", "space freed"), now=clock.now)
+    service.step()
+    clock.now += 1801
+    service.step()
+    assert [e.payload["event"] for e in receiver.events][3:] == ["reopen", "comment", "solve"]
+    assert len({e.payload["key"] for e in receiver.events}) == 1
