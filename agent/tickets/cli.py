@@ -40,11 +40,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not rows:
         print("no tickets" + ("" if args.all else " open (--all shows the finished ones)"))
         return 0
-    lines = [(r["id"], r["tenant"], r["backend"], r["ref"] or "(not yet created)", r["state"], r["priority"],
-              _when(r["opened_at"]), _when(r["due_at"]) + (" BREACHED" if r["take_charge_breached"] else ""),
-              r["key"]) for r in rows]
-    print(table(["id", "tenant", "backend", "ticket", "state", "priority", "opened", "take charge by", "incident"],
-                lines))
+    lines = [(r["id"], r["tenant"], r["backend"], r["ref"] or "(not yet created)", r["state"],
+              r["level"] or r["priority"], r["priority"], _when(r["opened_at"]),
+              _when(r["due_at"]) + (" BREACHED" if r["take_charge_breached"] else ""), r["key"]) for r in rows]
+    print(table(["id", "tenant", "backend", "ticket", "state", "level", "priority", "opened", "take charge by",
+                 "incident"], lines))
     return 0
 
 
