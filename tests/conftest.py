@@ -72,6 +72,29 @@ def host_clock() -> float:
     return float(done.stdout)
 
 
+class ManualClock:
+    """A clock the test moves by hand (``clock.now = …``): planners, pollers and the outbox take it as ``clock``."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+WEBHOOK_SECRET = "segreto-di-prova"
+
+
+@pytest.fixture
+def receiver(monkeypatch):
+    """A signed-webhook helpdesk on 127.0.0.1 (tests/webhook_receiver.py); its secret in CUSTODE_TEST_WEBHOOK."""
+    from webhook_receiver import WebhookReceiver
+
+    monkeypatch.setenv("CUSTODE_TEST_WEBHOOK", WEBHOOK_SECRET)
+    with WebhookReceiver(WEBHOOK_SECRET.encode()) as server:
+        yield server
+
+
 def wait_until(predicate, timeout: float, step: float = 0.05) -> bool:
     """Poll ``predicate`` until it is true or ``timeout`` seconds pass."""
     deadline = time.monotonic() + timeout

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+from conftest import ManualClock
 from mailfactory import SCRIPT_RULE, script_report
 
 from custode.agent.backups.config import BackupsSection
@@ -45,13 +46,6 @@ def monitor(tmp_path, expected, clock, **section) -> tuple[BackupMonitor, ListSo
     return mon, source, incidents, published
 
 
-class Clock:
-    def __init__(self, start: float) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
 
 NIGHTLY = [{"name": "nightly", "software": "NAS script", "schedule": "0 22 * * *", "grace": "6h"}]
 
@@ -61,7 +55,7 @@ def state_of(mon: BackupMonitor, job: str = "nightly") -> str:
 
 
 def test_late_inside_the_grace_missing_after_it(tmp_path) -> None:
-    clock = Clock(at("2026-11-20 03:00"))
+    clock = ManualClock(at("2026-11-20 03:00"))
     mon, _, incidents, _ = monitor(tmp_path, NIGHTLY, clock)
     assert state_of(mon) == "late"
     assert incidents.open_incidents() == []
@@ -75,7 +69,7 @@ def test_late_inside_the_grace_missing_after_it(tmp_path) -> None:
 
 
 def test_a_success_at_23_10_makes_it_ok_and_resolves_missing(tmp_path) -> None:
-    clock = Clock(at("2026-11-20 04:01"))
+    clock = ManualClock(at("2026-11-20 04:01"))
     mon, source, incidents, _ = monitor(tmp_path, NIGHTLY, clock)
     mon.poll()
     assert len(incidents.open_incidents()) == 1
@@ -87,7 +81,7 @@ def test_a_success_at_23_10_makes_it_ok_and_resolves_missing(tmp_path) -> None:
 
 
 def test_a_failure_report_is_failed_until_the_next_success(tmp_path) -> None:
-    clock = Clock(at("2026-11-20 23:30"))
+    clock = ManualClock(at("2026-11-20 23:30"))
     mon, source, incidents, published = monitor(tmp_path, NIGHTLY, clock)
     source.pending.append(script_report("nightly", "failed: disk full", datetime(2026, 11, 20, 23, 5, tzinfo=ROME)))
     mon.poll()
@@ -114,7 +108,7 @@ def test_a_failure_report_is_failed_until_the_next_success(tmp_path) -> None:
 
 def test_priority_none_for_missing_opens_no_incident(tmp_path) -> None:
     jobs = [dict(NIGHTLY[0], priority={"missing": "none"})]
-    clock = Clock(at("2026-11-20 05:00"))
+    clock = ManualClock(at("2026-11-20 05:00"))
     mon, _, incidents, _ = monitor(tmp_path, jobs, clock)
     assert state_of(mon) == "missing"
     assert incidents.open_incidents() == []
@@ -123,7 +117,7 @@ def test_priority_none_for_missing_opens_no_incident(tmp_path) -> None:
 def test_weekday_schedule_skips_the_weekend(tmp_path) -> None:
     jobs = [{"name": "nightly", "software": "NAS script", "schedule": "0 22 * * 1-5", "grace": "6h"}]
     # Sunday 2026-11-22 12:00: the last due run was Friday 22:00, reported.
-    clock = Clock(at("2026-11-22 12:00"))
+    clock = ManualClock(at("2026-11-22 12:00"))
     mon, source, _, _ = monitor(tmp_path, jobs, clock)
     source.pending.append(script_report("nightly", "success", datetime(2026, 11, 20, 23, 0, tzinfo=ROME)))
     mon.poll()
@@ -135,7 +129,7 @@ def test_dst_weekends_keep_22_00_local(tmp_path, day_before: str, day_after: str
     # The night of the change: due Saturday 22:00 local; grace counts real hours.
     due = at(f"{day_before} 22:00")
     assert previous_run("0 22 * * *", due + 3600) == due
-    clock = Clock(due + 6 * 3600 - 60)
+    clock = ManualClock(due + 6 * 3600 - 60)
     mon, _, _, _ = monitor(tmp_path, NIGHTLY, clock)
     assert state_of(mon) == "late"
     clock.now = due + 6 * 3600 + 60
@@ -147,7 +141,7 @@ def test_dst_weekends_keep_22_00_local(tmp_path, day_before: str, day_after: str
 
 
 def test_reports_before_the_run_belong_to_the_previous_one(tmp_path) -> None:
-    clock = Clock(at("2026-11-21 05:00"))
+    clock = ManualClock(at("2026-11-21 05:00"))
     mon, source, _, _ = monitor(tmp_path, NIGHTLY, clock)
     # Yesterday's report (23:00 on the 19th) does not cover the run due on the 20th at 22:00.
     source.pending.append(script_report("nightly", "success", datetime(2026, 11, 19, 23, 0, tzinfo=ROME)))
@@ -156,7 +150,7 @@ def test_reports_before_the_run_belong_to_the_previous_one(tmp_path) -> None:
 
 
 def test_unexpected_reports_are_listed_and_counted(tmp_path) -> None:
-    clock = Clock(at("2026-11-21 09:00"))
+    clock = ManualClock(at("2026-11-21 09:00"))
     mon, source, _, published = monitor(tmp_path, NIGHTLY, clock)
     source.pending.append(script_report("nightly", "success", datetime(2026, 11, 20, 23, 0, tzinfo=ROME)))
     source.pending.append(script_report("newjob", "success", datetime(2026, 11, 20, 23, 30, tzinfo=ROME)))
@@ -168,7 +162,7 @@ def test_unexpected_reports_are_listed_and_counted(tmp_path) -> None:
 
 
 def test_a_job_added_later_sees_reports_that_arrived_before(tmp_path) -> None:
-    clock = Clock(at("2026-11-21 09:00"))
+    clock = ManualClock(at("2026-11-21 09:00"))
     mon, source, _, _ = monitor(tmp_path, [], clock)
     source.pending.append(script_report("nightly", "success", datetime(2026, 11, 20, 23, 0, tzinfo=ROME)))
     mon.poll()
@@ -180,7 +174,7 @@ def test_a_job_added_later_sees_reports_that_arrived_before(tmp_path) -> None:
 
 
 def test_since_survives_evaluations(tmp_path) -> None:
-    clock = Clock(at("2026-11-20 04:30"))
+    clock = ManualClock(at("2026-11-20 04:30"))
     mon, _, _, _ = monitor(tmp_path, NIGHTLY, clock)
     first = mon.evaluate().jobs[0]
     clock.now += timedelta(hours=3).total_seconds()
@@ -191,7 +185,7 @@ def test_since_survives_evaluations(tmp_path) -> None:
 
 def test_one_job_one_series_before_and_after_its_first_report(tmp_path) -> None:
     """The software label is the config's: the report's product name must not fork the job's series."""
-    clock = Clock(at("2026-11-20 21:00"))
+    clock = ManualClock(at("2026-11-20 21:00"))
     mon, source, _, published = monitor(tmp_path, [{**NIGHTLY[0], "software": "NAS"}], clock)
     mon.poll()
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from webhook_receiver import WebhookReceiver
+from conftest import ManualClock
 
 from custode.agent.calendar import ROME
 from custode.agent.config_loader import load_text
@@ -24,25 +24,11 @@ from custode.agent.tickets.planner import PLANNING_CHECK
 from custode.agent.tickets.service import TicketService
 from custode.agent.tickets.store import set_aside_rows
 
-SECRET = "segreto-di-prova"
 CONTRACTS = Path(__file__).resolve().parent.parent / "config" / "examples" / "contracts.yaml"
 # Friday 2026-12-04 16:00 Europe/Rome.
 T0 = datetime(2026, 12, 4, 16, 0, tzinfo=ROME).timestamp()
 
 
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def receiver(monkeypatch):
-    monkeypatch.setenv("CUSTODE_TEST_WEBHOOK", SECRET)
-    with WebhookReceiver(SECRET.encode()) as server:
-        yield server
 
 
 def make(tmp_path, receiver, change=None):
@@ -53,7 +39,7 @@ def make(tmp_path, receiver, change=None):
     if change:
         change(data)
     config = load_text(yaml.safe_dump(data, allow_unicode=True)).model
-    clock = Clock(T0)
+    clock = ManualClock(T0)
     state = State(tmp_path / "state.db")
     incidents = Incidents(state, clock=clock)
     return config, clock, incidents, TicketService(config, state, clock=clock, publish=lambda f: None), state

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from webhook_receiver import WebhookReceiver
+from conftest import WEBHOOK_SECRET, ManualClock
 
 from custode.agent.calendar import ROME
 from custode.agent.config_loader import load_text
@@ -18,24 +18,10 @@ from custode.agent.incidents import CheckResult, Incidents
 from custode.agent.state import State
 from custode.agent.tickets.service import TicketService
 
-SECRET = "segreto-di-prova"
 # Monday 2026-11-23 09:00 Europe/Rome: inside office hours.
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=ROME).timestamp()
 
 
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def receiver(monkeypatch):
-    monkeypatch.setenv("CUSTODE_TEST_WEBHOOK", SECRET)
-    with WebhookReceiver(SECRET.encode()) as server:
-        yield server
 
 
 def make(tmp_path, receiver, extra: str = ""):
@@ -58,7 +44,7 @@ tickets:
   check_priorities: {{backup_missing: high}}
 {extra}
 """).model
-    clock = Clock(T0)
+    clock = ManualClock(T0)
     state = State(tmp_path / "state.db")
     incidents = Incidents(state, clock=clock)
     service = TicketService(config, state, clock=clock, publish=lambda families: None)
@@ -232,7 +218,7 @@ def test_refused_operation_is_kept_visible_and_can_be_retried(tmp_path, receiver
     assert main(["tickets", "outbox", "--config", str(config)]) == 1
     shown = capsys.readouterr()
     assert "UNDELIVERABLE" in shown.out and "401" in shown.out and "tickets retry" in shown.err
-    monkeypatch.setenv("CUSTODE_TEST_WEBHOOK", SECRET)
+    monkeypatch.setenv("CUSTODE_TEST_WEBHOOK", WEBHOOK_SECRET)
     service.deliverers["hook"].backend.close()  # a rotated secret is read again
     assert main(["tickets", "retry", "--undeliverable", "--config", str(config)]) == 0
     service.step()

@@ -33,7 +33,7 @@ _MINUTES = {"m", "min", "mins", "minute", "minutes", "minuto", "minuti"}
 _DAYS = {"d", "day", "days", "giorno", "giorni"}
 _WORKING = {"working", "work", "business", "lavorativa", "lavorative", "lavorativo", "lavorativi", "utili", "utile",
             "di servizio", "service"}
-_CLOCK = {"clock", "solari", "solare", "elapsed", "continuous", "consecutive", "consecutivi", "consecutive"}
+_CLOCK = {"clock", "solari", "solare", "elapsed", "continuous", "consecutive", "consecutivi"}
 _SHORT = {"wh": (Unit.WORKING_TIME, 3600.0), "wm": (Unit.WORKING_TIME, 60.0), "wd": (Unit.WORKING_DAYS, 1.0),
           "ch": (Unit.CLOCK_TIME, 3600.0), "cm": (Unit.CLOCK_TIME, 60.0)}
 _FORM = re.compile(r"^(\d+(?:[.,]\d+)?)\s*([a-zà-ù ]+)$")
