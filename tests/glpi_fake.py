@@ -6,6 +6,25 @@ user_token and App-Token checks), ``search/Ticket`` with criteria, tickets,
 follow-ups and solutions in memory. Like GLPI 10 it stores texts
 HTML-encoded, and it reopens a solved ticket that gets a follow-up.
 
+Reopening follows GLPI's source (glpi-project/glpi: ``src/ITILFollowup.php``
+``prepareInputForAdd``/``canCreateItem``, ``src/Glpi/Features/ParentStatus.php``
+``updateParentStatus``, ``CommonITILObject::needReopen``/``getReopenableStatusArray``,
+``Ticket::canReopen``; sub-items as in ``apirest.md`` "Get sub items"):
+
+* a follow-up reopens a solved (or pending) ticket when it carries ``add_reopen`` or when its
+  author is a requester of the ticket and not assigned to it (GLPI ≥ 10.0.1's
+  ``needReopen``; the API user is the requester of the tickets it opens, GLPI's
+  default). The new status is 2 "processing (assigned)" when a user, group or
+  supplier is assigned (``CommonITILActor::ASSIGN`` = 2), else 1 "new";
+* a closed ticket takes no follow-up unless the profile's lifecycle lets it be
+  reopened (``closed_reopenable``), and then the same rule applies;
+* actors are ``Ticket_User``/``Group_Ticket``/``Supplier_Ticket`` rows, read with
+  ``GET Ticket/{id}/Ticket_User`` and so on; assigning one to a new ticket
+  moves it to 2, as GLPI does;
+* ``reopen_on_followup=False`` plays a GLPI (or a plugin) that leaves the
+  status alone on a follow-up, so only an explicit ``PUT`` status reopens;
+  ``refuse_status`` makes that ``PUT`` answer ``[{"<id>": false, ...}]``.
+
 Faults are injected from the tests: errors before or *after* the request took
 effect (the answer lost), random errors, hangs, and a person solving or
 closing a ticket. Everything is guarded by one lock, so the delivery loop's
@@ -30,7 +49,14 @@ from conftest import free_port
 from server_base import ThreadedHttpServer
 
 API = "/glpi/apirest.php"
-SOLVED, CLOSED = 5, 6
+NEW, ASSIGNED, WAITING, SOLVED, CLOSED = 1, 2, 4, 5, 6
+REOPENABLE = (WAITING, SOLVED, CLOSED)
+"""``CommonITILObject::getReopenableStatusArray``."""
+REQUESTER, ASSIGN = 1, 2
+"""``CommonITILActor`` types."""
+API_USER = 2
+"""The users_id of the API user (GLPI's "glpi" super-admin has id 2)."""
+ACTOR_FIELDS = {"Ticket_User": "users_id", "Group_Ticket": "groups_id", "Supplier_Ticket": "suppliers_id"}
 CONTENT_TYPE = "application/json; charset=UTF-8"
 
 
@@ -65,8 +91,15 @@ class FakeGlpi(ThreadedHttpServer):
     """``with FakeGlpi(user_token="u", app_token="a") as glpi:`` → ``glpi.url`` ends with /apirest.php."""
 
     def __init__(self, *, user_token: str = "user-token-1", app_token: str | None = None,
-                 encode_html: bool = True, hang_seconds: float = 10.0, broad_search: bool = False) -> None:
+                 encode_html: bool = True, hang_seconds: float = 10.0, broad_search: bool = False,
+                 reopen_on_followup: bool = True, closed_reopenable: bool = False,
+                 refuse_status: bool = False) -> None:
         self.user_token = user_token
+        self.reopen_on_followup = reopen_on_followup
+        self.closed_reopenable = closed_reopenable
+        self.refuse_status = refuse_status
+        self._actors: list[dict[str, Any]] = []
+        """Ticket_User/Group_Ticket/Supplier_Ticket rows: ``itemtype``, ``tickets_id``, the actor's id, ``type``."""
         self.broad_search = broad_search
         """Answer searches more broadly than asked (name criterion minus its last character, other criteria
         ignored), as a GLPI whose search engine differs may: proves the backend re-checks every row."""
@@ -165,6 +198,31 @@ class FakeGlpi(ThreadedHttpServer):
         with self._lock:
             self._tickets[ticket_id]["status"] = status
 
+    def assign(self, ticket_id: int, *, user: int | None = None, group: int | None = None,
+               supplier: int | None = None) -> None:
+        """A person assigns a technician, a group or a supplier; a new ticket becomes "processing (assigned)"."""
+        with self._lock:
+            for itemtype, actor in (("Ticket_User", user), ("Group_Ticket", group), ("Supplier_Ticket", supplier)):
+                if actor is not None:
+                    self._add_actor(itemtype, ticket_id, actor, ASSIGN)
+            if self._tickets[ticket_id]["status"] == NEW:
+                self._tickets[ticket_id]["status"] = ASSIGNED
+
+    def actors(self, ticket_id: int) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(a) for a in self._actors if a["tickets_id"] == ticket_id]
+
+    def _add_actor(self, itemtype: str, ticket_id: int, actor: int, kind: int) -> None:
+        self._actors.append({"id": next(self._ids), "itemtype": itemtype, "tickets_id": ticket_id,
+                             ACTOR_FIELDS[itemtype]: actor, "type": kind, "use_notification": 1})
+
+    def _assigned(self, ticket_id: int) -> bool:
+        return any(a["tickets_id"] == ticket_id and a["type"] == ASSIGN for a in self._actors)
+
+    def _reopened_status(self, ticket_id: int) -> int:
+        """``ParentStatus::updateParentStatus``: assigned when someone is assigned, else new."""
+        return ASSIGNED if self._assigned(ticket_id) else NEW
+
     def delete_ticket(self, ticket_id: int) -> None:
         """Purge: GET answers 404 ERROR_ITEM_NOT_FOUND afterwards."""
         with self._lock:
@@ -237,11 +295,16 @@ class FakeGlpi(ThreadedHttpServer):
             return self._search(query)
         if method == "POST" and endpoint == "Ticket":
             return self._add_ticket(body)
-        match = re.fullmatch(r"Ticket/(\d+)(?:/(ITILFollowup|ITILSolution))?", endpoint)
+        match = re.fullmatch(r"Ticket/(\d+)(?:/(ITILFollowup|ITILSolution|Ticket_User|Group_Ticket|Supplier_Ticket))?",
+                             endpoint)
         if match and method == "GET":
             ticket = self._get_ticket(int(match.group(1)))
             if match.group(2) is None:
                 return 200, ticket, {}
+            if match.group(2) in ACTOR_FIELDS:
+                rows = [{k: v for k, v in a.items() if k != "itemtype"} for a in self._actors
+                        if a["itemtype"] == match.group(2) and a["tickets_id"] == ticket["id"]]
+                return 200, rows, {}
             items = self._followups if match.group(2) == "ITILFollowup" else self._solutions
             return 200, [dict(i) for i in items if i["items_id"] == ticket["id"]], {}
         if match and method == "PUT" and match.group(2) is None:
@@ -301,6 +364,7 @@ class FakeGlpi(ThreadedHttpServer):
         fields = dict(fields)
         link = fields.pop("_link", None)
         ticket_id = self._insert_ticket(fields)
+        self._add_actor("Ticket_User", ticket_id, API_USER, REQUESTER)  # GLPI's default requester: the author
         if isinstance(link, dict) and int(link.get("tickets_id_2") or 0) in self._tickets:
             # GLPI silently skips a link to an unknown ticket
             self.links.append({"tickets_id_1": ticket_id, "tickets_id_2": int(link["tickets_id_2"]),
@@ -312,6 +376,8 @@ class FakeGlpi(ThreadedHttpServer):
         ticket = self._tickets.get(ticket_id)
         if ticket is None:
             return 200, [{str(ticket_id): False, "message": "Item not found"}], {}
+        if "status" in fields and self.refuse_status:
+            return 200, [{str(ticket_id): False, "message": "You are not allowed to change the status"}], {}
         for name in ("urgency", "impact", "priority", "status"):
             if name in fields:
                 ticket[name] = int(fields[name])
@@ -324,7 +390,8 @@ class FakeGlpi(ThreadedHttpServer):
         ticket = self._tickets.get(int(fields.get("items_id") or 0))
         if ticket is None:
             raise _Reply(400, "ERROR_GLPI_ADD", "You don't have permission to perform this action.")
-        if ticket["status"] == CLOSED or (itemtype == "ITILSolution" and ticket["status"] == SOLVED):
+        closed_shut = ticket["status"] == CLOSED and not (itemtype == "ITILFollowup" and self.closed_reopenable)
+        if closed_shut or (itemtype == "ITILSolution" and ticket["status"] == SOLVED):
             raise _Reply(400, "ERROR_GLPI_ADD", "You don't have permission to perform this action.")
         item_id = next(self._ids)
         item = {"id": item_id, "itemtype": "Ticket", "items_id": ticket["id"],
@@ -332,14 +399,21 @@ class FakeGlpi(ThreadedHttpServer):
         if itemtype == "ITILFollowup":
             item["is_private"] = int(fields.get("is_private") or 0)
             self._followups.append(item)
-            if ticket["status"] == SOLVED:
-                ticket["status"] = 2  # GLPI reopens a solved ticket that gets a follow-up
+            if ticket["status"] in REOPENABLE and self.reopen_on_followup and (
+                    "add_reopen" in fields or self._need_reopen(ticket["id"])):
+                ticket["status"] = self._reopened_status(ticket["id"])
         else:
             item["solutiontypes_id"] = int(fields.get("solutiontypes_id") or 0)
             item["status"] = 2  # waiting for approval
             self._solutions.append(item)
             ticket["status"] = SOLVED
         return 201, {"id": item_id, "message": ""}, {"Location": f"{API}/{itemtype}/{item_id}"}
+
+    def _need_reopen(self, ticket_id: int) -> bool:
+        """``CommonITILObject::needReopen``: the author (the API user) is a requester and not assigned."""
+        mine = [a for a in self._actors if a["tickets_id"] == ticket_id and a["itemtype"] == "Ticket_User"
+                and a["users_id"] == API_USER]
+        return any(a["type"] == REQUESTER for a in mine) and not any(a["type"] == ASSIGN for a in mine)
 
     def _search(self, query: dict[str, list[str]]) -> tuple[int, Any, dict[str, str]]:
         criteria: dict[int, dict[str, str]] = {}

@@ -14,9 +14,10 @@ import html
 from datetime import datetime
 
 import pytest
+from conftest import ManualClock
 from glpi_fake import FakeGlpi
 from mailfactory import SCRIPT_RULE, script_report
-from test_backup_jobs import NIGHTLY, Clock, ListSource, at
+from test_backup_jobs import NIGHTLY, ListSource, at
 from zendesk_fake import DEFAULT_EMAIL, DEFAULT_TOKEN, ZendeskFake
 
 from custode.agent.backups.config import BackupsSection
@@ -67,7 +68,7 @@ tickets:
   backends: {{desk: {_backend_yaml(kind, fake.url)}}}
   check_priorities: {{backup: high}}
 """).model
-    clock = Clock(at("2026-11-20 04:01"))  # Friday: last night's 22:00 run never reported (grace 6 h)
+    clock = ManualClock(at("2026-11-20 04:01"))  # Friday: last night's 22:00 run never reported (grace 6 h)
     state = State(tmp_path / "state.db")
     incidents = Incidents(state, clock=clock)
     source = ListSource()

@@ -249,6 +249,9 @@ class LeakyBackend(TicketBackend):
     def solve(self, thread, text, *, op_id, retry):
         raise AssertionError("not reached")
 
+    def reopen(self, thread, text, *, op_id, retry):
+        raise AssertionError("not reached")
+
 
 def _config_file(tmp_path: Path) -> Path:
     path = tmp_path / "custode.yaml"

@@ -4,6 +4,11 @@ It checks ``X-Custode-Signature`` with :func:`verify_signature` on the raw body
 (401 when wrong), drops a delivery id it has already accepted (answering as
 the first time, so the sender sees success), records every accepted event,
 and can be told to fail (status and Retry-After) or hang for the next calls.
+
+It also keeps each ticket's state as a receiver that files tickets would
+(``statuses``, by ref): ``create`` opens it, ``solve`` solves it, ``reopen``
+opens it again; a ref in ``gone`` (closed for good) answers 410 to every
+follow-up, a reopen included, which the backend's docstring asks of receivers.
 """
 
 from __future__ import annotations
@@ -58,6 +63,8 @@ class WebhookReceiver(ThreadedHttpServer):
         """Bodies refused for a bad signature."""
         self.requests = 0
         self.gone: set[str] = set()
+        self.statuses: dict[str, str] = {}
+        """Each ticket's state by ref: ``open`` (created or reopened) or ``solved``."""
         self._answers: dict[str, tuple[int, bytes]] = {}
         self._faults: list[_Fault] = []
         self._lock = threading.Lock()
@@ -137,10 +144,15 @@ class WebhookReceiver(ThreadedHttpServer):
                                                      or payload.get("key") in self.gone):
                 return 410, {}, b'{"error": "ticket closed"}'
             self.events.append(ReceivedEvent(payload, body, dict(headers)))
-            if payload.get("event") == "create" and self.answer_id:
+            event = payload.get("event")
+            if event == "create" and self.answer_id:
                 status, answer = 201, json.dumps({"id": f"WH-{len(self.events)}"}).encode()
             else:
                 status, answer = 204, b""
+            if event == "create":
+                self.statuses[f"WH-{len(self.events)}" if self.answer_id else str(payload.get("key"))] = "open"
+            elif event in ("solve", "reopen"):
+                self.statuses[str(payload.get("ref"))] = "solved" if event == "solve" else "open"
             self._answers[delivery] = (status, answer)
             return status, {}, answer
 

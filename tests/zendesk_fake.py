@@ -10,6 +10,15 @@ tickets and their comments in memory and answers with Zendesk's JSON shapes:
   ``Status: closed prevents ticket update``; solving needs an assignee);
 * ``GET  /api/v2/tickets/{id}/comments.json``.
 
+Reopening follows Zendesk's documented rules (developer.zendesk.com "Tickets" API reference and "Creating
+and updating tickets"; support.zendesk.com "About native system ticket rules" and "About the standard
+automations"): an agent's ``PUT`` with ``status: open`` reopens a solved ticket, an agent's comment alone does
+not change the status, a ticket that left ``new`` cannot be set back to it, and a ``closed`` ticket can never
+be reopened or updated (422 above); ``POST /api/v2/tickets.json`` with ``via_followup_source_id`` naming a
+closed ticket creates its follow-up, listed in the closed ticket's ``followup_ids`` (no effect for a ticket
+that is not closed). Solved tickets are not closed by time here: a test calls :meth:`ZendeskFake.close_ticket`
+for what Zendesk's automation does after 4 days (at most 28).
+
 Basic auth ``{email}/token:{token}`` is checked (401 ``Couldn't authenticate you`` otherwise). Faults are
 injected from the test: :meth:`ZendeskFake.fail_next`, :meth:`ZendeskFake.fail_after_apply` (the ticket is
 created or updated, then the answer is an error), :meth:`ZendeskFake.fail_ratio` (seeded random transient
@@ -418,6 +427,11 @@ class ZendeskFake(ThreadedHttpServer):
         public = comment.get("public", True) if isinstance(comment, dict) else True
         ticket = self._new_ticket(fields, requester, body=str(text), public=bool(public))
         ticket.update(status=status, assignee_id=assignee)
+        source = self._tickets.get(fields["via_followup_source_id"]) \
+            if isinstance(fields.get("via_followup_source_id"), int) else None
+        if source is not None and source["status"] == "closed":  # "only works with closed tickets"
+            source["followup_ids"] = [*source.get("followup_ids", []), ticket["id"]]
+            self._save(source["id"])
         reply = Reply(201, {"ticket": self._render(ticket), "audit": self._audit(ticket)},
                       {"Location": f"{self.url}/api/v2/tickets/{ticket['id']}.json"})
         if key:

@@ -8,6 +8,13 @@ deterministic Message-ID/delivery id). So a create is retried as often as
 needed and still never duplicates, unlike integrations that stop retrying
 creates for fear of duplicates.
 
+A reopen (the same failure back within the warranty of a ticket Custode
+solved) that lands leaves the ticket's ``remote_status`` where the helpdesk
+now has it, read back (GLPI: new or assigned; Zendesk: open), or ``open``
+where the backend cannot tell; one the helpdesk refuses because the ticket is
+closed for good takes the path of a comment on a closed ticket: a new ticket
+that references the old one.
+
 Every error text and ticket URL is redacted (:mod:`custode.agent.redact`)
 before it is logged, stored in the outbox or written to the audit log: they
 quote URLs, and a URL may carry a credential.
@@ -103,6 +110,12 @@ class Deliverer:
                 self._audit("ticket.created", ticket.key, {"ticket": remote.ref, "backend": self.name,
                                                             "priority": ticket.priority,
                                                             "url": redact_url(remote.url) if remote.url else None})
+            elif op.op == OpKind.REOPEN:
+                self._update(op, ticket)
+                status, read_back = self._reopened_status(ticket)
+                self._done(op, ticket, remote_status=status, synced=read_back)
+                self._audit("ticket.reopened", ticket.key, {"ticket": ticket.ref, "backend": self.name,
+                                                             "status": status})
             else:
                 self._update(op, ticket)
                 self._done(op, ticket)
@@ -147,19 +160,31 @@ class Deliverer:
                                       retry=retry)
         elif op.op == OpKind.SOLVE:
             self.backend.solve(thread, op.payload["text"], op_id=op.op_id, retry=retry)
+        elif op.op == OpKind.REOPEN:
+            self.backend.reopen(thread, op.payload["text"], op_id=op.op_id, retry=retry)
         else:
             raise DeliveryError(f"unknown ticket operation {op.op!r} in the outbox (written by a newer Custode?)",
                                 retryable=False)
 
     # --- recording the outcome ------------------------------------------------------------------
 
-    def _done(self, op: OutboxOp, ticket: Ticket, ref: TicketRef | None = None) -> None:
+    def _done(self, op: OutboxOp, ticket: Ticket, ref: TicketRef | None = None,
+              remote_status: RemoteStatus | None = None, synced: bool = False) -> None:
+        """Mark the op delivered with what it changed on the helpdesk, in one transaction.
+
+        ``remote_status``: where the ticket now stands (after a reopen), ``synced`` when read back from the helpdesk.
+        """
         now = self.clock()
         with self.state.transaction() as db:
             store.mark_delivered(db, op.id, now)
             if ref is not None:
                 store.update_ticket(db, ticket.id, ref=ref.ref, url=redact_url(ref.url) if ref.url else ref.url,
                                     remote_status=ref.status, message_ids=(ref.ref,))
+            if remote_status is not None:
+                fields: dict = {"remote_status": remote_status}
+                if synced:
+                    fields["synced_at"] = now
+                store.update_ticket(db, ticket.id, **fields)
             if op.op == OpKind.SOLVE:
                 store.finish_recovered(db, ticket.id, RemoteStatus.SOLVED, now)
 
@@ -235,8 +260,9 @@ class Deliverer:
                                          now)
                     store.finish_recovered(db, ticket.id, status, now)
                 return 1
-            if store.has_undelivered(self.state, ticket.id, OpKind.SOLVE):
-                return 0
+            if (store.has_undelivered(self.state, ticket.id, OpKind.SOLVE)
+                    or store.has_undelivered(self.state, ticket.id, OpKind.REOPEN)):
+                return 0  # Custode's own solve, or the reopen that undoes it, is still on its way
             new_id = self.planner.replace_closed(ticket.id, f"the ticket was {status} on the helpdesk by a person")
             self._audit("ticket.closed_on_helpdesk", ticket.key, {"ticket": ticket.ref, "backend": self.name,
                                                                   "replaced_by": new_id})
@@ -247,6 +273,25 @@ class Deliverer:
         with self.state.transaction() as db:
             store.update_ticket(db, ticket.id, **fields)
         return int(status != ticket.remote_status)
+
+    def _reopened_status(self, ticket: Ticket) -> tuple[RemoteStatus, bool]:
+        """Where the ticket stands after a reopen, and whether the helpdesk said so.
+
+        Read back rather than assumed because GLPI puts a reopened ticket back to new or to assigned
+        depending on who is assigned; a backend that cannot tell (e-mail, webhook) or a failed read gives
+        ``open``, as a delivered solve gives ``solved``: the reopen was sent, and a row still saying
+        ``solved`` would misstate the ticket to ``custode tickets list`` and to whatever judges it later.
+        A read that fails is not retried: the reopen itself landed, and repeating it would gain nothing.
+        """
+        try:
+            status = RemoteStatus(self.backend.status(self._thread_of(ticket)))
+        except Exception as exc:  # noqa: BLE001 - the reopen landed; a failed read must not make it repeat
+            log.warning("reopened the ticket but cannot read its state back; recording it open",
+                        extra={"ticket": ticket.ref, "backend": self.name, "error": redact_text(str(exc))})
+            return RemoteStatus.OPEN, False
+        if status == RemoteStatus.UNKNOWN:
+            return RemoteStatus.OPEN, False
+        return status, True
 
     # --- helpers -----------------------------------------------------------------------------
 

@@ -647,3 +647,40 @@ def flap_text(facts: IncidentFacts, language: str, recovered_at: datetime, times
     count = "once" if times == 1 else f"{times} times"
     return (f"The problem came back soon after recovering (on {when(recovered_at, lang)}): {what}.\n"
             f"This has happened {count}; the ticket stays open.")
+
+
+def _warranty_words(working_days: int | float | str, lang: str) -> str:
+    """'10 giorni lavorativi' / '10 working days'; a warranty already in words is kept as it is."""
+    if isinstance(working_days, str):
+        return working_days
+    amount = number(working_days, lang)
+    if lang == "it":
+        return f"{amount} giorno lavorativo" if working_days == 1 else f"{amount} giorni lavorativi"
+    return f"{amount} working day" if working_days == 1 else f"{amount} working days"
+
+
+def _of_day(moment: datetime) -> str:
+    """'del 23 novembre 2026 alle 9:00', 'dell'8 …', 'del 1º …': the date after "dalla risoluzione"."""
+    local = moment.astimezone(ROME) if moment.tzinfo else moment.replace(tzinfo=ROME)
+    preposition = "dell'" if local.day in (8, 11) else "del "  # elision before "otto", "undici"
+    return preposition + when(local, "it").split(" ", 1)[1]  # when() without its weekday
+
+
+def reopen_text(facts: IncidentFacts, language: str, resolved_at: datetime, working_days: int | float | str) -> str:
+    """The same failure back within the warranty after the ticket was solved: the ticket is reopened.
+
+    The contract warrants an intervention for a time after its resolution (10 working days), so the
+    referent must read that this is the same case coming back, not a new problem. ``working_days`` is
+    that warranty: a number of working days, or the warranty already in words (the planner passes the
+    service-level table's ``warranty`` as :meth:`Target.describe` writes it, which may be in hours).
+    """
+    lang = _lang(language)
+    what = what_failed(facts, lang)
+    warranty = _warranty_words(working_days, lang)
+    if lang == "it":
+        return (f"Il problema si è ripresentato entro la garanzia di {warranty} dalla risoluzione "
+                f"{_of_day(resolved_at)}: il ticket viene riaperto.\n"
+                f"Di nuovo presente da {when(facts.opened_at, lang)}: {what}.")
+    return (f"The problem came back within the warranty of {warranty} from its resolution on "
+            f"{when(resolved_at, lang)}: the ticket is reopened.\n"
+            f"Back since {when(facts.opened_at, lang)}: {what}.")

@@ -7,7 +7,7 @@ operation must be safe to repeat:
 * ``create``: the planner calls :meth:`TicketBackend.find_open` first and adopts
   the ticket it finds; the create itself carries ``draft.op_id`` (Idempotency-Key,
   deterministic Message-ID, webhook delivery id);
-* ``comment``/``set_priority``/``solve``: every text ends with
+* ``comment``/``set_priority``/``solve``/``reopen``: every text ends with
   :func:`op_marker`; when ``retry`` is true the backend looks for that marker
   on the ticket before writing again (or relies on a deterministic Message-ID /
   delivery id where it cannot look).
@@ -99,6 +99,17 @@ class TicketBackend(ABC):
     @abstractmethod
     def solve(self, thread: TicketThread, text: str, *, op_id: str, retry: bool) -> None:
         """Write the resolution note and mark the ticket solved; a ticket already solved is fine."""
+
+    @abstractmethod
+    def reopen(self, thread: TicketThread, text: str, *, op_id: str, retry: bool) -> None:
+        """Put a ticket Custode solved back in work, with ``text`` saying why; raise TicketClosed when it can't be.
+
+        The same failure back within the contract's warranty is the same intervention, so the helpdesk must
+        show the old ticket open again rather than a new one. A ticket the helpdesk no longer lets anyone
+        reopen (Zendesk ``closed``, GLPI ``closed``, deleted) raises TicketClosed, and the delivery opens a
+        new ticket that references it, as for a comment on a closed ticket. A ticket already open again
+        (a person reopened it) only gets the text.
+        """
 
     def status(self, thread: TicketThread) -> RemoteStatus:
         """Where the ticket stands on the helpdesk; ``unknown`` when the backend cannot tell."""

@@ -6,6 +6,11 @@ idempotent through the one thing a mail-ingesting helpdesk dedupes on: the
 a crash carries the same id as the first attempt and the helpdesk drops it.
 Follow-ups thread on the first mail with ``In-Reply-To``/``References`` and
 carry ``[custode:KEY]`` in the subject for helpdesks that thread by subject.
+
+A reopen is such a reply too (``X-Custode-Event: reopen``, the text saying the
+ticket is reopened): a mail-ingesting helpdesk reopens a ticket on a reply in
+its thread when its queue or group allows follow-ups, which is all mail can
+ask; whether it did, Custode cannot read back.
 """
 
 from __future__ import annotations
@@ -96,6 +101,10 @@ class EmailBackend(TicketBackend):
 
     def solve(self, thread: TicketThread, text: str, *, op_id: str, retry: bool) -> None:
         self._reply(thread, text, op_id, "solve", None)
+
+    def reopen(self, thread: TicketThread, text: str, *, op_id: str, retry: bool) -> None:
+        """A reply in the ticket's thread: what makes a mail-ingesting helpdesk reopen a solved ticket."""
+        self._reply(thread, text, op_id, "reopen", None)
 
     # --- internals -------------------------------------------------------------------------
 

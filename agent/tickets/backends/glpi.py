@@ -9,6 +9,21 @@ writing again.
 A GLPI API session is server state: it is opened lazily on the first call of a
 batch, re-opened once when GLPI says it expired, and killed in :meth:`close`
 so a long-running agent does not pile up sessions on the helpdesk.
+
+Reopening a ticket Custode solved (the same failure back within the warranty)
+uses GLPI's own rule, so the ticket lands where a technician reopening it in
+the timeline would put it: an ``ITILFollowup`` with ``add_reopen``, which GLPI
+(``ITILFollowup::prepareInputForAdd`` → ``ParentStatus::updateParentStatus``)
+turns into status 2 "processing (assigned)" when the ticket has an assigned
+user, group or supplier and 1 "new" when it has none; not 3 "processing
+(planned)", which GLPI keeps for a task with a planned date. Should the ticket
+still be solved afterwards (a GLPI or plugin that does not reopen on a
+follow-up), the backend sets that same status itself with a ``PUT``, reading
+the assigned actors (``Ticket_User``/``Group_Ticket``/``Supplier_Ticket`` of
+type 2, ``CommonITILActor::ASSIGN``). A closed ticket (6) takes a follow-up only
+when the API user's profile lifecycle lets it reopen closed tickets
+(``Ticket::canReopen``); Custode does not rely on that and treats closed as
+final, like Zendesk: :class:`TicketClosed`, and a new ticket linked to it.
 """
 
 from __future__ import annotations
@@ -31,6 +46,9 @@ log = logging.getLogger(__name__)
 # GLPI ticket statuses (CommonITILObject constants).
 STATUS_NEW, STATUS_ASSIGNED, STATUS_PLANNED, STATUS_WAITING, STATUS_SOLVED, STATUS_CLOSED = 1, 2, 3, 4, 5, 6
 DONE_STATUSES = frozenset({STATUS_SOLVED, STATUS_CLOSED})
+ACTOR_ASSIGN = 2
+"""``CommonITILActor::ASSIGN``: the ``type`` of a Ticket_User/Group_Ticket/Supplier_Ticket row that assigns."""
+ACTOR_LINKS = ("Ticket_User", "Group_Ticket", "Supplier_Ticket")
 TYPE_INCIDENT = 1
 LINK_TO = 1
 """Ticket_Ticket link type "linked to": how the new ticket points at the one a person closed."""
@@ -190,6 +208,56 @@ class GlpiBackend(TicketBackend):
         self._call("POST", "ITILSolution", what=f"solve ticket {ticket_id}", json={"input": solution},
                    expect=(200, 201))
 
+    def reopen(self, thread: TicketThread, text: str, *, op_id: str, retry: bool) -> None:
+        """A follow-up with ``add_reopen`` (GLPI picks 2 or 1), then the status set by hand if GLPI left it solved."""
+        ticket_id = self._ticket_id(thread)
+        ticket = self._ticket(ticket_id)
+        if ticket is None or _int(ticket.get("is_deleted")):
+            raise TicketClosed(f"ticket backend {self.name!r}: cannot reopen GLPI ticket {ticket_id}: it no longer "
+                               "exists (purged or in the trash)", thread.ref)
+        status = _int(ticket.get("status"))
+        if not (retry and self._written(ticket_id, "ITILFollowup", op_id)):
+            if status == STATUS_CLOSED:
+                raise TicketClosed(f"ticket backend {self.name!r}: cannot reopen GLPI ticket {ticket_id}: it is "
+                                   "closed, which Custode treats as final", thread.ref)
+            self._followup(ticket_id, with_marker(text, op_id), reopen=status == STATUS_SOLVED)
+            if status != STATUS_SOLVED:
+                return  # in work already (a person reopened it): the follow-up says the failure is back
+            ticket = self._ticket(ticket_id)
+            status = _int(ticket.get("status")) if ticket else None
+        if status == STATUS_SOLVED:
+            self._set_reopened_status(ticket_id)
+
+    def _set_reopened_status(self, ticket_id: int) -> None:
+        """What GLPI's follow-up would have done: 2 with an assigned actor, else 1; an error if it does not stick."""
+        wanted = STATUS_ASSIGNED if self._assigned(ticket_id) else STATUS_NEW
+        what = f"reopen ticket {ticket_id} (status {wanted})"
+        response = self._call("PUT", f"Ticket/{ticket_id}", what=what, expect=(200,),
+                              json={"input": {"status": wanted}})
+        _check_update(self._json(response, f"Ticket/{ticket_id}"), f"ticket backend {self.name!r}: {what}")
+        ticket = self._ticket(ticket_id)
+        if ticket is not None and _int(ticket.get("status")) == STATUS_SOLVED:
+            raise DeliveryError(f"ticket backend {self.name!r}: {what}: GLPI kept the ticket solved; let the API "
+                                "user's profile move tickets from Solved to New and Processing (assigned) "
+                                "(Administration > Profiles > Assistance > Life cycles), then run 'custode "
+                                "tickets retry'", retryable=False)
+
+    def _assigned(self, ticket_id: int) -> bool:
+        """Whether a user, group or supplier is assigned to the ticket (GLPI's own test when it reopens)."""
+        for itemtype in ACTOR_LINKS:
+            path = f"Ticket/{ticket_id}/{itemtype}"
+            response = self._exchange("GET", path, what=f"read the {itemtype} actors of ticket {ticket_id}",
+                                      expect=(200, 206), empty_ok=True,
+                                      params={"range": SUBITEMS_RANGE, "get_hateoas": "false"})
+            if response is None:
+                continue
+            items = self._json(response, path)
+            if isinstance(items, dict):
+                items = list(items.values())
+            if any(isinstance(item, dict) and _int(item.get("type")) == ACTOR_ASSIGN for item in items or ()):
+                return True
+        return False
+
     def status(self, thread: TicketThread) -> RemoteStatus:
         ticket = self._ticket(self._ticket_id(thread))
         if ticket is None or _int(ticket.get("is_deleted")):
@@ -268,8 +336,11 @@ class GlpiBackend(TicketBackend):
         return any(isinstance(item, dict) and marker in unescape(str(item.get("content") or ""))
                    for item in items or ())
 
-    def _followup(self, ticket_id: int, content: str) -> None:
-        followup = {"itemtype": "Ticket", "items_id": ticket_id, "content": content, "is_private": 0}
+    def _followup(self, ticket_id: int, content: str, *, reopen: bool = False) -> None:
+        """A public follow-up; ``reopen`` asks GLPI to reopen the solved ticket, as the timeline's reopen does."""
+        followup: dict[str, Any] = {"itemtype": "Ticket", "items_id": ticket_id, "content": content, "is_private": 0}
+        if reopen:
+            followup["add_reopen"] = 1
         self._call("POST", "ITILFollowup", what=f"add a follow-up to ticket {ticket_id}",
                    json={"input": followup}, expect=(200, 201))
 

@@ -7,6 +7,12 @@ The receiver cannot be queried, so idempotency rests on the delivery id
 Authenticity rests on ``X-Custode-Signature: sha256=<hex>``, an HMAC-SHA256 of
 the exact body bytes with the shared secret; :func:`verify_signature` is the
 check a receiver makes.
+
+``event`` is ``create``, ``comment``, ``priority``, ``solve`` or ``reopen`` (the
+same failure back within the warranty of a ticket Custode solved: put ``ref``
+back in work, ``text`` says why). A receiver answers 410 Gone to a follow-up of
+a ticket it closed for good: a reopen then becomes a new ticket with
+``previous_ref``, as a comment would.
 """
 
 from __future__ import annotations
@@ -102,6 +108,10 @@ class WebhookBackend(TicketBackend):
 
     def solve(self, thread: TicketThread, text: str, *, op_id: str, retry: bool) -> None:
         self._follow_up("solve", thread, text, op_id, None)
+
+    def reopen(self, thread: TicketThread, text: str, *, op_id: str, retry: bool) -> None:
+        """``event: reopen``; 410 Gone (closed for good on the receiver) raises TicketClosed, as for a comment."""
+        self._follow_up("reopen", thread, text, op_id, None)
 
     def close(self) -> None:
         """Drop the connection pool and the secret, so a rotated secret is read on the next batch."""

@@ -16,6 +16,17 @@ A ticket a person closed cannot take a follow-up (Zendesk answers 422
 comment, which would undo their decision. Both raise :class:`TicketClosed` so
 the planner opens a new ticket that references the old one. Solving a ticket
 that is already solved or closed is a success: the goal is reached.
+
+Reopening (the same failure back within the warranty of a ticket Custode
+solved) is one ``PUT /api/v2/tickets/{id}.json`` with ``status: open`` and the
+public comment: an agent's comment alone leaves a solved ticket solved (only an
+end user's comment reopens it), and ``new`` is refused once a ticket has left
+it. A ``closed`` ticket cannot be reopened at all ("Once a ticket is closed (as
+distinct from solved), it can't be reopened", developer.zendesk.com, Creating
+and updating tickets; the standard automation closes solved tickets after 4
+days, at most 28): that raises :class:`TicketClosed`, and the new ticket that
+follows carries ``via_followup_source_id`` so Zendesk links it to the closed
+one as its follow-up.
 """
 
 from __future__ import annotations
@@ -83,6 +94,10 @@ class ZendeskBackend(TicketBackend):
     def solve(self, thread: TicketThread, text: str, *, op_id: str, retry: bool) -> None:
         self._update(thread, text, op_id=op_id, retry=retry, op="solve", changes={"status": "solved"})
 
+    def reopen(self, thread: TicketThread, text: str, *, op_id: str, retry: bool) -> None:
+        """``status: open`` with the comment; closed (or deleted) raises TicketClosed: Zendesk reopens neither."""
+        self._update(thread, text, op_id=op_id, retry=retry, op="reopen", changes={"status": "open"})
+
     def status(self, thread: TicketThread) -> RemoteStatus:
         what = f"Zendesk: read the status of ticket #{thread.ref} ({thread.key})"
         ticket = self._get_ticket(thread.ref, what)
@@ -139,6 +154,10 @@ class ZendeskBackend(TicketBackend):
             ticket["requester"] = {"email": draft.tenant.requester, "name": draft.tenant.tenant_name}
         if draft.tenant.organization_id is not None:
             ticket["organization_id"] = draft.tenant.organization_id
+        previous = _int_id({"id": draft.previous_ref}) if draft.previous_ref else None
+        if previous is not None:
+            # Zendesk's own link to a closed ticket ("follow-up"); it has no effect on a ticket not closed.
+            ticket["via_followup_source_id"] = previous
         return {"ticket": ticket}
 
     def _update(self, thread: TicketThread, text: str, *, op_id: str, retry: bool, op: str,
@@ -155,7 +174,13 @@ class ZendeskBackend(TicketBackend):
         status = str(ticket.get("status"))
         if op == "solve" and status in ("solved", "closed"):
             return
-        if status in ("solved", "closed"):
+        if op == "reopen":
+            if status == "closed":
+                raise TicketClosed(f"ticket backend {self.name!r}: {what}: the ticket is closed on Zendesk, which "
+                                   "cannot reopen a closed ticket; a new ticket will reference it", thread.ref)
+            if status != "solved":
+                changes = {}  # open again already (a person, or the requester's reply): only the comment
+        elif status in ("solved", "closed"):
             raise TicketClosed(f"ticket backend {self.name!r}: {what}: a person marked the ticket {status} on "
                                "Zendesk, so it cannot take this update; a new ticket will reference it", thread.ref)
         update: dict[str, Any] = {"comment": {"body": with_marker(text, op_id), "public": True}, **changes}
