@@ -202,3 +202,15 @@ def test_a_reopened_ticket_recovers_and_is_solved_again(tmp_path, receiver):
     service.step()
     assert [e.payload["event"] for e in receiver.events][3:] == ["reopen", "comment", "solve"]
     assert len({e.payload["key"] for e in receiver.events}) == 1
+
+
+def test_the_outbox_serves_the_higher_queue_priority_first(tmp_path, receiver):
+    """After an outage the backlog reaches Vaiano (ENTERPRISE, queue priority 3) before Cremona (no profile: 0)."""
+    config, clock, incidents, service, state = make(tmp_path, receiver)
+    fail(incidents, clock, "cremona")
+    clock.now += 60
+    fail(incidents, clock, "vaiano")
+    service.plan()
+    deliverer = service.deliverers["hook"]
+    order = [state.query("SELECT tenant FROM tickets WHERE id = ?", (op.ticket_id,))[0][0] for op in deliverer.due()]
+    assert order == ["vaiano", "cremona"]

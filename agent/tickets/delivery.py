@@ -81,7 +81,10 @@ class Deliverer:
         return self.backend.name
 
     def due(self, limit: int = 50) -> list[OutboxOp]:
-        return store.due_ops(self.state, self.name, self.clock(), limit)
+        from custode.agent.profiles import queue_priority
+
+        ranks = {tenant: queue_priority(self.config, tenant) for tenant in self.config.tenants}
+        return store.due_ops(self.state, self.name, self.clock(), limit, ranks)
 
     def next_attempt_at(self) -> float | None:
         return store.next_attempt_at(self.state, self.name)

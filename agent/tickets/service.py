@@ -42,6 +42,9 @@ class TicketService:
         self.publish_families = publish
         self.clock = clock
         self.planner = TicketPlanner(config, state, clock)
+        from custode.agent.service_levels.metrics import SlaMetrics
+
+        self.sla_metrics = SlaMetrics(config, state)
         built = backends if backends is not None else {
             name: build_backend(name, settings, config.smtp) for name, settings in config.tickets.backends.items()}
         self.deliverers = {name: Deliverer(config, state, self.planner, backend, clock, audit)
@@ -81,7 +84,9 @@ class TicketService:
             return
         from custode.agent.tickets.metrics import ticket_families
 
-        self.publish_families(ticket_families(self.state, list(self.deliverers), self.clock()))
+        now = self.clock()
+        self.publish_families(ticket_families(self.state, list(self.deliverers), now)
+                              + self.sla_metrics.families(now))
 
     # --- threads ----------------------------------------------------------------------------
 

@@ -206,6 +206,22 @@ def open_tickets_with_held_repeats(source: Source, followed_up_before: float) ->
                  (followed_up_before,))
 
 
+def compliance_rows(source: Source, tenant: str, opened_from: float, opened_before: float) -> list[sqlite3.Row]:
+    """``tenant``'s tickets opened in ``[opened_from, opened_before)`` that start a case, with their successors.
+
+    A case starts with a ticket that replaced none (``previous_id`` NULL); the
+    tickets that replaced it after a person closed it on the helpdesk follow,
+    whenever they were opened, so the service-level report can judge the
+    failure as one case in the period it began (custode.agent.service_levels.compliance).
+    """
+    return _rows(source, """WITH RECURSIVE chain(id) AS (
+                                SELECT id FROM tickets WHERE tenant = ? AND opened_at >= ? AND opened_at < ?
+                                    AND previous_id IS NULL
+                                UNION SELECT t.id FROM tickets t JOIN chain c ON t.previous_id = c.id)
+                            SELECT * FROM tickets WHERE id IN (SELECT id FROM chain) ORDER BY id""",
+                 (tenant, opened_from, opened_before))
+
+
 # --- tickets: writes -----------------------------------------------------------------------------
 
 def insert_ticket(db: sqlite3.Connection, *, key: str, tenant: str, backend: str, check: str,
@@ -290,12 +306,25 @@ _DUE = f"""SELECT o.* FROM ticket_outbox o JOIN tickets t ON t.id = o.ticket_id
            WHERE o.state = {_PENDING} AND t.backend = ? AND o.next_attempt_at <= ?
              AND NOT EXISTS (SELECT 1 FROM ticket_outbox p WHERE p.ticket_id = o.ticket_id AND p.id < o.id
                              AND p.state IN {_UNDELIVERED})
-           ORDER BY o.next_attempt_at, o.id LIMIT ?"""
+           ORDER BY {{first}}o.next_attempt_at, o.id LIMIT ?"""
 
 
-def due_ops(source: Source, backend: str, now: float, limit: int) -> list[OutboxOp]:
-    """``backend``'s pending operations due by ``now``, each only once every earlier one of its ticket landed."""
-    return [OutboxOp.from_row(row) for row in _rows(source, _DUE, (backend, now, limit))]
+def due_ops(source: Source, backend: str, now: float, limit: int,
+            queue_priorities: dict[str, int] | None = None) -> list[OutboxOp]:
+    """``backend``'s pending operations due by ``now``, each only once every earlier one of its ticket landed.
+
+    ``queue_priorities`` (tenant -> 0…9, from the service profiles): higher tenants' operations go first,
+    so a backlog after a helpdesk outage reaches the comuni with the higher queue priority first.
+    """
+    ranked = {tenant: rank for tenant, rank in (queue_priorities or {}).items() if rank}
+    if not ranked:
+        return [OutboxOp.from_row(row) for row in _rows(source, _DUE.format(first=""), (backend, now, limit))]
+    case = "CASE t.tenant " + " ".join("WHEN ? THEN ?" for _ in ranked) + " ELSE 0 END DESC, "
+    params: list[Any] = [backend, now]
+    sql = _DUE.format(first=case)
+    order: list[Any] = [value for pair in ranked.items() for value in pair]
+    # the CASE's placeholders come after the WHERE's and before LIMIT's, in the text's order
+    return [OutboxOp.from_row(row) for row in _rows(source, sql, (*params, *order, limit))]
 
 
 def next_attempt_at(source: Source, backend: str) -> float | None:
