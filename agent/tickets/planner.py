@@ -27,6 +27,7 @@ incident ``ticket_planning`` of its own; the events after it are planned.
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 import logging
 import sqlite3
 from datetime import datetime
@@ -126,7 +127,7 @@ class TicketPlanner:
                        WHERE e.id > ? ORDER BY e.id LIMIT ?""", (cursor, BATCH)).fetchall()
                 set_aside: list[tuple[sqlite3.Row, str]] = []
                 for row in rows:
-                    queued += self._guarded(db, row, row["event_id"], lambda r=row: self._plan_event(db, r),
+                    queued += self._guarded(db, row, row["event_id"], partial(self._plan_event, db, row),
                                             set_aside)
                 if rows:
                     advance_cursor(db, rows[-1]["event_id"])
@@ -180,7 +181,7 @@ class TicketPlanner:
             incident = Incident.from_row(incident_row)
             if self._wants_ticket(incident):
                 self._guarded(db, incident_row, incident_row["event_id"] or -incident.id,
-                              lambda i=incident: self._open_new(db, i, self.facts(i), now), set_aside)
+                              partial(self._open_new, db, incident, self.facts(incident), now), set_aside)
         start_cursor(db, last)
         self._pending_reports.extend(set_aside)
         return last
@@ -367,7 +368,7 @@ class TicketPlanner:
                 if row is None or (row["status"] != "open" and row["event_kind"] != "resolved"):
                     continue
                 again: list[tuple[sqlite3.Row, str]] = []
-                self._guarded(db, row, row["event_id"], lambda r=row: self._plan_event(db, r), again)
+                self._guarded(db, row, row["event_id"], partial(self._plan_event, db, row), again)
                 if again:
                     still += 1
                 else:

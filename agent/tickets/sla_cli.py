@@ -15,6 +15,7 @@ from datetime import date, timedelta
 
 from custode.agent.calendar import WEEKDAYS
 from custode.agent.clock import today_rome
+from custode.agent.service_levels.config import TargetKind
 from custode.agent.tickets.model import PRIORITIES
 
 MAX_DAYS = 3660
@@ -40,7 +41,7 @@ def cmd_due(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return _fail("due", f"--opened {exc}")
     config = _config(args)
-    kind = "restore" if args.restore else "resolve" if args.resolve else "take_charge"
+    kind: TargetKind = "restore" if args.restore else "resolve" if args.resolve else "take_charge"
     try:
         if args.level is not None:
             moment = due(config, args.tenant, args.level, kind, opened)
