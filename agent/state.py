@@ -389,6 +389,36 @@ MIGRATIONS: list[str] = [
         at            REAL NOT NULL
     );
     """,
+    # 10: advance notices of update windows to each tenant's referents: one row per occurrence, tenant and kind
+    #     (never sent twice), claimed by the process sending it; sent, or not sent with the reason once the
+    #     window has started. Read by SLA compliance (releases not announced in advance).
+    """
+    CREATE TABLE update_notices (
+        id             INTEGER PRIMARY KEY,
+        tenant         TEXT NOT NULL,
+        window         TEXT NOT NULL,
+        window_start   REAL NOT NULL,
+        window_end     REAL NOT NULL,
+        application    TEXT NOT NULL,
+        kind           TEXT NOT NULL CHECK (kind IN ('advance', 'cancelled')),
+        due_at         REAL NOT NULL,
+        status         TEXT NOT NULL CHECK (status IN ('pending', 'sending', 'sent', 'not_sent')),
+        attempts       INTEGER NOT NULL DEFAULT 0,
+        owner_host     TEXT,
+        owner_pid      INTEGER,
+        owner_started  REAL,
+        last_attempt_at REAL,
+        error          TEXT NOT NULL DEFAULT '',
+        recipients     TEXT NOT NULL DEFAULT '[]',
+        message_id     TEXT,
+        sent_at        REAL,
+        closed_at      REAL,
+        UNIQUE (tenant, window, window_start, kind),
+        CHECK ((status = 'sent') = (sent_at IS NOT NULL))
+    );
+    CREATE INDEX update_notices_open ON update_notices(status, window_start);
+    CREATE INDEX update_notices_by_window ON update_notices(window, window_start);
+    """,
 ]
 
 

@@ -23,16 +23,26 @@ from custode.agent.restore.model import (
     RestoreTrigger,
 )
 from custode.agent.state import State
-from custode.agent.updates.states import FINISHED_RUN_STATUSES, Phase, RunStatus, RunTrigger, StepStatus
+from custode.agent.updates.states import (
+    FINISHED_RUN_STATUSES,
+    NoticeKind,
+    NoticeStatus,
+    Phase,
+    RunStatus,
+    RunTrigger,
+    StepStatus,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 STATE = ROOT / "agent" / "state.py"
 STORES = {
     "agent/updates/store.py": ("update_runs", "update_steps", "update_locks"),
+    "agent/updates/notice_store.py": ("update_notices",),
     "agent/restore/store.py": ("restore_tests", "coverage_items", "coverage_runs"),
 }
 CHECKED_COLUMNS = {("update_runs", "trigger"): RunTrigger, ("update_runs", "status"): RunStatus,
-                   ("update_steps", "phase"): Phase, ("update_steps", "status"): StepStatus}
+                   ("update_steps", "phase"): Phase, ("update_steps", "status"): StepStatus,
+                   ("update_notices", "kind"): NoticeKind, ("update_notices", "status"): NoticeStatus}
 
 
 def _sql_on(tables: tuple[str, ...]) -> re.Pattern[str]:
@@ -55,10 +65,11 @@ def test_only_the_feature_store_has_sql_on_its_tables(store: str) -> None:
     assert found == set(STORES[store]), "the pattern no longer finds the store's own statements"
 
 
-def test_the_update_store_binds_its_states() -> None:
-    """States reach the update store's SQL as parameters (the StrEnums), never as quoted words."""
-    source = (ROOT / "agent/updates/store.py").read_text(encoding="utf-8")
-    assert not re.findall(r"\b(?:status|phase|trigger)\s*(?:=|!=|<>|IN)\s*\(?\s*'", source)
+@pytest.mark.parametrize("store", ["agent/updates/store.py", "agent/updates/notice_store.py"])
+def test_the_update_stores_bind_their_states(store: str) -> None:
+    """States reach the update stores' SQL as parameters (the StrEnums), never as quoted words."""
+    source = (ROOT / store).read_text(encoding="utf-8")
+    assert not re.findall(r"\b(?:status|phase|trigger|kind)\s*(?:=|!=|<>|IN)\s*\(?\s*'", source)
     assert not re.findall(r"VALUES\s*\([^)]*'", source)
 
 
@@ -70,7 +81,8 @@ def test_the_update_check_constraints_allow_exactly_the_enum_values(tmp_path) ->
     state = State(tmp_path / "state.db")
     try:
         schema = {row["name"]: row["sql"] for row in state.query(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name IN ('update_runs', 'update_steps')")}
+            "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name IN ('update_runs', 'update_steps', "
+            "'update_notices')")}
     finally:
         state.close()
     for (table, column), enum in CHECKED_COLUMNS.items():

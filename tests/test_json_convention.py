@@ -24,6 +24,7 @@ COMMANDS = [
     (["restore-test", "list", "--config", str(FARM)], "sets", True),
     (["backups", "status", "--config", str(FARM)], "jobs", True),
     (["update", "history", "--config", str(FARM)], "runs", True),
+    (["update", "notices", "--dry-run", "--config", str(FARM)], "notices", True),
     (["tickets", "list", "--config", str(FARM)], "tickets", True),
     (["tickets", "outbox", "--config", str(FARM)], "operations", True),
 ]

@@ -20,6 +20,10 @@ representative instances of every generator of PowerShell text:
   backend (``agent/restore/backends/command.py``) for a Windows host, with file
   names holding quotes, ``$`` and backticks.
 
+* the ``run``/``backup`` commands of the shipped playbooks written for Windows hosts (their header says
+  "over WinRM"), rendered as the runner renders them, and each single-quoted here-string in them on its own:
+  a script a step writes to the host and runs there later (``playbooks/os-windows-update.yaml``).
+
 A script must parse without ERROR or MISSING nodes. The scripts that must run
 on Windows PowerShell 2.0 (Windows Server 2008 R2: the farm probe says so in its
 header, and it reaches those hosts through the WinRM transport's script) are
@@ -381,8 +385,58 @@ def _restore_commands() -> list[Script]:
     return out
 
 
+SHIPPED_PLAYBOOKS = sorted((ROOT / "playbooks").glob("*.yaml"))
+_HERE_STRING = re.compile(r"@'\n(.*?)\n'@", re.S)
+
+
+def _playbook_header(path: Path) -> str:
+    """The leading comment lines of a playbook: where it says which hosts it is for."""
+    lines = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _shipped_playbooks() -> list[Script]:
+    """Each PowerShell command of a shipped Windows playbook, its variables rendered, and its here-strings."""
+    from custode.agent.updates.playbook import load_playbook
+
+    out = []
+    for path in SHIPPED_PLAYBOOKS:
+        header = _playbook_header(path)
+        if "over WinRM" not in header:
+            continue
+        powershell2 = "PowerShell 2.0" in header
+        playbook, _ = load_playbook(path)
+        values: dict = {"host": {"name": "win-host", "address": "192.0.2.10"},
+                        "tenant": {"id": "crema", "name": "Comune di Crema"},
+                        "window": {"name": "os-patch", "application": "Windows", "start": "08:00", "end": "14:00",
+                                   "date": "2027-03-13"},
+                        "run": {"trigger": "scheduled", "reason": "", "stamp": "20270313-0800"}}
+        values.update(playbook.vars)
+        for phase in ("steps", "rollback"):
+            for position, step in enumerate(getattr(playbook, phase)):
+                command = step.run or step.backup
+                if command is None:
+                    continue
+                variables = Variables(values=dict(values), resolve_secrets=False)
+                for name in variables.missing(command.command):  # host vars: a plausible Windows value
+                    variables.values[name] = "C:\\Vendor\\App.exe"
+                text = variables.render_command(command.command, "powershell").text
+                title = step.title(position)
+                out.append(Script(f"shipped-playbook:{path.name}:{phase}[{position}] {title}", text,
+                                  f"{path.name} {phase}[{position}] ({title}), rendered for PowerShell", powershell2))
+                for number, body in enumerate(_HERE_STRING.findall(text)):
+                    out.append(Script(f"shipped-playbook:{path.name}:{phase}[{position}] here-string {number}",
+                                      body, f"the script {path.name} {phase}[{position}] writes to the host",
+                                      powershell2))
+    return out
+
+
 SCRIPTS: list[Script] = (_shipped() + _farm_probe() + _winrm() + _preludes() + _playbook() + _update_steps()
-                         + _restore_files() + _restore_commands())
+                         + _restore_files() + _restore_commands() + _shipped_playbooks())
 
 KNOWN_FAILURES: dict[str, str] = {}
 """Script id -> why tree-sitter-powershell rejects a generated script (xfail, strict: a fix must remove it).
@@ -406,7 +460,7 @@ def test_every_generator_is_covered():
     assert len(ids) == len(set(ids)), "two scripts share an id"
     assert SHIPPED, "git ls-files found no .ps1 file"
     for prefix in ("shipped:", "farm-probe:", "winrm:", "secret-env:", "playbook-secret:", "update-step:",
-                   "restore-files:", "restore-command:"):
+                   "restore-files:", "restore-command:", "shipped-playbook:"):
         assert any(script_id.startswith(prefix) for script_id in ids), prefix
     assert set(KNOWN_FAILURES) <= set(ids) and set(KNOWN_PS3_CONSTRUCTS) <= set(ids)
     # The unpacked probe is exactly the minified script: what the host runs is what is parsed here.
@@ -431,6 +485,16 @@ def test_powershell_2_scripts_use_no_newer_syntax(script: Script):
     found = newer_constructs(parse(script.text))
     assert not found, (f"{script.id} must run on Windows PowerShell 2.0 (Windows Server 2008 R2) but uses: "
                        + "; ".join(found))
+
+
+def test_the_windows_update_playbook_is_parsed_and_held_to_powershell_2():
+    """Every command of os-windows-update.yaml, and the two scripts it writes to the host, run on PowerShell 2.0."""
+    ids = {script.id: script for script in SCRIPTS if script.id.startswith("shipped-playbook:os-windows-update.yaml")}
+    assert len([i for i in ids if "here-string" not in i]) >= 6, sorted(ids)
+    assert len([i for i in ids if "here-string" in i]) == 2, "the SYSTEM job and its runner"
+    assert all(script.powershell2 for script in ids.values())
+    assert any("Microsoft.Update.Session" in script.text for script in ids.values())
+    assert any(script.id.startswith("shipped-playbook:windows-vendor-update.yaml") for script in SCRIPTS)
 
 
 def test_the_probe_is_held_to_powershell_2():

@@ -27,10 +27,10 @@ incident ``ticket_planning`` of its own; the events after it are planned.
 from __future__ import annotations
 
 import dataclasses
-from functools import partial
 import logging
 import sqlite3
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Callable
 
 from custode.agent.calendar import ROME

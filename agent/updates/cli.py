@@ -1,4 +1,4 @@
-"""``custode windows list|ics`` and ``custode update run|history``."""
+"""``custode windows list|ics`` and ``custode update run|history|notices``."""
 
 from __future__ import annotations
 
@@ -131,6 +131,69 @@ def cmd_update_history(args: argparse.Namespace, loaded) -> int:
     return 0
 
 
+def cmd_update_notices(args: argparse.Namespace, loaded) -> int:
+    """The advance notices due now; without --dry-run they are sent (what the agent does every few minutes)."""
+    from custode.agent.updates.announce import Announcer
+    from custode.agent.updates.notice_store import NoticeStore
+    from custode.agent.updates.service import build_mailer
+
+    config = loaded.model
+    if args.dry_run:
+        return _show_due_notices(args, loaded)
+    from custode.agent.recording import open_recording
+
+    with open_recording(config, actor=f"cli:{_user()}") as recording:
+        outcomes = Announcer(config, NoticeStore(recording.state), build_mailer(config),
+                             audit=recording.audit).cycle()
+    if args.format == "json":
+        print_document("notices", [o.as_json() for o in outcomes], loaded)
+        return 0 if all(o.status == "sent" for o in outcomes) else 1
+    print(sources_line(loaded))
+    if not outcomes:
+        print("No advance notice is due now (each goes out tenants.<id>.notice.working_days working days before "
+              "its window, from 07:00 Europe/Rome).")
+        return 0
+    rows = [(o.tenant, o.window, f"{o.start:%a %Y-%m-%d %H:%M %Z}", o.kind, o.status.replace("_", " "),
+             o.detail[:120]) for o in outcomes]
+    print(table(["TENANT", "WINDOW", "WINDOW OPENS", "KIND", "STATUS", "DETAIL"], rows))
+    failed = sum(1 for o in outcomes if o.status != "sent")
+    if failed:
+        print(f"\n{failed} notice(s) not sent: 'retry' ones are tried again at the next cycle until their window "
+              "opens.")
+    return 1 if failed else 0
+
+
+def _show_due_notices(args: argparse.Namespace, loaded) -> int:
+    """``--dry-run``: what is due and how earlier attempts went; nothing is sent and the state DB is not written."""
+    from custode.agent.paths import state_path
+    from custode.agent.state import State
+    from custode.agent.updates.announce import Announcer
+    from custode.agent.updates.notice_store import NoticeStore
+
+    config = loaded.model
+    path = state_path(config)
+    state = State(path) if path.exists() else State(":memory:")
+    try:
+        due = Announcer(config, NoticeStore(state), None).due()
+    finally:
+        state.close()
+    pending = [d for d in due if d.status not in ("sent", "not_sent")]
+    if args.format == "json":
+        print_document("notices", [d.as_json() for d in pending], loaded)
+        return 0
+    print(sources_line(loaded))
+    if not pending:
+        print("No advance notice is due now.")
+        return 0
+    rows = [(d.notice.tenant, d.notice.occurrence.window, f"{d.notice.occurrence.start:%a %Y-%m-%d %H:%M %Z}",
+             d.notice.kind, f"{d.notice.due:%Y-%m-%d %H:%M %Z}", ", ".join(d.notice.recipients) or "(no referents)",
+             d.status + (f" ({d.attempts} tries: {d.error[:80]})" if d.attempts else ""))
+            for d in pending]
+    print(table(["TENANT", "WINDOW", "WINDOW OPENS", "KIND", "DUE", "TO", "STATE"], rows))
+    print(f"\nDry run: {len(pending)} notice(s) would be sent now; nothing was sent.")
+    return 0
+
+
 def _local(ts: float | None) -> str:
     return "-" if ts is None else f"{datetime.fromtimestamp(ts, ROME):%Y-%m-%d %H:%M %Z}"
 
@@ -170,6 +233,12 @@ def add_commands(sub, common) -> None:
     history.add_argument("--run", type=int, metavar="N", help="one run with its steps")
     history.add_argument("--limit", type=int, default=50, metavar="N")
     add_format(history)
+    notices = common(update_sub, "notices", cmd_update_notices,
+                     "Send the advance notices due now to the tenants' referents (the agent does it by itself every "
+                     "few minutes); each once per window and tenant, tried again until the window opens.")
+    notices.add_argument("--dry-run", action="store_true", help="list the notices due now and their state; send "
+                                                                "nothing")
+    add_format(notices)
 
 
 def _date_arg(text: str) -> date:

@@ -1,4 +1,4 @@
-"""The e-mails to a comune's referents around a maintenance: announcement and outcome.
+"""The e-mails to a comune's referents around a maintenance: advance notice, announcement and outcome.
 
 The contracts require announcing interventions, and an urgent one outside the
 window beforehand with the expected time of return to service. Texts are
@@ -18,17 +18,26 @@ _MONTHS_IT = ("gennaio", "febbraio", "marzo", "aprile", "maggio", "giugno", "lug
               "ottobre", "novembre", "dicembre")
 
 
-def _when(moment: datetime, language: str) -> str:
+def _when(moment: datetime, language: str, offset: bool = False) -> str:
+    """The moment as a referent reads it, Europe/Rome; ``offset`` adds the UTC offset (``UTC+01:00``).
+
+    Advance notices carry the offset: they are read days before, and across
+    the change to or from summer time the hour alone is ambiguous to a reader
+    abroad or a calendar program.
+    """
     local = moment.astimezone(ROME)
+    numeric = f"{local:%z}"  # +0100
+    zone = f" (UTC{numeric[:3]}:{numeric[3:]})" if offset else ""
     if language == "it":
-        return f"{_DAYS_IT[local.weekday()]} {local.day} {_MONTHS_IT[local.month - 1]} {local.year} alle {local:%H:%M}"
-    return f"{local:%A %d %B %Y at %H:%M}"
+        return (f"{_DAYS_IT[local.weekday()]} {local.day} {_MONTHS_IT[local.month - 1]} {local.year} "
+                f"alle {local:%H:%M}{zone}")
+    return f"{local:%A %d %B %Y at %H:%M}{zone}"
 
 
 @dataclass(frozen=True)
 class Notice:
     kind: str
-    """start, urgent or outcome"""
+    """start, urgent, outcome; advance or cancelled (the notice days before, :mod:`custode.agent.updates.announce`)"""
     application: str
     tenant_name: str
     hosts: list[str]
@@ -60,6 +69,14 @@ _TEXTS = {
         RunStatus.FAILED: ("Aggiornamento {app} non riuscito: servizio da verificare",
                    "non è riuscito e il ripristino automatico non è stato completato: il servizio può non essere "
                    "disponibile. È stato aperto un ticket ad alta priorità."),
+        "advance": ("Avviso di intervento programmato: aggiornamento {app} – {day}",
+                    "vi informiamo con anticipo che {start_tz} è programmato l'aggiornamento di {app} (server: "
+                    "{hosts}).\nFine prevista dell'intervento: {end_tz}.\nDurante l'intervento il servizio può "
+                    "non essere disponibile: vi preghiamo di informarne gli uffici interessati."),
+        "cancelled": ("Intervento annullato: aggiornamento {app} – {day}",
+                      "vi informiamo che l'aggiornamento di {app} (server: {hosts}) previsto {start_tz} non si "
+                      "terrà: {reason}. Nei giorni festivi e di chiusura non si eseguono aggiornamenti; il "
+                      "servizio resta disponibile."),
         "outcome": "l'aggiornamento di {app} iniziato {start} (server: {hosts}) {outcome}",
         "detail": "\nDettaglio: {detail}",
         "day": "%d/%m/%Y",
@@ -81,6 +98,14 @@ _TEXTS = {
         RunStatus.FAILED: ("{app} update failed: service to be checked",
                    "failed and the automatic rollback did not complete: the service may be unavailable. "
                    "A high-priority ticket has been opened."),
+        "advance": ("Scheduled maintenance notice: {app} update – {day}",
+                    "we inform you in advance that the update of {app} (servers: {hosts}) is scheduled for "
+                    "{start_tz}.\nExpected end: {end_tz}.\nThe service may be unavailable meanwhile: please let "
+                    "the offices concerned know."),
+        "cancelled": ("Maintenance cancelled: {app} update – {day}",
+                      "the update of {app} (servers: {hosts}) planned for {start_tz} will not take place: "
+                      "{reason}. No updates are made on public holidays and closure days; the service stays "
+                      "available."),
         "outcome": "the update of {app} started on {start} (servers: {hosts}) {outcome}",
         "detail": "\nDetail: {detail}",
         "day": "%Y-%m-%d",
@@ -93,8 +118,10 @@ def compose(notice: Notice, language: str) -> tuple[str, str]:
     texts = _TEXTS[language if language in _TEXTS else "it"]
     values = {"tenant": notice.tenant_name, "app": notice.application, "hosts": ", ".join(notice.hosts) or "-",
               "start": _when(notice.start, language), "end": _when(notice.end, language),
+              "start_tz": _when(notice.start, language, offset=True),
+              "end_tz": _when(notice.end, language, offset=True),
               "day": f"{notice.start.astimezone(ROME):{texts['day']}}", "reason": notice.reason or ""}
-    if notice.kind in ("start", "urgent"):
+    if notice.kind in ("start", "urgent", "advance", "cancelled"):
         subject, body = (t.format(**values) for t in texts[notice.kind])
     else:
         subject, outcome = (t.format(**values) for t in texts.get(notice.status or "", texts[RunStatus.FAILED]))

@@ -33,11 +33,22 @@ ACTIONS = ("notify", "run", "backup", "service", "wait_for", "check")
 class Command(Strict):
     command: str = Field(description="a shell command (Linux) or a PowerShell script (Windows)")
     expect: list[int] = Field(default_factory=lambda: [0], description="exit codes that mean success")
+    warn: list[int] = Field(default_factory=list,
+                            description="exit codes that mean done, with something for a person to look at "
+                                        "(3010: a reboot is required): the step is a warning and the run goes on")
 
     @model_validator(mode="before")
     @classmethod
     def _shorthand(cls, value: object) -> object:
         return {"command": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _warn_is_not_success(self) -> "Command":
+        both = sorted(set(self.expect) & set(self.warn))
+        if both:
+            raise ValueError(f"exit code {both[0]} is in both expect and warn; keep it in one: expect for plain "
+                             "success, warn for success that needs a look")
+        return self
 
 
 class ServiceAction(Strict):

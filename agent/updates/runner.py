@@ -42,7 +42,13 @@ from custode.agent.updates.playbook import (
 from custode.agent.updates.states import Phase, RunStatus, RunTrigger, StepStatus
 from custode.agent.updates.steps import StepExecutor, StepOutcome
 from custode.agent.updates.store import NewRun, RunBusy, UpdateStore
-from custode.agent.updates.windows import WindowOccurrence, next_occurrence, occurrence_at, occurrences
+from custode.agent.updates.windows import (
+    WindowOccurrence,
+    next_occurrence,
+    occurrence_at,
+    occurrences,
+    tenants_concerned,
+)
 
 log = logging.getLogger(__name__)
 CHECK = "update"
@@ -408,7 +414,7 @@ class UpdateRunner:
     # --- notifications -------------------------------------------------------------------
 
     def _recipients(self, plan: Plan) -> tuple[list[str], str, str]:
-        tenants = [plan.tenant] if plan.tenant else sorted({h.tenant for h in plan.hosts.values() if h.tenant})
+        tenants = tenants_concerned(plan.tenant, plan.hosts.values())
         addresses: list[str] = []
         for tenant_id in tenants:
             tenant = self.config.tenants.get(tenant_id)

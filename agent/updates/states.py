@@ -1,7 +1,7 @@
-"""The words an update run is recorded with: triggers, run and step statuses, phases.
+"""The words an update run is recorded with: triggers, run and step statuses, phases; and advance notices.
 
 Each is a ``StrEnum`` whose members are the very strings the state DB stores
-(and its CHECK constraints allow, migration 3 in :mod:`custode.agent.state`),
+(and its CHECK constraints allow, migrations 3 and 10 in :mod:`custode.agent.state`),
 so existing rows read the same and no migration is needed.
 """
 
@@ -55,3 +55,27 @@ class Phase(StrEnum):
 
     STEPS = "steps"
     ROLLBACK = "rollback"
+
+
+class NoticeKind(StrEnum):
+    """What an advance notice tells the referents (``update_notices.kind``, migration 10)."""
+
+    ADVANCE = "advance"
+    """The window will open: when, for how long, on which servers."""
+    CANCELLED = "cancelled"
+    """The window falls on a holiday or closure day and will not open."""
+
+
+class NoticeStatus(StrEnum):
+    """Where an advance notice stands (``update_notices.status``)."""
+
+    PENDING = "pending"
+    """Due, tried and not sent yet (SMTP down, no referents, no smtp section): tried again next cycle."""
+    SENDING = "sending"
+    """Claimed by one process, which is sending it now: no other process sends it meanwhile."""
+    SENT = "sent"
+    NOT_SENT = "not_sent"
+    """The window started before the notice could be sent: final, with the reason."""
+
+
+OPEN_NOTICE_STATUSES: tuple[NoticeStatus, ...] = (NoticeStatus.PENDING, NoticeStatus.SENDING)

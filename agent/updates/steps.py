@@ -35,7 +35,19 @@ class StepOutcome:
         return self.status != StepStatus.FAILED
 
     @classmethod
-    def from_command(cls, result: CommandResult, expect: list[int], what: str) -> "StepOutcome":
+    def from_command(cls, result: CommandResult, expect: list[int], what: str,
+                     warn: list[int] | None = None) -> "StepOutcome":
+        """Judge a command by its exit code: ``expect`` passes, ``warn`` passes with a warning, the rest fails.
+
+        A warning's detail ends with the command's last line of output, so
+        what needs a look ("reboot required: linux-image-…") is in the run's
+        history, not only in its stored stdout.
+        """
+        if not result.timed_out and result.exit_code in (warn or []):
+            tail = (result.stdout.strip() or result.stderr.strip()).splitlines()[-1:] or [""]
+            return cls(StepStatus.WARNING, f"{what}: exit code {result.exit_code}" + (f": {tail[0][:200]}"
+                                                                                       if tail[0] else ""),
+                       result.exit_code, result.stdout, result.stderr)
         passed = not result.timed_out and result.exit_code in expect
         return cls(StepStatus.OK if passed else StepStatus.FAILED, f"{what}: {result.describe()}", result.exit_code,
                    result.stdout, result.stderr)
@@ -153,7 +165,7 @@ def _command(executor: StepExecutor, step: Step, transport: Transport | None, de
         result = transport.run(command.command, step.timeout, secrets=secrets)
     else:
         result = transport.run(command.command, step.timeout)
-    return StepOutcome.from_command(result, command.expect, "command")
+    return StepOutcome.from_command(result, command.expect, "command", command.warn)
 
 
 def _service(executor: StepExecutor, step: Step, transport: Transport | None, deadline: float,

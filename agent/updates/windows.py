@@ -1,17 +1,23 @@
 """When each update window opens, and which ones a holiday or a closure skips.
 
 Occurrences are computed, not stored: the config and the calendar are the
-truth, so a closure added today moves next week's plan at once.
+truth, so a closure added today moves next week's plan at once. A weekly
+window opens on its weekdays, a one-off window on each of its dates; either
+is skipped, with the reason, on a holiday or closure day (no update on those
+days, says the contract), whichever way it was planned.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from custode.agent.calendar import ROME, BusinessCalendar
 from custode.agent.config import Config
+from custode.agent.transports import HostConfig
+from custode.agent.updates.config import WindowConfig
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,32 @@ def calendar_for(config: Config, tenant: str | None) -> BusinessCalendar:
     return BusinessCalendar.build(config.calendar, spec)
 
 
+def tenants_concerned(tenant: str | None, hosts: Iterable[HostConfig]) -> list[str]:
+    """The tenants a window is about: its own, else those of its hosts (a farm-wide window).
+
+    The one rule for every e-mail to referents (start, outcome, urgent and
+    advance notices), so a comune is never told of one and not of the other.
+    Hosts without a tenant are the provider's and concern no comune.
+    """
+    if tenant:
+        return [tenant]
+    return sorted({host.tenant for host in hosts if host.tenant})
+
+
+def window_tenants(config: Config, name: str) -> list[str]:
+    """:func:`tenants_concerned` for the window called ``name`` in ``config``."""
+    window = config.updates.windows[name]
+    return tenants_concerned(window.tenant, [config.hosts[h] for h in window.hosts if h in config.hosts])
+
+
+def _days(window: WindowConfig, start: date, days: int) -> list[date]:
+    """The days in ``start`` … ``start + days - 1`` a window opens on (its dates, or its weekdays)."""
+    if window.dates is not None:  # a handful of days: no need to walk the range
+        end = start + timedelta(days=days)
+        return [day for day in window.dates if start <= day < end]
+    return [day for day in (start + timedelta(days=offset) for offset in range(days)) if window.opens_on(day)]
+
+
 def occurrences(config: Config, start: date, days: int, names: list[str] | None = None,
                 tenant: str | None = None) -> list[WindowOccurrence]:
     """Every occurrence starting on ``start`` … ``start + days - 1``, skipped ones included, sorted."""
@@ -49,11 +81,7 @@ def occurrences(config: Config, start: date, days: int, names: list[str] | None 
         if tenant and window.tenant not in (None, tenant):
             continue
         calendar = calendar_for(config, window.tenant)
-        weekdays = set(window.weekdays)
-        for offset in range(days):
-            day = start + timedelta(days=offset)
-            if day.weekday() not in weekdays:
-                continue
+        for day in _days(window, start, days):
             begin = datetime.combine(day, window.start_time, ROME)
             reason = calendar.closed_reason(day)
             out.append(WindowOccurrence(window=name, application=window.application, tenant=window.tenant,
