@@ -21,6 +21,7 @@ NOT_REFERENCES = {
     ("MailRule", "host"): "a regex (or fixed name) for the machine a report names",
     ("ExpectedJob", "host"): "the machine as the backup software writes it, not a hosts: entry",
     ("RestoreSet", "backend"): "the tool (restic, borg, mirror, command)",
+    ("LevelMapping", "hosts"): "host names as incidents carry them: a hosts: entry, or an agent's own hostname",
 }
 
 
