@@ -407,6 +407,9 @@ def _parser() -> argparse.ArgumentParser:
 
     add_ticket_commands(sub, EPILOG)
 
+    from custode.agent.reports.cli import add_commands as add_report_commands
+    add_report_commands(sub, EPILOG)
+
     service = command("service", cmd_service, "Windows only: install, remove, start or stop the Custode service "
                       "(it reads custode.yaml in the ProgramData\\Custode folder).", config=False)
     service.add_argument("action", choices=["install", "remove", "start", "stop"])

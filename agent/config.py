@@ -18,8 +18,10 @@ from custode.agent.backups.config import BackupsSection
 from custode.agent.calendar import CalendarSection, TenantCalendar
 from custode.agent.durations import Duration
 from custode.agent.farm.config import FarmSection
+from custode.agent.history.config import HistorySection
 from custode.agent.patch_policy import PatchPolicy
 from custode.agent.profiles import Profile, ProfileRef
+from custode.agent.reports.config import ReportsSection, TenantReports
 from custode.agent.restore.config import RestoreTestsSection
 from custode.agent.schema import Strict, check_names
 from custode.agent.service_levels.config import ServiceLevels
@@ -98,6 +100,8 @@ class Tenant(Strict):
                                                                        "continuous, farm.checks.updates ages")
     notice: WindowNotice = Field(default_factory=WindowNotice,
                                  description="advance notice of update windows to the referents")
+    reports: TenantReports = Field(default_factory=TenantReports,
+                                   description="the quarterly and yearly reports e-mailed to this comune")
 
     _addresses = field_validator("referents")(lambda cls, value: check_addresses(value))
 
@@ -203,9 +207,13 @@ class Config(Strict):
     hosts: dict[str, HostConfig] = Field(
         default_factory=dict, description="remote hosts: polled by farm mode, targets of playbooks and restore tests")
     farm: FarmSection = Field(default_factory=FarmSection)
+    history: HistorySection = Field(default_factory=HistorySection,
+                                    description="every host's daily rows for the yearly report: how long kept")
     tickets: TicketsSection = Field(default_factory=TicketsSection)
     status_page: StatusPageSection = Field(default_factory=StatusPageSection,
                                            description="the page at / and /tenant/ID, and who sees which tenant")
+    reports: ReportsSection = Field(default_factory=ReportsSection,
+                                    description="the provider's name in the reports, and their retries")
 
     @model_validator(mode="before")
     @classmethod

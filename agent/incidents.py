@@ -236,6 +236,15 @@ class Incidents:
         sql += " ORDER BY CASE severity WHEN 'critical' THEN 0 ELSE 1 END, opened_at"
         return [Incident.from_row(r) for r in self.state.query(sql, params)]
 
+    def overlapping(self, tenant: str, check: str, start: float, end: float) -> list[Incident]:
+        """``tenant``'s incidents of ``check`` open at some moment of ``[start, end)``, by opening time.
+
+        For reports: an outage that began before the period and ended in it counts, as does one still open."""
+        rows = self.state.query("""SELECT * FROM incidents WHERE tenant = ? AND check_name = ? AND opened_at < ?
+                                   AND (resolved_at IS NULL OR resolved_at > ?) ORDER BY opened_at, id""",
+                                (tenant, check, end, start))
+        return [Incident.from_row(r) for r in rows]
+
     def get(self, incident_id: int) -> Incident | None:
         rows = self.state.query("SELECT * FROM incidents WHERE id = ?", (incident_id,))
         return Incident.from_row(rows[0]) if rows else None

@@ -39,6 +39,16 @@ MANAGED_HEADERS = frozenset({
 
 # --- messages ----------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class MailAttachment:
+    """A file attached to a message (a report's PDF, its CSV data), as the reader's mail client saves it."""
+
+    filename: str
+    content: bytes
+    media_type: str = "application/octet-stream"
+    """``maintype/subtype``, e.g. ``application/pdf``; what the mail client opens the file with."""
+
+
 @dataclass
 class OutgoingMail:
     """One message to send. ``message_id`` is generated when None; set it to keep it across retries."""
@@ -53,6 +63,8 @@ class OutgoingMail:
     references: list[str] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
     """Extra headers, e.g. ``{"X-Custode-Incident": "42"}``; may not replace the ones built here."""
+    attachments: list[MailAttachment] = field(default_factory=list)
+    """Files after the text (the message becomes multipart/mixed), in this order."""
 
     def recipients(self) -> list[str]:
         """Envelope recipients (To and Cc, bare addresses, each once)."""
@@ -94,7 +106,9 @@ def build_message(settings: SmtpSettings, mail: OutgoingMail) -> EmailMessage:
 
     With ``html`` the message is multipart/alternative: mail clients show the
     HTML, while the plain text stays readable in helpdesks and mobile previews.
-    Raises ValueError for an unusable address, id or header (nothing is sent).
+    With ``attachments`` it is multipart/mixed: the text (or the alternative)
+    first, then each file, base64, with its name and media type.
+    Raises ValueError for an unusable address, id, header or attachment (nothing is sent).
     """
     if not mail.to:
         raise ValueError("a message needs at least one To address")
@@ -129,6 +143,14 @@ def build_message(settings: SmtpSettings, mail: OutgoingMail) -> EmailMessage:
     message.set_content(mail.text, charset="utf-8")
     if mail.html is not None:
         message.add_alternative(mail.html, subtype="html", charset="utf-8")
+    for attachment in mail.attachments:
+        maintype, _, subtype = attachment.media_type.partition("/")
+        name = attachment.filename
+        if (not maintype or not subtype or "/" in subtype or not name or "/" in name or "\\" in name
+                or any(ord(ch) < 32 for ch in name)):
+            raise ValueError(f"attachment {name!r} ({attachment.media_type}): needs a plain file name and a media "
+                             "type like application/pdf")
+        message.add_attachment(attachment.content, maintype=maintype, subtype=subtype, filename=name)
     return message
 
 
@@ -391,5 +413,5 @@ def _decode_refused(refused: dict[str, tuple[int, bytes | str]]) -> dict[str, tu
             for address, (code, text) in refused.items()}
 
 
-__all__ = ["DEFAULT_PORTS", "Mailer", "MailerError", "OutgoingMail", "SmtpSettings", "build_message",
-           "new_message_id", "parse_address", "ssl_context"]
+__all__ = ["DEFAULT_PORTS", "MailAttachment", "Mailer", "MailerError", "OutgoingMail", "SmtpSettings",
+           "build_message", "new_message_id", "parse_address", "ssl_context"]

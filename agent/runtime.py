@@ -24,11 +24,14 @@ from prometheus_client.core import GaugeMetricFamily
 from custode.agent import __version__
 from custode.agent.audit_keeper import AuditKeeper
 from custode.agent.checks import HostChecks, apply
-from custode.agent.collection import CollectorRunner, RunOutcome, cycles
+from custode.agent.clock import current_time
+from custode.agent.collection import CollectionCycle, CollectorRunner, RunOutcome, cycles
 from custode.agent.collector_status import FLUSH_EVERY, CollectorStatusBuffer
 from custode.agent.config_loader import LoadedConfig
 from custode.agent.health import PROBE_EVERY, Health, StorageLogFilter, handles
 from custode.agent.heartbeat import BEAT_EVERY, beat
+from custode.agent.history import service as history
+from custode.agent.history.local import local_os_name
 from custode.agent.incidents import IncidentChange, Incidents
 from custode.agent.metric_cache import MetricCache
 from custode.agent.paths import audit_path, state_path
@@ -83,7 +86,12 @@ class Agent:
                              config.agent.hostname, every=health_every)
         self._log_filter = StorageLogFilter(self.health)
         self.runners = build_runners(loaded, self.cache, list(extra_collectors), self._collector_finished)
+        self.cycles = cycles(self.runners, self.cache)
         self.checks = HostChecks(config.checks, config.agent.tenant, config.agent.hostname)
+        # This host's daily rows for the yearly report: its shortest cycle's interval is the availability unit.
+        self.history = history.AgentHistory(
+            self.state, self.cache, config.agent.hostname, config.agent.tenant,
+            self.cycles[0].interval if self.cycles else 15.0, keep=history.keep_days(config), os_name=local_os_name())
         self.services = build_services(Context(loaded, self.state, self.incidents, self.cache, self._audit))
         self._scheduler = None
         self._started_at: float | None = None
@@ -119,20 +127,19 @@ class Agent:
         self._audit("agent.started", hostname,
                     {"version": __version__, "collectors": [r.name for r in self.runners],
                      "listen": f"{self.host}:{self.port}"})
-        collection = cycles(self.runners, self.cache)
         scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(max_workers=len(collection) + 6)},
+            executors={"default": ThreadPoolExecutor(max_workers=len(self.cycles) + 8)},
             job_defaults={"coalesce": True, "max_instances": 1}, timezone=timezone.utc)
         now = datetime.now(timezone.utc)
-        core = [Job(f"collectors:{cycle.interval:g}s", cycle.run, "interval", {"seconds": cycle.interval},
-                    run_now=True, misfire_grace_time=max(1, int(cycle.interval)))  # one wake-up and render per interval
-                for cycle in collection]
+        core = self.collection_jobs()
         interval = self.loaded.model.agent.check_interval
         self._started_at = now.timestamp()
         core += [Job("heartbeat", self._beat, "interval", {"seconds": BEAT_EVERY}, run_now=True),
                  Job("collector-status", self.collector_status.flush, "interval", {"seconds": FLUSH_EVERY}),
                  Job("checks", self.run_checks, "interval", {"seconds": interval},
-                     misfire_grace_time=max(1, int(interval)))]
+                     misfire_grace_time=max(1, int(interval))),
+                 Job("host-history", self.history.flush, "interval", {"seconds": history.FLUSH_EVERY}),
+                 Job("host-history-prune", self.prune_history, "interval", {"hours": 24}, run_now=True)]
         core += self.health.jobs()
         for job in core:
             self._schedule(scheduler, job, now)
@@ -148,6 +155,25 @@ class Agent:
         log.info("custode started", extra={"listen": f"{self.host}:{self.port}", "version": __version__,
                                            "collectors": len(self.runners), "config": self.loaded.source,
                                            "services": [service.name for service in self.services]})
+
+    def collection_jobs(self) -> list[Job]:
+        """One job per collection cycle: one wake-up and one render per interval, then the host's history."""
+        return [Job(f"collectors:{cycle.interval:g}s", self._collect(cycle, counted=index == 0), "interval",
+                    {"seconds": cycle.interval}, run_now=True, misfire_grace_time=max(1, int(cycle.interval)))
+                for index, cycle in enumerate(self.cycles)]
+
+    def _collect(self, cycle: CollectionCycle, counted: bool) -> Callable[[], None]:
+        """Run the cycle, then hand its outcomes to the history (memory only: the write is a job of its own)."""
+        def run() -> None:
+            started = current_time()
+            outcomes = cycle.run()
+            if not self._stopping:
+                self.history.cycle_finished(started, outcomes, counted)
+        return run
+
+    def prune_history(self) -> None:
+        """Every host's daily rows past the retention (``history.days``), farm and agent alike, once a day."""
+        history.prune(self.state, history.keep_days(self.loaded.model), current_time())
 
     def _schedule(self, scheduler, job: Job, now: datetime) -> None:
         job = dataclasses.replace(job, run=self._shielded(job.id, job.run))
@@ -188,8 +214,6 @@ class Agent:
         """The heartbeat ``custode status`` reads (custode.agent.heartbeat)."""
         import os
 
-        from custode.agent.clock import current_time
-
         beat(self.state, pid=os.getpid(), hostname=self.loaded.model.agent.hostname, config=self.loaded.source,
              listen=f"{self.host}:{self.port}", version=__version__, started_at=self._started_at or current_time(),
              now=current_time(), stopped=stopped)
@@ -219,6 +243,7 @@ class Agent:
             self._audit("agent.stopped", self.loaded.model.agent.hostname, {})
         try:
             self.collector_status.flush()
+            self.history.flush()
             if self._started_at is not None:
                 self._beat(stopped=True)
         except Exception as exc:

@@ -419,6 +419,54 @@ MIGRATIONS: list[str] = [
     CREATE INDEX update_notices_open ON update_notices(status, window_start);
     CREATE INDEX update_notices_by_window ON update_notices(window, window_start);
     """,
+    # 11: every host's day in one table: farm_daily becomes host_daily (its rows kept, all written by farm mode),
+    #     with who wrote each row: farm mode's polls or the agent's own collection cycles for its host.
+    """
+    ALTER TABLE farm_daily RENAME TO host_daily;
+    ALTER TABLE host_daily ADD COLUMN source TEXT NOT NULL DEFAULT 'farm' CHECK (source IN ('farm', 'agent'));
+    DROP INDEX farm_daily_by_tenant;
+    CREATE INDEX host_daily_by_tenant ON host_daily(tenant, day);
+    """,
+    # 12: the reports' outbox: one row per tenant, kind and period queued by the schedule (never twice), plus each
+    #     re-send asked by hand with its reason; rendered once (the files under the data dir, the PDF's SHA-256 in
+    #     the row), claimed by the process trying it, retried with backoff until sent.
+    """
+    CREATE TABLE report_outbox (
+        id               INTEGER PRIMARY KEY,
+        tenant           TEXT NOT NULL,
+        kind             TEXT NOT NULL CHECK (kind IN ('quarterly', 'yearly')),
+        period           TEXT NOT NULL,
+        trigger          TEXT NOT NULL CHECK (trigger IN ('scheduled', 'manual')),
+        reason           TEXT NOT NULL DEFAULT '',
+        status           TEXT NOT NULL CHECK (status IN ('pending', 'sending', 'sent', 'cancelled')),
+        created_at       REAL NOT NULL,
+        due_at           REAL NOT NULL,
+        next_attempt_at  REAL NOT NULL,
+        attempts         INTEGER NOT NULL DEFAULT 0,
+        last_attempt_at  REAL,
+        error            TEXT NOT NULL DEFAULT '',
+        error_stage      TEXT CHECK (error_stage IN ('render', 'send')),
+        owner_host       TEXT,
+        owner_pid        INTEGER,
+        owner_started    REAL,
+        rendered_at      REAL,
+        folder           TEXT,
+        sha256           TEXT,
+        files            TEXT NOT NULL DEFAULT '[]',
+        subject          TEXT,
+        body             TEXT,
+        message_id       TEXT,
+        recipients       TEXT NOT NULL DEFAULT '[]',
+        note             TEXT NOT NULL DEFAULT '',
+        sent_at          REAL,
+        closed_at        REAL,
+        CHECK ((status = 'sent') = (sent_at IS NOT NULL)),
+        CHECK (sent_at IS NULL OR sha256 IS NOT NULL)
+    );
+    CREATE UNIQUE INDEX report_outbox_one_scheduled ON report_outbox(tenant, kind, period) WHERE trigger = 'scheduled';
+    CREATE INDEX report_outbox_due ON report_outbox(status, next_attempt_at);
+    CREATE INDEX report_outbox_by_report ON report_outbox(tenant, kind, period, id);
+    """,
 ]
 
 

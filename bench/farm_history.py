@@ -52,7 +52,7 @@ def main() -> int:
                     for offset in (0, 3600):
                         history.record(db, up(target, make(now=noon + offset), at=noon + offset))
         written = time.monotonic() - started
-        rows = state.query("SELECT COUNT(*) AS n FROM farm_daily")[0]["n"]
+        rows = state.query("SELECT COUNT(*) AS n FROM host_daily")[0]["n"]
         state.query("PRAGMA wal_checkpoint(TRUNCATE)")
         size = path.stat().st_size
         started = time.monotonic()

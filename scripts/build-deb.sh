@@ -156,6 +156,11 @@ case "$got" in
     *) die "the built custode says '$got', expected version $VERSION" ;;
 esac
 say "built: $got"
+# The report's templates are package data: a wheel built without them would fail only when a report is due.
+templates="$("${RUN[@]}" "$VENV/bin/python" -c \
+    'from custode.agent.reports.render import check_templates; print(" ".join(check_templates()))')" \
+    || die "the report templates are not in the built custode (pyproject.toml [tool.setuptools.package-data])"
+say "report templates: $templates"
 
 say "generating the man page and the bash and zsh completions"
 mkdir -p "$ROOT/usr/share/man/man1" "$ROOT/usr/share/bash-completion/completions" \

@@ -14,6 +14,8 @@ from custode.agent.config_loader import ConfigError, load, load_text
 from custode.agent.farm import history
 from custode.agent.farm.report import render, summarise
 from custode.agent.farm.service import FarmService
+from custode.agent.history.model import fold
+from custode.agent.history.service import prune
 from custode.agent.incidents import Incidents
 from custode.agent.metric_cache import MetricCache, samples
 from custode.agent.state import State
@@ -217,7 +219,7 @@ def test_daily_aggregates_for_400_days_answer_the_yearly_report(farm) -> None:
             history.record(db, up(web1, linux_snapshot(now=noon), busy=0.5, at=noon + 60))
             if back % 50 == 0:
                 history.record(db, down(web1, at=noon + 120))
-    rows = farm.state.query("SELECT COUNT(*) AS n FROM farm_daily WHERE host = 'web1'")[0]["n"]
+    rows = farm.state.query("SELECT COUNT(*) AS n FROM host_daily WHERE host = 'web1' AND source = 'farm'")[0]["n"]
     assert rows == 400
     year = summarise(farm.state, today - timedelta(days=365), today, host="web1")[0]
     assert year.days == 365
@@ -227,17 +229,17 @@ def test_daily_aggregates_for_400_days_answer_the_yearly_report(farm) -> None:
     assert year.top_errors == ["7× no answer from x:22 within 10 s (connect_timeout)"]
     csv_text = render([year], "csv")
     assert csv_text.splitlines()[0].startswith("host,tenant,days,availability_percent")
-    farm.prune()
-    remaining = farm.state.query("SELECT MIN(day) AS d FROM farm_daily")[0]["d"]
+    prune(farm.state, farm.config.history.days, datetime.combine(today, datetime.min.time(), ROME).timestamp())
+    remaining = farm.state.query("SELECT MIN(day) AS d FROM host_daily")[0]["d"]
     assert remaining >= (today - timedelta(days=400)).isoformat()
 
 
 def test_merge_counts_errors_and_keeps_the_tightest_moment() -> None:
     target = linux_target("a")
-    data = history.merge({}, up(target, linux_snapshot(root_avail=30 * GIB)))
-    data = history.merge(data, up(target, linux_snapshot(root_avail=10 * GIB)))
-    data = history.merge(data, up(target, linux_snapshot(root_avail=20 * GIB)))
-    data = history.merge(data, down(target, "refused"))
+    data = fold({}, history.observation_of(up(target, linux_snapshot(root_avail=30 * GIB))))
+    data = fold(data, history.observation_of(up(target, linux_snapshot(root_avail=10 * GIB))))
+    data = fold(data, history.observation_of(up(target, linux_snapshot(root_avail=20 * GIB))))
+    data = fold(data, history.observation_of(down(target, "refused")))
     assert data["filesystems"]["/"]["min_free_percent"] == 10.0
     assert data["errors"] == {"refused": 1}
     assert json.loads(json.dumps(data)) == data

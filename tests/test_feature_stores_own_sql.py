@@ -1,4 +1,5 @@
-"""Update windows and restore tests: each feature's tables are queried by its store only, and its states are StrEnums.
+"""Update windows, restore tests and host history: each feature's tables are queried by its store only, and its
+states are StrEnums.
 
 The ticket tables have their own test (test_ticket_store_owns_sql.py). ``silences``
 is left out: the update store writes it, but it is the incidents' silence list
@@ -14,6 +15,8 @@ from pathlib import Path
 import pytest
 from store_sql import without_migrations
 
+from custode.agent.history.model import HistorySource
+from custode.agent.reports.store import ErrorStage, OutboxStatus, ReportKind, ReportTrigger
 from custode.agent.restore.model import (
     CHECKED_RESULTS,
     FAILED_RESULTS,
@@ -39,6 +42,8 @@ STORES = {
     "agent/updates/store.py": ("update_runs", "update_steps", "update_locks"),
     "agent/updates/notice_store.py": ("update_notices",),
     "agent/restore/store.py": ("restore_tests", "coverage_items", "coverage_runs"),
+    "agent/history/store.py": ("host_daily",),
+    "agent/reports/store.py": ("report_outbox",),
 }
 CHECKED_COLUMNS = {("update_runs", "trigger"): RunTrigger, ("update_runs", "status"): RunStatus,
                    ("update_steps", "phase"): Phase, ("update_steps", "status"): StepStatus,
@@ -65,7 +70,8 @@ def test_only_the_feature_store_has_sql_on_its_tables(store: str) -> None:
     assert found == set(STORES[store]), "the pattern no longer finds the store's own statements"
 
 
-@pytest.mark.parametrize("store", ["agent/updates/store.py", "agent/updates/notice_store.py"])
+@pytest.mark.parametrize("store", ["agent/updates/store.py", "agent/updates/notice_store.py",
+                                   "agent/reports/store.py"])
 def test_the_update_stores_bind_their_states(store: str) -> None:
     """States reach the update stores' SQL as parameters (the StrEnums), never as quoted words."""
     source = (ROOT / store).read_text(encoding="utf-8")
@@ -90,6 +96,32 @@ def test_the_update_check_constraints_allow_exactly_the_enum_values(tmp_path) ->
         assert len(checks) == 1, f"{table}.{column}: expected one CHECK ({column} IN (...)) constraint"
         assert set(re.findall(r"'([^']*)'", checks[0])) == _values(enum), f"{table}.{column} vs {enum.__name__}"
     assert set(FINISHED_RUN_STATUSES) == _values(RunStatus) - {RunStatus.RUNNING}
+
+
+def test_the_host_history_source_constraint_allows_exactly_the_enum_values(tmp_path) -> None:
+    """``host_daily.source`` (migration 11, an added column) holds the HistorySource words and no other."""
+    state = State(tmp_path / "state.db")
+    try:
+        schema = state.query("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'host_daily'")[0]["sql"]
+    finally:
+        state.close()
+    checks = re.findall(r"\bsource\b[^,]*?CHECK\s*\(\s*source\s+IN\s*\(([^)]*)\)\s*\)", schema)
+    assert len(checks) == 1 and set(re.findall(r"'([^']*)'", checks[0])) == _values(HistorySource)
+
+
+def test_the_report_outbox_check_constraints_allow_exactly_the_enum_values(tmp_path) -> None:
+    """``report_outbox`` (migration 12): kind, trigger, status and error_stage hold the store's StrEnum words."""
+    state = State(tmp_path / "state.db")
+    try:
+        schema = state.query("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'report_outbox'")[0]["sql"]
+    finally:
+        state.close()
+    for column, enum in (("kind", ReportKind), ("trigger", ReportTrigger), ("status", OutboxStatus),
+                         ("error_stage", ErrorStage)):
+        checks = re.findall(rf"\b{column}\b[^,]*?CHECK\s*\(\s*{column}\s+IN\s*\(([^)]*)\)\s*\)", schema)
+        assert len(checks) == 1, f"report_outbox.{column}: expected one CHECK ({column} IN (...)) constraint"
+        assert set(re.findall(r"'([^']*)'", checks[0])) == _values(enum), f"report_outbox.{column} vs {enum.__name__}"
+    assert set(ReportKind) == {"quarterly", "yearly"}, "the kinds of custode.agent.reports.document.ReportKind"
 
 
 def test_the_restore_enums_are_the_words_certificates_already_hold() -> None:

@@ -160,7 +160,7 @@ def test_state_db_damaged_before_start_is_found_at_start(tmp_path, json_log) -> 
     with running_agent(agent_config(data)) as agent:
         agent.incidents.observe(CheckResult("default", "filesystem", f"{HOST}:/var", "critical", "/var is full"))
     db = data / "state.db"
-    scribble(db, root_pages(db, "farm_daily", "coverage_items", "update_steps"))
+    scribble(db, root_pages(db, "host_daily", "coverage_items", "update_steps"))
     with running_agent(agent_config(data)) as agent:  # opens: the header and schema are whole
         assert wait_until(lambda: metric(agent.port, "custode_state_db_ok") == 0.0, 15)
         status, body = http_get(f"http://127.0.0.1:{agent.port}/ready")
@@ -429,7 +429,7 @@ def test_the_recover_command_in_the_advice_works(tmp_path) -> None:
     state = State(db)
     state.record_collector_run("cpu", 1.0, True, 0.1, None)
     state.close()
-    scribble(db, root_pages(db, "farm_daily"))
+    scribble(db, root_pages(db, "host_daily"))
     command = explain_state(sqlite3.DatabaseError("database disk image is malformed"), db).split("with: ")[1]
     command = command.split(" and put")[0]
     subprocess.run(command, shell=True, check=True, capture_output=True, timeout=60)

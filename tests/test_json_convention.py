@@ -27,6 +27,7 @@ COMMANDS = [
     (["update", "notices", "--dry-run", "--config", str(FARM)], "notices", True),
     (["tickets", "list", "--config", str(FARM)], "tickets", True),
     (["tickets", "outbox", "--config", str(FARM)], "operations", True),
+    (["report", "outbox", "--config", str(FARM)], "reports", True),
 ]
 
 

@@ -159,6 +159,15 @@ class MailStore:
                WHERE r.reported_at >= ? ORDER BY r.reported_at, r.id""", (since,))
         return [StoredReport(**dict(row)) for row in rows]
 
+    def reports_between(self, start: float, end: float) -> list[StoredReport]:
+        """Reports with ``start <= reported_at < end``, oldest first: a report reads its period at once."""
+        rows = self.state.query(
+            """SELECT r.id, r.mailbox, r.software, r.job, r.host, r.sender, r.status, r.reported_at, r.error,
+                      m.subject
+               FROM backup_reports r JOIN mail_messages m ON m.id = r.message
+               WHERE r.reported_at >= ? AND r.reported_at < ? ORDER BY r.reported_at, r.id""", (start, end))
+        return [StoredReport(**dict(row)) for row in rows]
+
     def message_counts(self) -> dict[tuple[str, str], int]:
         rows = self.state.query("SELECT mailbox, kind, COUNT(*) AS n FROM mail_messages GROUP BY mailbox, kind")
         return {(row["mailbox"], row["kind"]): row["n"] for row in rows}

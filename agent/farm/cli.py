@@ -11,6 +11,7 @@ from pathlib import Path
 
 from custode.agent.cli_output import add_format, document, print_document, sources_line
 from custode.agent.clock import current_time, today_rome
+from custode.agent.history.model import HistorySource
 from custode.agent.table import human_age, table
 
 _TARGET = re.compile(r"^(?P<user>[^@\s]+)@(?P<host>\[[0-9A-Fa-f:.]+\]|[^:\s\[\]]+)(?::(?P<port>\d{1,5}))?$")
@@ -197,6 +198,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 1 if down else 0
 
 
+def _sources(choice: str) -> tuple[HistorySource, ...]:
+    """``--source``: the polled hosts by default, as before the agent kept its own host's days."""
+    return tuple(HistorySource) if choice == "all" else (HistorySource(choice),)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from custode.agent.farm.report import render, summarise
     from custode.agent.paths import state_path
@@ -212,7 +218,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise SystemExit(f"custode: no state database at {path}: farm mode has not run with this config")
     state = State(path)
     try:
-        years = summarise(state, start, end, tenant=args.tenant, host=args.host)
+        years = summarise(state, start, end, tenant=args.tenant, host=args.host, sources=_sources(args.source))
     finally:
         state.close()
     if args.format == "json":
@@ -277,6 +283,9 @@ def add_commands(sub, epilog: str) -> None:
     report.add_argument("--config", "-c", metavar="PATH", help="config file (YAML)")
     report.add_argument("--tenant", metavar="TENANT")
     report.add_argument("--host", metavar="NAME")
+    report.add_argument("--source", choices=["farm", "agent", "all"], default="farm",
+                        help="farm: the polled hosts (default); agent: this host, from the agent running here; "
+                             "all: both")
     report.add_argument("--year", type=int, help="a calendar year (default: the last 365 days)")
     report.add_argument("--from", dest="since", type=_day, metavar="YYYY-MM-DD")
     report.add_argument("--to", type=_day, metavar="YYYY-MM-DD")

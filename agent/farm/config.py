@@ -70,5 +70,6 @@ class FarmSection(Strict):
     workers: int = Field(default=32, ge=1, le=256, description="hosts polled at the same time")
     keep_connections: bool = Field(default=True, description="reuse SSH connections and WinRM shells between polls")
     history_days: int = Field(default=MIN_HISTORY_DAYS, ge=MIN_HISTORY_DAYS,
-                              description="days of daily aggregates kept for the yearly report")
+                              description="the older place of history.days (every host's daily rows): the longer "
+                                          "of the two applies")
     checks: FarmChecks = Field(default_factory=FarmChecks)

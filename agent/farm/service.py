@@ -2,18 +2,17 @@
 
 The agent calls :meth:`FarmService.tick` every few seconds. It starts the
 polls that are due (non-blocking) and handles the ones that finished since
-the last tick: one transaction for the state rows and daily aggregates, the
-checks into the incident model, and one render of the metrics.
+the last tick: one transaction for the state rows and the hosts' daily rows
+(:mod:`custode.agent.history`), the checks into the incident model, and one
+render of the metrics.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
 from typing import Any
 
-from custode.agent.calendar import ROME
 from custode.agent.checks import apply
 from custode.agent.clock import Clock, current_time
 from custode.agent.farm import history
@@ -156,19 +155,21 @@ class FarmService:
         history.record(db, result)
 
     def prune(self) -> None:
-        """Drop daily rows past ``farm.history_days`` and rows of hosts no longer in the config."""
-        today = datetime.fromtimestamp(self.clock(), ROME).date()
+        """Forget the hosts no longer in the config, and resolve their incidents.
+
+        Their daily rows stay: the yearly report of a host removed in June still
+        covers its first half-year, and the daily retention (``history.days``,
+        :func:`custode.agent.history.service.prune`) deletes them in time."""
         names = {t.name for t in self.targets}
         gone = [r for r in self.state.query("SELECT host, tenant FROM farm_targets") if r["host"] not in names]
+        if not gone:
+            return
         with self.state.transaction() as db:
-            removed = history.prune(db, self.config.farm.history_days, today)
             db.executemany("DELETE FROM farm_targets WHERE host = ?", [(r["host"],) for r in gone])
         for row in gone:  # its incidents would otherwise stay open for ever
             for check in FARM_CHECKS:
                 self.incidents.reconcile(row["tenant"], check, (), scope=f"{row['host']}:",
                                          reason=f"host {row['host']} is no longer polled (removed from the config)")
-        if removed:
-            log.info("farm history pruned", extra={"rows": removed})
 
     def close(self) -> None:
         if self.poller is not None:

@@ -215,4 +215,37 @@ def support_status(os: OsInfo, now: float) -> WindowsSupport:
                           release=name)
 
 
-__all__ = ["WindowsSupport", "support_status"]
+_NT_VERSION = {3790: "5.2", 6001: "6.0", 6002: "6.0", 6003: "6.0", 7600: "6.1", 7601: "6.1", 9200: "6.2",
+               9600: "6.3"}
+"""NT major.minor of the server builds before Windows 10 / Server 2016 (10.0 for every later build)."""
+
+
+def server_build_from_name(name: str) -> int | None:
+    """The build of the Windows Server release named in ``name`` (``Microsoft Windows Server 2012 R2 Standard``).
+
+    For records that kept only the name (the daily history rows): the longest
+    release name the text contains wins, so "2012 R2" is not read as "2012".
+    Semi-annual "version 1809" names are not matched (their names overlap);
+    None when no release is named.
+    """
+    text = " ".join(name.split()).casefold()
+    found = [(len(release.name), build) for build, release in _SERVER.items()
+             if "version" not in release.name and _names(release.name, text)]
+    return max(found)[1] if found else None
+
+
+def _names(release: str, text: str) -> bool:
+    """``release`` occurs in ``text`` as whole words ("Windows Server 2012" is not found in "…Server 20125")."""
+    return re.search(rf"(?<!\w){re.escape(release.casefold())}(?!\w)", text) is not None
+
+
+def support_from_name(name: str, now: float) -> WindowsSupport | None:
+    """:func:`support_status` of a Windows Server known only by its name; None when no release is named."""
+    build = server_build_from_name(name)
+    if build is None:
+        return None
+    version = f"{_NT_VERSION.get(build, '10.0')}.{build}"
+    return support_status(OsInfo("windows", name, version, build=str(build), server=True), now)
+
+
+__all__ = ["WindowsSupport", "server_build_from_name", "support_from_name", "support_status"]

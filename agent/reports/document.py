@@ -146,6 +146,14 @@ class ServerRecord:
     """False: an operating system its vendor no longer supports."""
     event_errors: int | None = None
     hardware_problems: tuple[str, ...] = ()
+    antivirus_active: bool | None = None
+    """At the end of the period (the last day with antivirus data): False when a poll found no active product."""
+    antivirus_days_inactive: int = 0
+    """Days of the period on which some poll found no active antivirus."""
+    os_end_of_support: date | None = None
+    """When the vendor's support of the operating system ends (or ended), where Custode knows it."""
+    unhealthy_disk_days: int = 0
+    """Days on which a disk reported a health problem (SMART, storage pool)."""
 
 
 @dataclass(frozen=True)
@@ -165,6 +173,9 @@ class WindowRecord:
     reason: str | None = None
     """Why skipped (the holiday, the closure) or what failed."""
     announced_at: datetime | None = None
+    trigger: Literal["scheduled", "manual", "now"] | None = None
+    """How the run started (``now``: an urgent run outside the window); None when nothing ran."""
+    run_id: int | None = None
 
 
 @dataclass(frozen=True)

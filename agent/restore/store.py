@@ -68,6 +68,11 @@ class RestoreStore:
         where, params = ("WHERE set_name = ?", (set_name,)) if set_name else ("", ())
         return self.state.query(f"SELECT * FROM restore_tests {where} ORDER BY id DESC LIMIT ?", (*params, limit))
 
+    def tests_between(self, tenant: str, start: float, end: float) -> list[sqlite3.Row]:
+        """``tenant``'s tests finished in ``[start, end)``, oldest first (the quarterly and yearly reports)."""
+        return self.state.query("SELECT * FROM restore_tests WHERE tenant = ? AND finished_at >= ? AND finished_at < ? "
+                                "ORDER BY finished_at, id", (tenant, start, end))
+
     def find(self, certificate_id: str) -> sqlite3.Row | None:
         rows = self.state.query("SELECT * FROM restore_tests WHERE certificate_id = ? OR certificate_id LIKE ? "
                                 "ORDER BY id DESC LIMIT 2", (certificate_id, certificate_id + "%"))
@@ -107,6 +112,10 @@ class RestoreStore:
 
     def coverage_runs(self) -> dict[str, sqlite3.Row]:
         return {row["set_name"]: row for row in self.state.query("SELECT * FROM coverage_runs")}
+
+    def coverage_of(self, tenant: str) -> list[sqlite3.Row]:
+        """Every path of ``tenant``'s sets as their last coverage check left it, by set and path."""
+        return self.state.query("SELECT * FROM coverage_items WHERE tenant = ? ORDER BY set_name, path", (tenant,))
 
     def unprotected(self, set_name: str) -> list[CoverageRow]:
         rows = self.state.query("SELECT * FROM coverage_items WHERE set_name = ? AND protected = 0 ORDER BY path",

@@ -1,4 +1,4 @@
-"""Farm mode: remote hosts polled over SSH and WinRM, a tick every few seconds, history pruned daily."""
+"""Farm mode: remote hosts polled over SSH and WinRM, a tick every few seconds, removed hosts forgotten daily."""
 
 from __future__ import annotations
 

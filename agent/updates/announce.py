@@ -27,7 +27,7 @@ from custode.agent.clock import Clock, current_time
 from custode.agent.config import Config
 from custode.agent.state import State
 from custode.agent.updates.advance import PlannedNotice, planned_notices
-from custode.agent.updates.notice_store import NoticeStore
+from custode.agent.updates.notice_store import START_TOLERANCE, NoticeStore
 from custode.agent.updates.notify import Notice, compose
 from custode.agent.updates.states import NoticeKind, NoticeStatus
 
@@ -236,6 +236,33 @@ def announcement_for(source: NoticeStore | State | Config | LoadedConfig | str |
     if not rows or any(row["status"] != NoticeStatus.SENT for row in rows):
         return None
     return max(float(row["sent_at"]) for row in rows)
+
+
+@dataclass(frozen=True)
+class Announcements:
+    """The advance notices sent to one tenant over a period, for asking :func:`announcement_for`'s question
+    of many occurrences at once (the quarterly and yearly reports list a year of windows)."""
+
+    sent: dict[str, tuple[tuple[float, float], ...]]
+    """Window -> (occurrence start, sent_at) of each notice recorded as sent."""
+
+    def at(self, window: str, start_ts: float) -> float | None:
+        """What ``announcement_for(state, window, start_ts, tenant)`` answers, without a query."""
+        return next((sent for start, sent in self.sent.get(window, ())
+                     if abs(start - start_ts) <= START_TOLERANCE), None)
+
+
+def announcements(store: NoticeStore, tenant: str, start_ts: float, end_ts: float) -> Announcements:
+    """The tenant's advance notices of the occurrences starting in ``[start_ts, end_ts)``, read in one query.
+
+    The same rule as :func:`announcement_for` with a tenant: a notice counts once it is recorded as sent;
+    one still pending, or closed as not sent, is no announcement.
+    """
+    sent: dict[str, list[tuple[float, float]]] = {}
+    for row in store.of_tenant_between(tenant, start_ts, end_ts, NoticeKind.ADVANCE):
+        if row["status"] == NoticeStatus.SENT:
+            sent.setdefault(row["window"], []).append((float(row["window_start"]), float(row["sent_at"])))
+    return Announcements({window: tuple(pairs) for window, pairs in sent.items()})
 
 
 @contextlib.contextmanager

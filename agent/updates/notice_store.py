@@ -123,6 +123,13 @@ class NoticeStore:
             params += (tenant,)
         return self.state.query(sql + " ORDER BY tenant", params)
 
+    def of_tenant_between(self, tenant: str, start: float, end: float,
+                          kind: NoticeKind = NoticeKind.ADVANCE) -> list[sqlite3.Row]:
+        """``tenant``'s notices of ``kind`` for occurrences starting in ``[start, end)``, by start (one query)."""
+        return self.state.query("""SELECT * FROM update_notices WHERE tenant = ? AND kind = ? AND window_start >= ?
+                                   AND window_start < ? ORDER BY window_start, window""",
+                                (tenant, kind, start - START_TOLERANCE, end + START_TOLERANCE))
+
     def history(self, since: float, limit: int = 200) -> list[sqlite3.Row]:
         """Notices of windows starting from ``since``, latest first."""
         return self.state.query("""SELECT * FROM update_notices WHERE window_start >= ?

@@ -129,6 +129,12 @@ class UpdateStore:
             params = (window,)
         return self.state.query(sql + " ORDER BY started_at DESC, id DESC LIMIT ?", params + (limit,))
 
+    def runs_between(self, start: float, end: float) -> list[sqlite3.Row]:
+        """Runs whose window opened, or that started, in ``[start, end)``, by start: a period's runs in one query."""
+        return self.state.query("""SELECT * FROM update_runs WHERE (window_start >= ? AND window_start < ?)
+                                   OR (started_at >= ? AND started_at < ?) ORDER BY started_at, id""",
+                                (start, end, start, end))
+
     def last_finished(self) -> dict[str, sqlite3.Row]:
         """The latest finished run of every window (for the metrics)."""
         rows = self.state.query("""SELECT * FROM update_runs WHERE id IN (
