@@ -138,6 +138,11 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     lines = profile_lines(loaded.model)
     if lines:
         print("Service profiles:\n" + "\n".join(lines))
+    from custode.agent.reports.config import delivery_warnings
+
+    warnings = delivery_warnings(loaded.model)
+    if warnings:
+        print("Warning: reports that cannot be sent yet:\n" + "\n".join(warnings), file=sys.stderr)
     return 0
 
 

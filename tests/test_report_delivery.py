@@ -590,3 +590,14 @@ def test_end_to_end_the_real_builder_and_renderer_send_an_empty_tenants_pdf(writ
     assert name.endswith(".pdf") and content.startswith(b"%PDF")
     assert subject(mail) == "Rapporto trimestrale 2026Q4 – Comune di Capannori"
 
+
+
+def test_config_check_warns_of_reports_that_cannot_be_sent(tmp_path, capsys):
+    from custode.agent.cli import main
+
+    path = tmp_path / "custode.yaml"
+    path.write_text("tenants:\n  vaiano:\n    name: Vaiano\n    reports: {enabled: true}\n", encoding="utf-8")
+    assert main(["config", "check", str(path)]) == 0, "valid: the reports wait, an incident says why once due"
+    err = capsys.readouterr().err
+    assert "tenants.vaiano.reports: e-mailed, but there is no smtp: section" in err
+    assert "nobody to send them to" in err

@@ -142,3 +142,24 @@ def provider_name(config: Config) -> str:
         if display:
             return display
     return "Custode"
+
+
+def delivery_warnings(config: "Config") -> list[str]:
+    """Tenants whose reports are e-mailed but cannot be: no SMTP server, or nobody to send them to.
+
+    ``custode config check`` prints these: the config is valid (the reports wait, and an
+    incident says why once they are due), but a sysadmin should learn it today rather than
+    when the first quarterly report is late.
+    """
+    lines = []
+    for tenant_id, tenant in sorted(config.tenants.items()):
+        reports = tenant.reports
+        if not reports.enabled:
+            continue
+        if config.smtp is None:
+            lines.append(f"  tenants.{tenant_id}.reports: e-mailed, but there is no smtp: section to send them")
+        to = reports.recipients if reports.recipients is not None else tenant.referents
+        if not to and not reports.extra_recipients:
+            lines.append(f"  tenants.{tenant_id}.reports: nobody to send them to: give referents: or "
+                         "reports.recipients:")
+    return lines
