@@ -25,6 +25,7 @@ from custode.agent.reports.config import ReportsSection, TenantReports
 from custode.agent.restore.config import RestoreTestsSection
 from custode.agent.schema import Strict, check_names
 from custode.agent.service_levels.config import ServiceLevels
+from custode.agent.services.local_windows import WindowsProbeSection
 from custode.agent.services.status_page import StatusPageSection
 from custode.agent.smtp_settings import SmtpSettings, check_addresses
 from custode.agent.tickets.config import TenantTickets, TicketsSection
@@ -58,6 +59,9 @@ class AgentSection(Strict):
     check_interval: Duration = 30.0
     web_config_file: Path | None = Field(
         default=None, description="TLS and basic auth for every route, in the exporter-toolkit web-config format")
+    windows_probe: WindowsProbeSection = Field(
+        default_factory=WindowsProbeSection,
+        description="the farm's Windows probe run on this host: antivirus, Windows Update, System log, disk health")
 
     @field_validator("listen")
     @classmethod

@@ -17,7 +17,7 @@ BROKEN = [
      "c.yaml:1: colectors: unknown key 'colectors'; did you mean 'collectors'?"),
     ("agent:\n  zzz: 1\n",
      "c.yaml:2: agent.zzz: unknown key 'zzz'; valid keys here: check_interval, data_dir, hostname, listen, tenant, "
-     "web_config_file"),
+     "web_config_file, windows_probe"),
     ("collectors:\n  filesytem:\n    interval: 30s\n",
      "c.yaml:2: collectors.filesytem: unknown collector 'filesytem'; did you mean 'filesystem'?"),
     ("collectors:\n  cpu:\n    interval: fast\n",

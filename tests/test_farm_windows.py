@@ -17,7 +17,7 @@ import pytest
 from winrm_server import WinrmServer
 
 from custode.agent.config_loader import load_text
-from custode.agent.farm.probes.windows import STAGER_COMMENT
+from custode.agent.farm.probes.windows import COMMAND_HEADER
 from custode.agent.farm.service import FarmService, new_poller
 from custode.agent.incidents import Incidents
 from custode.agent.metric_cache import MetricCache, samples
@@ -47,7 +47,7 @@ def farm(tmp_path, monkeypatch, pin_clock):
         for name, fixture in HOSTS.items():
             double = doubles[name] = stack.enter_context(WinrmServer(tls=True, chunk_size=2048))
             output = (FIXTURES / fixture).read_text(encoding="utf-8").replace("\n", "\r\n")
-            double.on(re.escape(STAGER_COMMENT), (0, output, ""))
+            double.on(re.escape(COMMAND_HEADER), (0, output, ""))
             variable = f"CUSTODE_TEST_WINRM_{name.upper().replace('-', '_')}"
             monkeypatch.setenv(variable, double.password)
             tenant = name.split("-")[1]

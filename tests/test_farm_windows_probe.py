@@ -18,12 +18,11 @@ import pytest
 from winrm_server import WinrmServer
 
 from custode.agent.farm.probes.windows import (
+    COMMAND_HEADER,
     SCRIPT,
     SECTIONS,
     STAGER_COMMENT,
     decode_product_state,
-    minify,
-    pack,
     parse,
     probe_command,
     service_is_expected_stopped,
@@ -32,7 +31,7 @@ from custode.agent.farm.snapshot import OsInfo, ProbeOutputError
 from custode.agent.farm.windows_eos import support_status
 from custode.agent.transports import open_transport
 from custode.agent.transports.config import HostConfig, WinrmOptions
-from custode.agent.transports.winrm import MAX_COMMAND_LINE, WinrmTransport, encode_powershell
+from custode.agent.transports.winrm import MAX_COMMAND_LINE, WinrmTransport, encode_powershell, stdin_stager
 
 DATA = Path(__file__).parent / "data" / "farm" / "windows"
 NOW = dt.datetime(2026, 11, 20, 9, 15, 10, tzinfo=dt.timezone.utc).timestamp()
@@ -59,60 +58,43 @@ def edited(name: str, **sections: object) -> str:
     return "\r\n".join(lines + [',"end":true}']) + "\r\n"
 
 
-def unpack(command: str) -> tuple[str, str]:
-    """(the stager's lines before the packed literal, the unpacked script) of a probe command."""
-    match = re.search(r"GetBytes\('([^']*)'\)", command)
-    assert match, command[:300]
-    raw = match.group(1).encode("utf-16-le")
-    return command[:match.start()], raw.decode("ascii")
+def code_lines(script: str) -> list[str]:
+    """The script without comment lines, blank lines and indentation: what the checks below look at."""
+    lines = (line.strip() for line in script.splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
 
 
 # -- the command ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("include_updates", [True, False])
-def test_command_fits_the_winrm_command_line(include_updates):
-    command = probe_command(include_updates=include_updates)
-    line = " ".join(["powershell", "-NoProfile", "-NonInteractive", "-EncodedCommand", encode_powershell(command)])
-    assert len(line) <= MAX_COMMAND_LINE
-    assert len(line) < MAX_COMMAND_LINE - 1500, "keep room for the script to grow"
-    # the plain minified script alone would not fit: that is why it is packed
-    assert len(encode_powershell(minify(SCRIPT))) > MAX_COMMAND_LINE
-
-
 @pytest.mark.parametrize("include_updates,flag", [(True, "$U=1"), (False, "$U=0")])
-def test_packed_command_unpacks_to_the_minified_script(include_updates, flag):
-    stager, script = unpack(probe_command(include_updates=include_updates))
-    assert stager.startswith(STAGER_COMMENT + "\n" + flag + "\n")
-    assert ". ([ScriptBlock]::Create([Text.Encoding]::ASCII.GetString(" in stager  # dot-sourced: one scope
-    assert script.rstrip(" ") == minify(SCRIPT)
-    assert "if($U -ne 0){S updates" in script
+def test_command_is_the_script_as_written_after_its_header(include_updates, flag):
+    command = probe_command(include_updates=include_updates)
+    assert command == f"{COMMAND_HEADER}\n{flag}\n{SCRIPT}"
+    assert STAGER_COMMENT == COMMAND_HEADER  # the old name still matches the command
+    assert "if($U -ne 0){S updates" in command
 
 
-def test_packing_never_produces_a_quote_or_a_surrogate():
-    text = minify(SCRIPT) + "\n'x("
-    text += "" if len(text) % 2 else "'"  # odd length: pack() pads with a space
-    packed = pack(text)
-    assert all(not 0xD800 <= ord(unit) <= 0xDFFF for unit in packed)
-    assert not set(packed) & {"'", "\u2018", "\u2019", "\u201a", "\u201b", "\x00"}
-    assert packed.encode("utf-16-le").decode("ascii").rstrip(" ") == text
-    with pytest.raises(ValueError, match="ASCII"):
-        pack("città")
+def test_command_is_over_the_command_line_limit_and_reaches_the_host_on_stdin():
+    """Why it goes on stdin: as -EncodedCommand it would be several times too long for WinRS' cmd /c."""
+    line = " ".join(["powershell", "-NoProfile", "-NonInteractive", "-EncodedCommand",
+                     encode_powershell(probe_command())])
+    assert len(line) > 2 * MAX_COMMAND_LINE
+    stager = " ".join(["powershell", "-NoProfile", "-NonInteractive", "-EncodedCommand",
+                       encode_powershell(stdin_stager())])
+    assert len(stager) < MAX_COMMAND_LINE - 3000
 
 
 def test_script_keeps_to_powershell_2():
-    minified = minify(SCRIPT)
-    assert minified.isascii()
+    code = "\n".join(code_lines(SCRIPT))
     for construct in ("ConvertTo-Json", "[ordered]", "[pscustomobject]", " -in ", "-notin", "::new(",
                       "Get-CimInstance -ClassName"):
-        assert construct not in minified, construct
-    assert "$ErrorActionPreference='Stop'" in minified
-    assert "$ProgressPreference='SilentlyContinue'" in minified
-    assert minified.endswith("',\"end\":true}'")
+        assert construct not in code, construct
+    assert "$ErrorActionPreference='Stop'" in code
+    assert "$ProgressPreference='SilentlyContinue'" in code
+    assert code.endswith("',\"end\":true}'")
     # sections are written in the order the parser's truncation message assumes
-    assert re.findall(r"\bS (\w+) \{", minified) == list(SECTIONS)
-    # no trailing comment survives minification (it would swallow the rest of a joined line)
-    assert not any(line.lstrip().startswith("#") for line in minified.splitlines())
+    assert re.findall(r"\bS (\w+) \{", code) == list(SECTIONS)
 
 
 # -- the fixtures ---------------------------------------------------------------------------------
@@ -529,15 +511,17 @@ def winrm_host(server: WinrmServer) -> HostConfig:
 
 def test_probe_through_winrm_end_to_end(winrm_double):
     windows_output = fixture("server2016-37-updates.json").replace("\n", "\r\n")
-    winrm_double.on(re.escape(STAGER_COMMENT), (0, windows_output, ""))
+    winrm_double.on(re.escape(COMMAND_HEADER), (0, windows_output, ""))
     with open_transport("srv-protocollo", winrm_host(winrm_double)) as transport:
         assert isinstance(transport, WinrmTransport)
         result = transport.run(probe_command(), timeout=60)
         quick = transport.run(probe_command(include_updates=False), timeout=60)
     assert result.ok and not result.truncated and quick.ok
-    sent, sent_quick = winrm_double.scripts  # what powershell.exe would have decoded: our stager, whole
-    assert sent == probe_command() and "$U=1" in sent and "$U=0" in sent_quick
-    assert unpack(sent)[1].rstrip(" ") == minify(SCRIPT)
+    sent, sent_quick = winrm_double.scripts  # what the stager read from stdin: the probe, whole
+    assert sent == probe_command() and sent_quick == probe_command(include_updates=False)
+    commands = [request for request in winrm_double.requests if request.action == "Command"]
+    assert all(COMMAND_HEADER not in (request.command_line or "") for request in commands)
+    assert all(request.stager == stdin_stager() for request in commands)
     snapshot = parse(result.stdout, now=NOW)
     assert snapshot.updates.pending == 37 and snapshot.updates.security == 5
     assert snapshot.os.name == "Microsoft Windows Server 2016 Standard"

@@ -269,7 +269,7 @@ def prometheus(tmp_path_factory):
     from webhook_receiver import WebhookReceiver
     from winrm_server import WinrmServer
 
-    from custode.agent.farm.probes.windows import STAGER_COMMENT
+    from custode.agent.farm.probes.windows import COMMAND_HEADER
 
     prometheus_bin = require_binary("prometheus", "prometheus")
     tmp = tmp_path_factory.mktemp("grafana")
@@ -288,7 +288,7 @@ def prometheus(tmp_path_factory):
     with contextlib.ExitStack() as stack:
         sshd = stack.enter_context(SshServer())
         win = stack.enter_context(WinrmServer(tls=True))
-        win.on(re.escape(STAGER_COMMENT), (0, WINDOWS_FIXTURE.read_text(encoding="utf-8").replace("\n", "\r\n"), ""))
+        win.on(re.escape(COMMAND_HEADER), (0, WINDOWS_FIXTURE.read_text(encoding="utf-8").replace("\n", "\r\n"), ""))
         hook = stack.enter_context(WebhookReceiver(SECRET.encode()))
         config = tmp / "custode.yaml"
         config.write_text(_scenario_config(tmp, sshd, win, hook.url, free_port()), encoding="utf-8")

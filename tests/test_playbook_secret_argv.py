@@ -11,7 +11,6 @@ command line, and the stdin the secret travels on).
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 import secrets
@@ -37,10 +36,9 @@ from custode.agent.transports.secret_env import (
     mark,
     posix_input,
     posix_prelude,
-    powershell_input,
-    powershell_prelude,
     reference,
 )
+from custode.agent.transports.winrm import stdin_input, stdin_stager
 from custode.agent.updates.runner import UpdateRunner, check_playbooks
 
 TOKEN_ENV = "CUSTODE_TEST_PLAYBOOK_TOKEN"
@@ -338,25 +336,27 @@ def test_over_winrm_the_secret_travels_on_stdin_never_in_the_command_line(tmp_pa
     assert result.status == "succeeded", result.summary
     commands = [r for r in requests if r.action == "Command"]
     sends = [r for r in requests if r.action == "Send"]
-    assert len(commands) == 2 and len(sends) == 1, "only the command with a secret gets input"
+    assert len(commands) == 2 and len(sends) == 2, "every script goes on stdin, with or without a secret"
     with_secret, plain = commands
     for command in commands:
+        assert command.options["WINRS_CONSOLEMODE_STDIN"] == "FALSE", "stdin is a pipe the stager can read"
         assert tag not in (command.command_line or "") and tag not in (command.script or "")
-    assert with_secret.options["WINRS_CONSOLEMODE_STDIN"] == "FALSE", "stdin is a pipe the prelude can read"
-    assert plain.options["WINRS_CONSOLEMODE_STDIN"] == "TRUE", "a command without secrets is started as before"
-    prelude, _, script = (with_secret.script or "").partition("\n")
-    assert "'CUSTODE_SECRET_TOKEN'" in prelude and "[Console]::In.ReadLine()" in prelude
-    assert script == "& 'C:\\Vendor\\Login.exe' -Token \"${env:CUSTODE_SECRET_TOKEN}\""
-    send = sends[0]
-    assert send.command_id == with_secret.command_id and send.stdin_end
-    lines = (send.stdin or b"").split(b"\r\n")
-    assert lines[1:] == [b""] and base64.b64decode(lines[0]).decode() == value, "one base64 line: the value"
+        assert tag not in (command.stager or "")
+    assert "'CUSTODE_SECRET_TOKEN'" in (with_secret.stager or "") and "$input" in (with_secret.stager or "")
+    assert with_secret.script == "& 'C:\\Vendor\\Login.exe' -Token \"${env:CUSTODE_SECRET_TOKEN}\""
+    assert with_secret.environment == {"CUSTODE_SECRET_TOKEN": value}, "the exact value, as the stager sets it"
+    assert plain.environment == {} and plain.script == "Get-Date"
+    send = next(r for r in sends if r.command_id == with_secret.command_id)
+    assert send.stdin_end and send.stdin == stdin_input(with_secret.script, [value])
+    assert tag.encode() in (send.stdin or b"").split(b"\r\n")[0], "the value: the first line of stdin"
 
 
-def test_the_powershell_prelude_and_its_input_carry_no_value_in_the_script():
+def test_the_winrm_stager_and_its_input_carry_no_value_in_the_script():
     value, tag = _secret()
-    assert tag not in powershell_prelude(["CUSTODE_SECRET_T"])
-    assert base64.b64decode(powershell_input([value]).strip()).decode() == value
+    assert tag not in stdin_stager(["CUSTODE_SECRET_T"])
+    first, script, end, rest = stdin_input("Get-Date", [value]).split(b"\r\n")
+    assert tag.encode() in first and b"~000A" in first, "one line: the value, its newline escaped"
+    assert (script, end, rest) == (b":Get-Date", b".", b"")
 
 
 # -- restore tests: the backends' passwords --------------------------------------------------------------------

@@ -5,15 +5,16 @@ as a ParseException in the command's error output, at the next poll or update
 window. So each script is parsed here: the shipped ``.ps1`` files, and
 representative instances of every generator of PowerShell text:
 
-* the farm probe (``agent/farm/probes/windows.py``): the script as written, the
-  minified text the stager dot-sources (unpacked from the command itself), and
-  ``probe_command()`` with and without the Windows Update sections;
-* the WinRM transport (``agent/transports/winrm.py``): the script it encodes
-  for ``-EncodedCommand``, decoded back, with and without secrets;
-* the secret prelude and the references to secrets that
-  ``agent/transports/secret_env.py`` writes into a playbook command, in code,
-  in double- and single-quoted strings and in here-strings (through
-  ``Variables.render_command``, as ``bind_step`` renders run/backup commands);
+* the farm probe (``agent/farm/probes/windows.py``): the script as written,
+  ``probe_command()`` with and without the Windows Update sections, and the
+  text the WinRM stager runs, decoded from the stdin the transport sends;
+* the WinRM transport (``agent/transports/winrm.py``): the stager it encodes
+  for ``-EncodedCommand``, decoded back, with and without secrets, and the
+  script it sends on stdin, decoded as the stager decodes it;
+* the references to secrets that ``agent/transports/secret_env.py`` writes
+  into a playbook command, in code, in double- and single-quoted strings and
+  in here-strings (through ``Variables.render_command``, as ``bind_step``
+  renders run/backup commands);
 * the update steps' service and process commands (``agent/updates/steps.py``);
 * the restore scripts of ``agent/restore/remote_files.py`` (walk, hash, stat,
   scratch folder) and the rendered command templates of the restore command
@@ -26,7 +27,7 @@ representative instances of every generator of PowerShell text:
 
 A script must parse without ERROR or MISSING nodes. The scripts that must run
 on Windows PowerShell 2.0 (Windows Server 2008 R2: the farm probe says so in its
-header, and it reaches those hosts through the WinRM transport's script) are
+header, and it reaches those hosts behind the WinRM transport's stager) are
 also searched for the PowerShell 3+ constructs the syntax tree shows.
 """
 
@@ -49,10 +50,9 @@ from custode.agent.restore.backends.command import CommandBackend
 from custode.agent.restore.model import Snapshot
 from custode.agent.restore.remote_files import RemoteFileSystem
 from custode.agent.secrets import SecretRef
-from custode.agent.transports import secret_env
 from custode.agent.transports.base import DEFAULT_MAX_OUTPUT, CommandResult, Transport
 from custode.agent.transports.config import WinrmOptions
-from custode.agent.transports.winrm import WinrmTransport
+from custode.agent.transports.winrm import WinrmTransport, stdin_stager
 from custode.agent.updates.playbook import Variables
 from custode.agent.updates.steps import process_command, service_command, service_state_command
 
@@ -180,69 +180,88 @@ def _shipped() -> list[Script]:
     return out
 
 
-def _unpacked_probe(command: str) -> str:
-    """The text the stager of ``probe_command()`` dot-sources: its packed literal read back as PowerShell does."""
-    packed = re.search(r"GetBytes\('(.*)'\)\)\)\)\Z", command, re.S)
-    assert packed, "the probe command's stager has changed shape"
-    return packed[1].encode("utf-16-le").decode("ascii")
-
-
 def _farm_probe() -> list[Script]:
     full, quick = windows_probe.probe_command(), windows_probe.probe_command(include_updates=False)
     return [
         Script("farm-probe:SCRIPT", windows_probe.SCRIPT, "windows_probe.SCRIPT (windows.ps1 as loaded)", True),
-        Script("farm-probe:unpacked", _unpacked_probe(full),
-               "the packed literal of probe_command() decoded as Encoding.Unicode.GetBytes + ASCII.GetString", True),
         Script("farm-probe:command(include_updates=True)", full, "probe_command()", True),
         Script("farm-probe:command(include_updates=False)", quick, "probe_command(include_updates=False)", True),
+        Script("farm-probe:stdin", winrm_sent(full)[1],
+               "WinrmTransport.run(probe_command()): its stdin decoded line by line as the stager decodes it", True),
     ]
 
 
 class _Started(Exception):
-    def __init__(self, arguments: list[str]) -> None:
+    """Raised where the transport would send stdin: the run stops there, with what it would send."""
+
+    def __init__(self, arguments: list[str], stdin: bytes) -> None:
         super().__init__("captured")
-        self.arguments = arguments
+        self.arguments, self.stdin = arguments, stdin
 
 
-def winrm_script(command: str, secrets: Mapping[str, str] | None = None) -> str:
-    """The script ``WinrmTransport.run`` hands powershell.exe, decoded from its ``-EncodedCommand``."""
+def _decoded_stdin(data: bytes, names: int) -> tuple[list[str], str]:
+    """(secret values, script) of the stager's input, decoded the way the stager decodes it (``~XXXX``)."""
+    lines = data.decode("ascii").split("\r\n")
+    assert lines[-2:] == [".", ""], "the input does not end with the stager's end line"
+
+    def text(line: str) -> str:
+        assert line.startswith(":"), line[:40]
+        parts = line[1:].split("~")
+        return (parts[0] + "".join(chr(int(part[:4], 16)) + part[4:] for part in parts[1:])).encode(
+            "utf-16", "surrogatepass").decode("utf-16")
+
+    values = [text(line) for line in lines[:-2]]
+    return values[:names], "\n".join(values[names:])
+
+
+def winrm_sent(command: str, secrets: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """(the stager decoded from ``-EncodedCommand``, the script decoded from stdin) of ``WinrmTransport.run``."""
     transport = WinrmTransport("win-host", "192.0.2.10",
                                WinrmOptions(user="custode", password=SecretRef(env="CUSTODE_UNUSED_PASSWORD")))
+    sent: list[list[str]] = []
 
-    def start(arguments: list[str], *, piped_stdin: bool = False) -> tuple:
-        raise _Started(arguments)
+    def start(arguments: list[str]) -> tuple:
+        sent.append(arguments)
+        return None, "shell", "command"
+
+    def send_input(protocol: object, shell_id: str, command_id: str, data: bytes) -> None:
+        raise _Started(sent[0], data)
 
     transport._start = start  # type: ignore[method-assign]
+    transport._send_input = send_input  # type: ignore[method-assign]
     try:
         transport.run(command, 60.0, secrets=secrets)
     except _Started as started:
-        arguments = started.arguments
-    else:  # pragma: no cover - _start always raises
-        raise AssertionError("WinrmTransport.run did not start the command")
+        arguments, stdin = started.arguments, started.stdin
+    else:  # pragma: no cover - _send_input always raises
+        raise AssertionError("WinrmTransport.run did not send the script")
     assert arguments[:3] == ["-NoProfile", "-NonInteractive", "-EncodedCommand"], arguments
-    return base64.b64decode(arguments[3]).decode("utf-16-le")
+    values, script = _decoded_stdin(stdin, len(secrets or {}))
+    assert values == [value for _, value in sorted((secrets or {}).items())]
+    return base64.b64decode(arguments[3]).decode("utf-16-le"), script
 
 
 def _winrm() -> list[Script]:
     command = "Get-Service -Name 'Spooler' | Select-Object -ExpandProperty Status"
     secrets = {"CUSTODE_SECRET_TOKEN": "t0k'en\"$x`", "CUSTODE_SECRET_DB_PASS": "p@ss\nline2"}
+    plain, with_secrets = winrm_sent(command), winrm_sent(command, secrets)
+    assert plain[1] == with_secrets[1] == command, "the script arrives as it was given"
     return [
-        Script("winrm:run(no secrets)", winrm_script(command), "WinrmTransport.run(command), -EncodedCommand decoded",
-               True),
-        Script("winrm:run(two secrets)", winrm_script(command, secrets),
+        Script("winrm:stager(no secrets)", plain[0], "WinrmTransport.run(command), -EncodedCommand decoded", True),
+        Script("winrm:stager(two secrets)", with_secrets[0],
                "WinrmTransport.run(command, secrets={2 names}), -EncodedCommand decoded", True),
-        Script("winrm:run(farm probe)", winrm_script(windows_probe.probe_command()),
-               "WinrmTransport.run(probe_command()), -EncodedCommand decoded", True),
+        Script("winrm:stdin(farm probe)", winrm_sent(windows_probe.probe_command())[1],
+               "WinrmTransport.run(probe_command()), stdin decoded", True),
     ]
 
 
-def _preludes() -> list[Script]:
+def _stagers() -> list[Script]:
     return [
-        Script("secret-env:powershell_prelude(1 name)", secret_env.powershell_prelude(["CUSTODE_SECRET_TOKEN"]),
-               "secret_env.powershell_prelude(['CUSTODE_SECRET_TOKEN'])", True),
-        Script("secret-env:powershell_prelude(3 names)",
-               secret_env.powershell_prelude(["CUSTODE_SECRET_A", "CUSTODE_SECRET_B_2", "CUSTODE_SECRET_C"]),
-               "secret_env.powershell_prelude([3 names])", True),
+        Script("winrm-stager:stdin_stager(1 name)", stdin_stager(["CUSTODE_SECRET_TOKEN"]),
+               "winrm.stdin_stager(['CUSTODE_SECRET_TOKEN'])", True),
+        Script("winrm-stager:stdin_stager(3 names)",
+               stdin_stager(["CUSTODE_SECRET_A", "CUSTODE_SECRET_B_2", "CUSTODE_SECRET_C"]),
+               "winrm.stdin_stager([3 names])", True),
     ]
 
 
@@ -271,7 +290,9 @@ def _playbook() -> list[Script]:
         assert bound.secrets, name
         out.append(Script(f"playbook-secret:{name}", bound.text,
                           f"Variables.render_command(<{name} template>, 'powershell')"))
-        out.append(Script(f"playbook-secret:{name}+winrm-prelude", winrm_script(bound.text, bound.secrets),
+        stager, script = winrm_sent(bound.text, bound.secrets)
+        assert script == bound.text, name
+        out.append(Script(f"playbook-secret:{name}+winrm-stager", stager,
                           f"WinrmTransport.run(<{name} bound command>, secrets=...), -EncodedCommand decoded"))
     return out
 
@@ -435,15 +456,15 @@ def _shipped_playbooks() -> list[Script]:
     return out
 
 
-SCRIPTS: list[Script] = (_shipped() + _farm_probe() + _winrm() + _preludes() + _playbook() + _update_steps()
+SCRIPTS: list[Script] = (_shipped() + _farm_probe() + _winrm() + _stagers() + _playbook() + _update_steps()
                          + _restore_files() + _restore_commands() + _shipped_playbooks())
 
 KNOWN_FAILURES: dict[str, str] = {}
 """Script id -> why tree-sitter-powershell rejects a generated script (xfail, strict: a fix must remove it).
 
-Empty: the secret prelude once ended with ``Remove-Variable __custode, __custodeLine``, valid PowerShell that
-tree-sitter-powershell 0.26.4 rejects (a comma-separated list of bare words as a command argument, as in
-``Get-Process notepad, calc``); the names are quoted now, which every parser reads."""
+Empty: the secret prelude (now the WinRM stager) once ended with ``Remove-Variable __custode, __custodeLine``,
+valid PowerShell that tree-sitter-powershell 0.26.4 rejects (a comma-separated list of bare words as a command
+argument, as in ``Get-Process notepad, calc``); the names are quoted now, which every parser reads."""
 
 KNOWN_PS3_CONSTRUCTS: dict[str, str] = {}
 """Script id -> the PowerShell 3+ constructs a PowerShell 2.0 script uses today (each named in the reason)."""
@@ -459,13 +480,13 @@ def test_every_generator_is_covered():
     ids = [script.id for script in SCRIPTS]
     assert len(ids) == len(set(ids)), "two scripts share an id"
     assert SHIPPED, "git ls-files found no .ps1 file"
-    for prefix in ("shipped:", "farm-probe:", "winrm:", "secret-env:", "playbook-secret:", "update-step:",
+    for prefix in ("shipped:", "farm-probe:", "winrm:", "winrm-stager:", "playbook-secret:", "update-step:",
                    "restore-files:", "restore-command:", "shipped-playbook:"):
         assert any(script_id.startswith(prefix) for script_id in ids), prefix
     assert set(KNOWN_FAILURES) <= set(ids) and set(KNOWN_PS3_CONSTRUCTS) <= set(ids)
-    # The unpacked probe is exactly the minified script: what the host runs is what is parsed here.
-    unpacked = next(script.text for script in SCRIPTS if script.id == "farm-probe:unpacked")
-    assert unpacked.rstrip(" ") == windows_probe.minify(windows_probe.SCRIPT)
+    # What the stager reads from stdin is exactly probe_command(): what the host runs is what is parsed here.
+    sent = next(script.text for script in SCRIPTS if script.id == "farm-probe:stdin")
+    assert sent == windows_probe.probe_command()
 
 
 @pytest.mark.parametrize("script", _marked(SCRIPTS, KNOWN_FAILURES))
@@ -474,9 +495,9 @@ def test_script_parses(script: Script):
     assert_parses(script.text)
 
 
-def test_the_prelude_removes_its_variables_as_a_list_of_strings():
-    """The grammar gap that once failed the prelude, kept visible: bare words with commas do not parse here."""
-    assert "Remove-Variable '__custode', '__custodeLine'" in secret_env.powershell_prelude(["CUSTODE_SECRET_X"])
+def test_the_stager_removes_its_variables_as_a_list_of_strings():
+    """The grammar gap that once failed the secret prelude, kept visible: bare words with commas do not parse here."""
+    assert "Remove-Variable '__custodeIn'" in stdin_stager(["CUSTODE_SECRET_X"])
     assert first_problem(parse("Get-Process notepad, calc")) is not None
 
 
@@ -500,7 +521,8 @@ def test_the_windows_update_playbook_is_parsed_and_held_to_powershell_2():
 def test_the_probe_is_held_to_powershell_2():
     probe_ids = {script.id for script in SCRIPTS if script.powershell2}
     assert "shipped:agent/farm/probes/windows.ps1" in probe_ids
-    assert {"farm-probe:unpacked", "farm-probe:command(include_updates=True)", "winrm:run(farm probe)"} <= probe_ids
+    assert {"farm-probe:stdin", "farm-probe:command(include_updates=True)", "winrm:stdin(farm probe)",
+            "winrm:stager(no secrets)", "winrm:stager(two secrets)"} <= probe_ids
 
 
 # -- the checks can fail --------------------------------------------------------------------------

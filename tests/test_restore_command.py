@@ -39,7 +39,7 @@ from custode.agent.restore.backends.command import (
     unquoted_placeholders,
 )
 from custode.agent.restore.model import RestoreError, Snapshot
-from custode.agent.restore.remote_files import TICKS_AT_EPOCH, RemoteFileSystem
+from custode.agent.restore.remote_files import TICKS_AT_EPOCH, WINRM_SCRIPT_LIMIT, RemoteFileSystem
 from custode.agent.transports.config import SshOptions, WinrmOptions
 from custode.agent.transports.local import LocalTransport
 from custode.agent.transports.quoting import quote_powershell
@@ -489,17 +489,18 @@ def test_windows_walk_and_sha256(windows):
         list(fs.walk("E:\\Manca"))
 
 
-def test_windows_sha256_of_many_files_stays_under_the_command_line_limit(windows):
+def test_windows_sha256_of_many_files_stays_under_the_script_limit(windows):
     server, host, transport = windows
     many = {f"Archivio storico/Delibere della giunta/{year}/delibera n. {n} dell’anno {year}.pdf":
-            f"{year}-{n}".encode() for year in range(2010, 2016) for n in range(1, 21)}
+            f"{year}-{n}".encode() for year in range(2010, 2016) for n in range(1, 121)}
     make_tree(host.local("D:\\Dati"), many)
     fs = RemoteFileSystem(transport, timeout=20)
     paths = [fs.join("D:\\Dati", relative) for relative in many]
     hashes = fs.sha256(paths)
     assert {hashes[fs.join("D:\\Dati", relative)] for relative in many} == {sha(data) for data in many.values()}
     batches = [script for script in server.scripts if "# custode:sha256" in script]
-    assert 2 <= len(batches) <= 6  # split only as far as Windows' 8191-character command line requires
+    assert 2 <= len(batches) <= 6  # split only as far as WINRM_SCRIPT_LIMIT requires
+    assert all(len(script) <= WINRM_SCRIPT_LIMIT for script in batches)
 
 
 def test_windows_scratch_in_temp_and_removed(windows):

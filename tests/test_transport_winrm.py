@@ -1,7 +1,9 @@
 """WinrmTransport against a WS-Management double that answers like a Windows host (tests/winrm_server.py).
 
 The double speaks HTTPS with a certificate from a throwaway CA, as the product
-default (https, verified) requires; Basic auth is the only one it implements.
+default (https, verified) requires, with Basic auth here; NTLM is in
+tests/test_winrm_ntlm.py. Every script reaches the double on the command's
+stdin, behind the stager on the command line, as it reaches Windows.
 """
 
 from __future__ import annotations
@@ -11,12 +13,33 @@ import time
 import pytest
 import winrm.transport
 from conftest import free_port
-from winrm_server import HANG, SIGNAL_TERMINATE, Delayed, WinrmServer, clixml, encoded_script
+from winrm.exceptions import WinRMOperationTimeoutError
+from winrm.protocol import Protocol
+from winrm_server import (
+    CMD_LINE_LIMIT,
+    HANG,
+    MISSING_INPUT,
+    SIGNAL_TERMINATE,
+    Delayed,
+    WinrmServer,
+    clixml,
+    encoded_script,
+)
 
 from custode.agent.transports import open_transport
 from custode.agent.transports.base import TransportError
 from custode.agent.transports.config import HostConfig, WinrmOptions
-from custode.agent.transports.winrm import WinrmTransport, clixml_to_text, encode_powershell
+from custode.agent.transports.secret_env import MISSING_INPUT_EXIT
+from custode.agent.transports.winrm import (
+    MAX_COMMAND_LINE,
+    MAX_SCRIPT,
+    SEND_CHUNK,
+    WinrmTransport,
+    clixml_to_text,
+    encode_powershell,
+    stdin_input,
+    stdin_stager,
+)
 
 PASSWORD_ENV = "CUSTODE_TEST_WINRM_PASSWORD"
 
@@ -47,9 +70,15 @@ def test_command_succeeds_with_its_stdout_in_utf8(server):
     assert result.ok and result.exit_code == 0 and not result.timed_out and not result.truncated
     assert result.stdout == "Comune di Forlì: servizio attivo, città ok\r\n"
     assert result.stderr == ""
-    assert server.scripts == [script]  # the double decoded -EncodedCommand back to the exact script
+    assert server.scripts == [script]  # what the stager read from stdin: the exact script
     create = next(request for request in server.requests if request.action == "Create")
     assert create.options["WINRS_CODEPAGE"] == "65001"
+    command = next(request for request in server.requests if request.action == "Command")
+    assert command.stager == stdin_stager() and "Spooler" not in (command.command_line or "")
+    assert command.options["WINRS_CONSOLEMODE_STDIN"] == "FALSE"  # a pipe, so $input reads what is sent
+    send = next(request for request in server.requests if request.action == "Send")
+    assert send.command_id == command.command_id and send.stdin_end
+    assert send.stdin == stdin_input(script)
 
 
 def test_open_transport_builds_a_winrm_transport(server):
@@ -166,11 +195,12 @@ def test_ws_management_sequence(server):
     server.on("hostname", (0, "SRV\r\n", ""))
     with transport(server) as winrm_transport:
         winrm_transport.run("hostname", timeout=10)
-    assert server.actions == ["Create", "Command", "Receive", "Signal", "Delete"]
+    assert server.actions == ["Create", "Command", "Send", "Receive", "Signal", "Delete"]
     command = server.requests[1]
-    assert command.options == {"WINRS_CONSOLEMODE_STDIN": "TRUE", "WINRS_SKIP_CMD_SHELL": "FALSE"}
+    assert command.options == {"WINRS_CONSOLEMODE_STDIN": "FALSE", "WINRS_SKIP_CMD_SHELL": "FALSE"}
     assert command.shell_id == server.requests[0].shell_id == server.requests[-1].shell_id
-    assert server.requests[2].command_id == server.requests[3].command_id == command.command_id
+    assert server.requests[2].command_id == server.requests[3].command_id == server.requests[4].command_id \
+        == command.command_id
 
 
 def test_soap_fault_is_quoted(server):
@@ -206,10 +236,134 @@ def test_missing_auth_library_names_the_package(server, monkeypatch):
     assert server.actions == []
 
 
-def test_too_long_script_is_refused_before_the_network(server):
-    with pytest.raises(TransportError, match="over Windows' limit"):
-        transport(server).run("Write-Output 'a'\n" * 400, timeout=10)
+def test_a_script_far_over_the_command_line_limit_runs_whole(server):
+    """The farm probe, a restore test's list of files: far more than -EncodedCommand's 8,191 characters."""
+    script = "".join(f"Write-Output 'riga {n:05d} del Comune di Forlì'\r\n" for n in range(4000))  # ~190 KB
+    assert len(encode_powershell(script)) > 20 * MAX_COMMAND_LINE
+    server.on("riga 00000", (0, "fatto\r\n", ""))
+    with transport(server) as winrm_transport:
+        result = winrm_transport.run(script, timeout=30)
+    assert result.ok and result.stdout == "fatto\r\n"
+    assert server.scripts == [script]  # CR LF and ì arrive as they were
+    sends = [request for request in server.requests if request.action == "Send"]
+    assert len(sends) > 2 and all(len(send.stdin or b"") <= SEND_CHUNK for send in sends)
+    assert [send.stdin_end for send in sends] == [False] * (len(sends) - 1) + [True]  # End only on the last
+    command = next(request for request in server.requests if request.action == "Command")
+    assert command.command_line == ("powershell -NoProfile -NonInteractive -EncodedCommand "
+                                    + encode_powershell(stdin_stager()))  # the stager, whatever the script
+    assert len(command.command_line) < MAX_COMMAND_LINE - 3000, "room for the names of many secrets"
+
+
+def test_stdin_is_printable_ascii_whatever_the_script():
+    """The host decodes stdin in its console code page (437, 850…): only printable ASCII survives every one."""
+    script = "Write-Output \"Perù, Forlì, l’anagrafe ~ 😀\"\r\n\tGet-Date\n"
+    data = stdin_input(script, ["pass\nword è"])
+    assert all(0x20 <= byte < 0x7F or byte in b"\r\n" for byte in data)
+    assert data.split(b"\r\n")[-2:] == [b".", b""]
+
+
+SUSPICIOUS = """Add-Type DllImport DefineDynamicAssembly DefineDynamicModule DefineType DefineConstructor CreateType
+DefineLiteral DefineEnum DefineField ILGenerator Emit UnverifiableCodeAttribute DefinePInvokeMethod GetTypes
+GetAssemblies Methods Properties GetConstructor GetConstructors GetDefaultMembers GetEvent GetEvents GetField
+GetFields GetInterface GetInterfaceMap GetInterfaces GetMember GetMembers GetMethod GetMethods GetNestedType
+GetNestedTypes GetProperties GetProperty InvokeMember MakeArrayType MakeByRefType MakeGenericType MakePointerType
+DeclaringMethod DeclaringType ReflectedType TypeHandle TypeInitializer UnderlyingSystemType InteropServices Marshal
+AllocHGlobal PtrToStructure StructureToPtr FreeHGlobal IntPtr MemoryStream DeflateStream FromBase64String
+EncodedCommand Bypass ToBase64String ExpandString GetPowerShell OpenProcess VirtualAlloc VirtualFree
+WriteProcessMemory CreateUserThread CloseHandle GetDelegateForFunctionPointer kernel32 CreateThread memcpy
+LoadLibrary GetModuleHandle GetProcAddress VirtualProtect FreeLibrary ReadProcessMemory CreateRemoteThread
+AdjustTokenPrivileges WriteByte WriteInt32 OpenThreadToken PtrToString ZeroFreeGlobalAllocUnicode OpenProcessToken
+GetTokenInformation SetThreadToken ImpersonateLoggedOnUser RevertToSelf GetLogonSessionData CreateProcessWithToken
+DuplicateTokenEx OpenWindowStation OpenDesktop MiniDumpWriteDump AddSecurityPackage EnumerateSecurityPackages
+GetProcessHandle DangerousGetHandle CryptoServiceProvider Cryptography RijndaelManaged SHA1Managed CryptoStream
+CreateEncryptor CreateDecryptor TransformFinalBlock DeviceIoControl SetInformationProcess PasswordDeriveBytes
+GetAsyncKeyState GetKeyboardState GetForegroundWindow BindingFlags NonPublic ScriptBlockLogging
+LogPipelineExecutionDetails ProtectedEventLogging""".split()
+"""The words for which Windows PowerShell 5 logs a script block as suspicious even with script block logging off
+(event 4104, warning): PowerShell's CompiledScriptBlock.cs, as listed by Spacecow99/PSAlert."""
+
+
+def test_the_stager_holds_no_word_powershell_logs_as_suspicious():
+    """The stager is in every command's script block log: it must read as what it is, not as a malware stager."""
+    for names in ([], ["CUSTODE_SECRET_TOKEN", "CUSTODE_SECRET_DB_PASS"]):
+        text = stdin_stager(names).lower()
+        assert [word for word in SUSPICIOUS if word.lower() in text] == []
+
+
+def test_a_script_over_the_stdin_limit_is_refused_before_the_network(server):
+    with pytest.raises(TransportError, match="over Custode's limit"):
+        transport(server).run("#" * (MAX_SCRIPT + 1), timeout=10)
     assert server.actions == []
+
+
+def test_a_stager_over_the_command_line_limit_is_refused_before_the_network(server):
+    secrets = {f"CUSTODE_SECRET_VALUE_NUMBER_{n:03d}": "x" for n in range(100)}
+    with pytest.raises(TransportError, match="over Windows' limit"):
+        transport(server).run("hostname", timeout=10, secrets=secrets)
+    assert server.actions == []
+
+
+def test_secrets_reach_the_environment_never_the_command_line_or_the_script(server):
+    server.on("Login", (0, "ok\r\n", ""))
+    secrets = {"CUSTODE_SECRET_TOKEN": "t0k'en\"$x` è\nseconda riga", "CUSTODE_SECRET_EMPTY": ""}
+    script = "& 'C:\\Vendor\\Login.exe' -Token \"${env:CUSTODE_SECRET_TOKEN}\""
+    with transport(server) as winrm_transport:
+        assert winrm_transport.run(script, timeout=10, secrets=secrets).ok
+    command = next(request for request in server.requests if request.action == "Command")
+    assert command.environment == secrets and command.script == script
+    assert "t0k" not in (command.command_line or "") and "t0k" not in (command.stager or "")
+    assert "'CUSTODE_SECRET_EMPTY', 'CUSTODE_SECRET_TOKEN'" in (command.stager or "")
+
+
+# -- what the double imitates of Windows, checked through pywinrm alone -------------------------------------------
+
+
+def protocol(server: WinrmServer) -> Protocol:
+    return Protocol(server.url, transport="basic", username=server.user, password=server.password,
+                    server_cert_validation="ignore", operation_timeout_sec=1, read_timeout_sec=6)
+
+
+def stager_command(stager: str) -> str:
+    return f"-NoProfile -NonInteractive -EncodedCommand {encode_powershell(stager)}"
+
+
+def test_the_double_reads_stdin_only_from_a_pipe(server):
+    """With WinRS' console as stdin (pywinrm's default) $input is empty: the stager says so and exits 125."""
+    server.on("hostname", (0, "SRV\r\n", ""))
+    winrm_protocol = protocol(server)
+    shell = winrm_protocol.open_shell()
+    command = winrm_protocol.run_command(shell, "powershell", [stager_command(stdin_stager())])
+    stdout, stderr, code = winrm_protocol.get_command_output(shell, command)
+    assert code == MISSING_INPUT_EXIT and stderr.decode().strip() == MISSING_INPUT and stdout == b""
+    winrm_protocol.close_shell(shell)
+
+
+def test_the_double_runs_a_stdin_command_only_once_stdin_is_closed(server):
+    server.on("hostname", (0, "SRV\r\n", ""))
+    winrm_protocol = protocol(server)
+    shell = winrm_protocol.open_shell()
+    command = winrm_protocol.run_command(shell, "powershell", [stager_command(stdin_stager())],
+                                         console_mode_stdin=False)
+    data = stdin_input("hostname")
+    winrm_protocol.send_command_input(shell, command, data[:5])
+    with pytest.raises(WinRMOperationTimeoutError):  # still reading $input: a running command
+        winrm_protocol.get_command_output_raw(shell, command)
+    assert server.scripts == []
+    winrm_protocol.send_command_input(shell, command, data[5:], end=True)
+    assert winrm_protocol.get_command_output(shell, command) == (b"SRV\r\n", b"", 0)
+    assert server.scripts == ["hostname"]
+    winrm_protocol.close_shell(shell)
+
+
+def test_the_double_refuses_a_command_line_over_cmd_exe_limit(server):
+    winrm_protocol = protocol(server)
+    shell = winrm_protocol.open_shell()
+    script = "Write-Output 'a'\n" * 300  # what -EncodedCommand could once carry, and no more
+    line = stager_command(script)
+    assert len("powershell " + line) > CMD_LINE_LIMIT
+    command = winrm_protocol.run_command(shell, "powershell", [line])
+    assert winrm_protocol.get_command_output(shell, command) == (b"", b"The command line is too long.\r\n", 1)
+    winrm_protocol.close_shell(shell)
 
 
 def test_clixml_decoding():

@@ -1,11 +1,12 @@
 """A WS-Management test double that answers pywinrm the way a Windows host does.
 
 No Windows machine is available to the test suite, so ``WinrmServer`` speaks
-the WinRS part of WS-Management (MS-WSMV) over HTTP(S) on 127.0.0.1: Basic
-auth, Create/Command/Receive/Signal/Delete on the ``windows/shell/cmd``
-resource, SOAP faults with the WSManFault codes Windows uses. It never runs
-anything: it decodes ``powershell ... -EncodedCommand`` and hands the script
-to a Python handler the test registered with :meth:`WinrmServer.on`.
+the WinRS part of WS-Management (MS-WSMV) over HTTP(S) on 127.0.0.1:
+Create/Command/Send/Receive/Signal/Delete on the ``windows/shell/cmd``
+resource, SOAP faults with the WSManFault codes Windows uses, and Basic or
+NTLM authentication. It never runs anything: it decodes
+``powershell ... -EncodedCommand`` and hands the script to a Python handler the
+test registered with :meth:`WinrmServer.on`.
 
 What it imitates on purpose, because the transport must cope with it:
 
@@ -15,7 +16,29 @@ What it imitates on purpose, because the transport must cope with it:
 * stdout is encoded in the shell's code page (``WINRS_CODEPAGE``, 437 unless
   the client asks for 65001) and str stderr is wrapped in PowerShell's CLIXML;
 * an unknown ShellId gets WSManFault 2150858843;
-* input sent to a command's stdin (``Send``) is recorded, not read by anything.
+* WinRS starts the command through ``cmd /c``: a command line over 8,191
+  characters fails as cmd.exe fails it ("The command line is too long.");
+* stdin, like powershell.exe's: a command whose text uses ``$input`` gets the
+  bytes sent to its stdin (``Send``) as ``$input`` lines, decoded in the
+  shell's code page, once the client closes stdin (``End="true"``); until then
+  it is a running command, and Receive waits. With WinRS' console stdin
+  (``WINRS_CONSOLEMODE_STDIN=TRUE``) ``$input`` is empty, as on Windows. The
+  one such command it can "run" is Custode's stager
+  (``agent/transports/winrm.py``), decoded here from its documented input
+  format, independently of the product code: the script it would run is what
+  the handlers see and :attr:`WinrmServer.scripts` lists, the secrets it
+  would set are the request's ``environment``;
+* NTLM (``auth="ntlm"``): 401 with ``WWW-Authenticate: Negotiate`` (and
+  ``Kerberos``, as a domain member advertises), the three legs on one
+  keep-alive connection with pyspnego as the acceptor (``spnego.server(
+  protocol="ntlm")``, whose credentials come from the file named by the
+  ``NTLM_USER_FILE`` environment variable, lines ``DOMAIN:user:password``:
+  see :func:`ntlm_user_file`), channel binding to the TLS
+  certificate over HTTPS, and over HTTP the message encryption of MS-WSMV
+  2.2.9.1.1 (``multipart/encrypted``, ``application/HTTP-SPNEGO-session-
+  encrypted``) that pywinrm applies there; an unencrypted SOAP message over
+  HTTP is refused (Windows' AllowUnencrypted=false). Every Authorization
+  header is recorded in :attr:`WinrmServer.auth_log`.
 
 Never imported by product code.
 """
@@ -24,12 +47,16 @@ from __future__ import annotations
 
 import base64
 import datetime
+import hashlib
 import ipaddress
+import itertools
+import os
 import re
 import secrets
 import shutil
 import socket
 import ssl
+import struct
 import sys
 import tempfile
 import threading
@@ -37,10 +64,11 @@ import time
 import uuid
 import weakref
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any, Literal
 from xml.sax.saxutils import escape, quoteattr
 
 from conftest import free_port
@@ -80,6 +108,13 @@ STATE_DONE = f"{SHELL_URI}/CommandState/Done"
 OPERATION_TIMEOUT_CODE = 2150858793
 SHELL_NOT_FOUND_CODE = 2150858843
 CLIXML_NS = "http://schemas.microsoft.com/powershell/2004/04"
+CMD_LINE_LIMIT = 8191
+"""cmd.exe's limit on its command line; WinRS starts every command through ``cmd /c``."""
+STAGER_MARK = "# Custode (agent/transports/winrm.py): the script comes on standard input"
+"""The first line of Custode's stdin stager: the one ``$input`` reader the double knows how to run."""
+MISSING_INPUT = "custode: the script of this command did not arrive whole on its standard input"
+ENCRYPTED_PROTOCOL = "application/HTTP-SPNEGO-session-encrypted"
+MIME_BOUNDARY = b"--Encrypted Boundary"
 
 Result = tuple[int, "str | bytes", "str | bytes"]
 
@@ -126,6 +161,61 @@ def clixml(errors: str, *, progress: str | None = "Preparing modules for first u
     return document.encode("utf-8")
 
 
+def uses_dollar_input(script: str) -> bool:
+    """Whether ``script`` uses ``$input``, outside comments: powershell.exe reads stdin for it only then.
+
+    (ConsoleHost's ``AstSearcher.IsUsingDollarInput``; comments are dropped
+    line by line, which is enough for the scripts the double sees.)
+    """
+    code = "\n".join(line.split("#", 1)[0] for line in script.splitlines())
+    return re.search(r"\$input\b", code, re.I) is not None
+
+
+def unescape_line(line: str) -> str:
+    """One line of the stager's input format: ``:`` then text with ``~XXXX`` for UTF-16 units and ``~``."""
+    parts = line[1:].split("~")
+    units = [parts[0]]
+    for part in parts[1:]:
+        units += [chr(int(part[:4], 16)), part[4:]]
+    return "".join(units).encode("utf-16", "surrogatepass").decode("utf-16")
+
+
+def read_lines(data: str) -> list[str]:
+    """Lines as .NET's TextReader.ReadLine splits them (CR LF, LF or CR), as PowerShell reads stdin."""
+    lines = re.split(r"\r\n|\n|\r", data)
+    if lines[-1] == "":  # the terminator of the last line, not a line
+        lines.pop()
+    return lines
+
+
+def run_stager(stager: str, lines: list[str]) -> tuple[str, dict[str, str]] | tuple[int, bytes]:
+    """What Custode's stager would do with ``lines`` of ``$input``: (script, environment), or (exit code, stderr).
+
+    Follows the input format the stager documents (a line per secret, the
+    script's lines, ``.``), not the product's Python code, so a change on one
+    side that the other did not follow fails the tests.
+    """
+    found = re.search(r"\}\s*\$__custodeIn\s+@\(([^)]*)\)", stager)
+    if not stager.startswith(STAGER_MARK) or found is None:
+        return 1, b"the test double runs only Custode's stdin stager among the scripts that read $input\r\n"
+    names = re.findall(r"'([A-Z0-9_]+)'", found.group(1))
+    if len(lines) < len(names) + 2 or lines[-1] != ".":
+        return 125, (MISSING_INPUT + "\r\n").encode()
+    values = [unescape_line(line) for line in lines[:-1]]
+    return "\n".join(values[len(names):]), dict(zip(names, values[:len(names)], strict=True))
+
+
+def ntlm_user_file(path: Path | str, doubles: Iterable["WinrmServer"]) -> Path:
+    """Write the pyspnego credential store (``DOMAIN:user:password`` lines) for ``doubles`` at ``path``.
+
+    Point ``NTLM_USER_FILE`` at it (``monkeypatch.setenv``): pyspnego's acceptor
+    reads that variable, process-wide, so several doubles share one file.
+    """
+    target = Path(path)
+    target.write_text("".join(f"{d.domain}:{d.user}:{d.password}\n" for d in doubles), encoding="utf-8")
+    return target
+
+
 def encoded_script(command_line: str) -> str | None:
     """The script of ``powershell ... -EncodedCommand BASE64`` (any accepted prefix: -e, -enc, -ec)."""
     tokens = command_line.split()
@@ -144,6 +234,12 @@ class RecordedRequest:
     command_id: str | None = None
     signal: str | None = None
     script: str | None = None
+    """Command: the script PowerShell runs: what the stager read from stdin (set when stdin closes), else the
+    ``-EncodedCommand`` text."""
+    stager: str | None = None
+    """Command: the ``-EncodedCommand`` text when it reads stdin (``$input``), i.e. the stager."""
+    environment: dict[str, str] = field(default_factory=dict)
+    """Command: the variables the stager would set from stdin (the secrets)."""
     command_line: str | None = None
     """Command: the command line exactly as sent (``powershell -NoProfile ... -EncodedCommand BASE64``)."""
     stdin: bytes | None = None
@@ -154,17 +250,40 @@ class RecordedRequest:
     options: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class AuthRecord:
+    """One request's ``Authorization`` header, as the double saw it, and how it answered."""
+
+    connection: int
+    """Which TCP connection (NTLM authenticates a connection, not a request)."""
+    authorization: str | None
+    scheme: str | None
+    ntlm_message: int | None
+    """1 NEGOTIATE, 3 AUTHENTICATE (from the NTLMSSP header of the token), else None."""
+    status: int
+    challenge: str | None = None
+    """The ``WWW-Authenticate`` value of a 401 that carried the server's CHALLENGE (message 2)."""
+    encrypted: bool = False
+    """The request's body was an MS-WSMV encrypted message."""
+
+
+_PENDING = object()
+"""A command's outcome while its stdin is still open: it is reading ``$input``."""
+
+
 @dataclass
 class _Command:
     id: str
     script: str
     outcome: object
     started: float
+    record: RecordedRequest | None = None
     stdout: bytes = b""
     stderr: bytes = b""
     exit_code: int = 0
     resolved: bool = False
     signalled: threading.Event = field(default_factory=threading.Event)
+    ready: threading.Event = field(default_factory=threading.Event)
     stdin: bytearray = field(default_factory=bytearray)
     stdin_closed: bool = False
 
@@ -186,11 +305,18 @@ class WinrmServer(TestServer):
     """A fake Windows host on 127.0.0.1 for pywinrm; a context manager, or ``start()``/``stop()``."""
 
     def __init__(self, *, user: str = "custode", password: str | None = None, tls: bool = False,
-                 chunk_size: int = 4096, base: Path | str | None = None) -> None:
+                 chunk_size: int = 4096, base: Path | str | None = None, auth: Literal["basic", "ntlm"] = "basic",
+                 domain: str = "COMUNE", schemes: tuple[str, ...] = ("Negotiate", "Kerberos")) -> None:
         self.user = user
         self.password = password if password is not None else secrets.token_urlsafe(12)
         self.tls = tls
         self.chunk_size = chunk_size
+        self.auth = auth
+        self.domain = domain
+        self.schemes = schemes
+        """What a 401 offers (one ``WWW-Authenticate`` header each); Windows' defaults are Negotiate and Kerberos."""
+        self.auth_log: list[AuthRecord] = []
+        self._connection_ids = itertools.count(1)
         self.host = "127.0.0.1"
         self.port = free_port()
         self.requests: list[RecordedRequest] = []
@@ -219,6 +345,23 @@ class WinrmServer(TestServer):
         if not self.tls:
             raise RuntimeError("ca_file exists only for WinrmServer(tls=True)")
         return self.base / "ca.pem"
+
+    @property
+    def account(self) -> str:
+        """The user name a client gives: ``DOMAIN\\user`` for NTLM (a domain account), the bare name for Basic."""
+        return f"{self.domain}\\{self.user}" if self.auth == "ntlm" else self.user
+
+    @property
+    def channel_bindings(self) -> bytes | None:
+        """RFC 5929 tls-server-end-point of the certificate (SHA-256: it is signed with ECDSA-SHA256), or None."""
+        if not self.tls:
+            return None
+        from cryptography import x509
+        from cryptography.hazmat.primitives import serialization
+
+        der = x509.load_pem_x509_certificate((self.base / "server.pem").read_bytes()).public_bytes(
+            serialization.Encoding.DER)
+        return b"tls-server-end-point:" + hashlib.sha256(der).digest()
 
     @property
     def actions(self) -> list[str]:
@@ -258,7 +401,23 @@ class WinrmServer(TestServer):
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
+    def close_connections(self) -> None:
+        """Close every open keep-alive connection, as http.sys does after its idle timeout (120 s by default)."""
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
     def start(self) -> None:
+        if self.auth == "ntlm":
+            store = os.environ.get("NTLM_USER_FILE", "")
+            line = f"{self.domain}:{self.user}:{self.password}"
+            if not store or not Path(store).is_file() or line not in Path(store).read_text().splitlines():
+                raise RuntimeError(f"WinrmServer(auth='ntlm') needs NTLM_USER_FILE naming a file with the line "
+                                   f"{self.domain}:{self.user}:<password> (tests/winrm_server.ntlm_user_file)")
         handler = type("Handler", (_RequestHandler,), {"double": self})
         self._stopping.clear()
         self._httpd = _HttpServer((self.host, self.port), handler)
@@ -396,17 +555,39 @@ class WinrmServer(TestServer):
         command_line = " ".join(filter(None, [_text(line, "rsp:Command"), _text(line, "rsp:Arguments")]))
         script = encoded_script(command_line)
         command = _Command(id=str(uuid.uuid4()).upper(), script=script or command_line, outcome=None,
-                           started=time.monotonic())
-        record.script = command.script
+                           started=time.monotonic(), record=record)
         record.command_line = command_line
-        if script is None:
+        console_stdin = record.options.get("WINRS_CONSOLEMODE_STDIN", "TRUE").upper() != "FALSE"
+        if len(command_line) > CMD_LINE_LIMIT:  # cmd /c refuses it before powershell.exe starts
+            command.outcome = (1, "", b"The command line is too long.\r\n")
+        elif script is None:
             command.outcome = (1, "", f"the test double runs only powershell -EncodedCommand, got: {command_line}")
+        elif uses_dollar_input(script):
+            record.stager = script
+            if console_stdin:  # stdin is WinRS' console, not redirected: powershell.exe reads nothing into $input
+                command.outcome = self._run_stager(command, [])
+            else:
+                command.outcome = _PENDING  # reading $input until the client closes stdin
         else:
+            record.script = script
             command.outcome = self._dispatch(script)
         with self._lock:
             shell.commands[command.id] = command
         record.command_id = command.id
         return f"<rsp:CommandResponse><rsp:CommandId>{command.id}</rsp:CommandId></rsp:CommandResponse>"
+
+    def _run_stager(self, command: _Command, lines: list[str]) -> object:
+        """Run Custode's stager on ``lines`` of ``$input``: the script's handler, or the stager's own failure."""
+        ran = run_stager(command.script, lines)
+        if isinstance(ran[0], int):
+            return (ran[0], "", ran[1])
+        script, environment = ran
+        assert isinstance(script, str) and isinstance(environment, dict)
+        if command.record is not None:
+            command.record.script = script
+            command.record.environment = environment
+        command.started = time.monotonic()
+        return self._dispatch(script)
 
     def _dispatch(self, script: str) -> object:
         with self._lock:
@@ -449,6 +630,13 @@ class WinrmServer(TestServer):
 
     def _wait_until_finished(self, command: _Command, timeout: float) -> bool:
         """Hold the Receive like Windows: until the command has output, or the OperationTimeout passes."""
+        deadline = time.monotonic() + timeout
+        while command.outcome is _PENDING:  # still reading its stdin: running, with nothing to say yet
+            left = deadline - time.monotonic()
+            if left <= 0 or command.signalled.is_set() or self._stopping.is_set():
+                return False
+            command.ready.wait(min(left, 0.05))
+        timeout = max(0.0, deadline - time.monotonic())
         outcome = command.outcome
         if isinstance(outcome, _Hang):
             command.signalled.wait(timeout)
@@ -487,7 +675,7 @@ class WinrmServer(TestServer):
         return "<rsp:SignalResponse/>"
 
     def _do_send(self, root: ET.Element, record: RecordedRequest, timeout: float) -> str:
-        """Input for a command's stdin: recorded (the double runs nothing that would read it)."""
+        """Input for a command's stdin: recorded, and when it ends, ``$input`` of a command that reads it."""
         shell = self._shell(record)
         stream = root.find("s:Body/rsp:Send/rsp:Stream", NS)
         record.command_id = stream.get("CommandId") if stream is not None else None
@@ -501,6 +689,10 @@ class WinrmServer(TestServer):
         record.stdin_end = stream.get("End", "false").lower() == "true"
         command.stdin += record.stdin
         command.stdin_closed = record.stdin_end
+        if command.stdin_closed and command.outcome is _PENDING:
+            text = bytes(command.stdin).decode(shell.codepage, errors="replace")  # the console's input code page
+            command.outcome = self._run_stager(command, read_lines(text))
+            command.ready.set()
         return "<rsp:SendResponse/>"
 
     def _do_delete(self, root: ET.Element, record: RecordedRequest, timeout: float) -> str:
@@ -539,6 +731,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
         with self.double._lock:
             self.double._connections.add(self.request)
         super().setup()
+        # NTLM authenticates the TCP connection: its context lives as long as this handler (one per connection)
+        self._connection = next(self.double._connection_ids)
+        self._ntlm: Any = None
+        self._authenticated = False
 
     def finish(self) -> None:
         try:
@@ -564,8 +760,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if self.path.rstrip("/") != "/wsman":
             self._reply(404, b"", "text/html")
             return
+        if self.double.auth == "ntlm":
+            self._ntlm_post(body)
+            return
         if not self._authorized():
-            self._reply(401, b"", "text/html", {"WWW-Authenticate": 'Basic realm="WSMAN"'})
+            self._reply(401, b"", "text/html", [("WWW-Authenticate", 'Basic realm="WSMAN"')])
             return
         status, answer = self.double.handle(body)
         self._reply(status, answer, "application/soap+xml;charset=UTF-8")
@@ -581,11 +780,108 @@ class _RequestHandler(BaseHTTPRequestHandler):
         return secrets.compare_digest(user, self.double.user) and secrets.compare_digest(password,
                                                                                           self.double.password)
 
-    def _reply(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+    # -- NTLM ---------------------------------------------------------------------------------------
+
+    def _ntlm_post(self, body: bytes) -> None:
+        """One request on an NTLM endpoint: a leg of the handshake, or a (decrypted) SOAP message."""
+        import spnego
+        from spnego.channel_bindings import GssChannelBindings
+        from spnego.exceptions import SpnegoError
+
+        header = self.headers.get("Authorization")
+        scheme, _, token_text = (header or "").partition(" ")
+        token = b""
+        try:
+            token = base64.b64decode(token_text) if token_text else b""
+        except ValueError:
+            pass
+        message = int.from_bytes(token[8:12], "little") if token.startswith(b"NTLMSSP\0") else None
+        encrypted = (self.headers.get("Content-Type") or "").startswith("multipart/encrypted")
+
+        def log(status: int, challenge: str | None = None) -> None:
+            with self.double._lock:
+                self.double.auth_log.append(AuthRecord(self._connection, header, scheme or None, message, status,
+                                                       challenge, encrypted))
+
+        def refuse() -> None:  # a 401 offering the configured schemes, as Windows does
+            self._ntlm, self._authenticated = None, False
+            log(401)
+            self._reply(401, b"", "text/html", [("WWW-Authenticate", name) for name in self.double.schemes])
+
+        if header is not None:
+            if scheme.lower() not in {name.lower() for name in self.double.schemes} | {"ntlm"} or message is None:
+                refuse()
+                return
+            if message == 1:
+                bindings = self.double.channel_bindings
+                self._ntlm = spnego.server(protocol="ntlm", channel_bindings=GssChannelBindings(
+                    application_data=bindings) if bindings else None)
+                self._authenticated = False
+                challenge = f"{scheme} {base64.b64encode(self._ntlm.step(token) or b'').decode()}"
+                log(401, challenge)
+                self._reply(401, b"", "text/html", [("WWW-Authenticate", challenge)])
+                return
+            if message != 3 or self._ntlm is None:
+                refuse()
+                return
+            try:
+                self._ntlm.step(token)
+            except SpnegoError:  # wrong password, unknown user, bad channel binding
+                refuse()
+                return
+            self._authenticated = True
+        elif not self._authenticated:
+            refuse()
+            return
+        log(200)
+        if encrypted:
+            try:
+                body = self._unseal(body)
+            except (ValueError, SpnegoError) as exc:
+                self._reply(400, f"cannot decrypt the message: {exc}".encode(), "text/plain")
+                return
+        elif body and not self.double.tls:
+            self._reply(400, b"unencrypted SOAP over HTTP is refused (AllowUnencrypted=false)", "text/plain")
+            return
+        if not body:  # pywinrm's empty request that sets up the encryption context
+            self._reply(200, b"", "application/soap+xml;charset=UTF-8")
+            return
+        status, answer = self.double.handle(body)
+        if encrypted:
+            self._reply(status, self._seal(answer), f'multipart/encrypted;protocol="{ENCRYPTED_PROTOCOL}";'
+                                                   'boundary="Encrypted Boundary"')
+        else:
+            self._reply(status, answer, "application/soap+xml;charset=UTF-8")
+
+    def _unseal(self, body: bytes) -> bytes:
+        """The SOAP message inside an MS-WSMV 2.2.9.1.1 encrypted body, checked against its stated length."""
+        parts = [part for part in body.split(MIME_BOUNDARY + b"\r\n") if part]
+        if len(parts) != 2:
+            raise ValueError("not one encrypted part")
+        length = int(re.search(rb"Length=(\d+)", parts[0]).group(1))  # type: ignore[union-attr]
+        payload = parts[1].removesuffix(MIME_BOUNDARY + b"--\r\n").removeprefix(
+            b"\tContent-Type: application/octet-stream\r\n")
+        size = struct.unpack("<I", payload[:4])[0]
+        plain = self._ntlm.unwrap(payload[4:4 + size] + payload[4 + size:]).data
+        if len(plain) != length:
+            raise ValueError(f"{len(plain)} bytes decrypted, the header says {length}")
+        return plain
+
+    def _seal(self, plain: bytes) -> bytes:
+        """``plain`` as an encrypted MS-WSMV body, signature and sealed message from the NTLM context."""
+        wrapped = self._ntlm.wrap(plain, encrypt=True).data
+        signature, sealed = wrapped[:16], wrapped[16:]
+        return (MIME_BOUNDARY + b"\r\n\tContent-Type: " + ENCRYPTED_PROTOCOL.encode() + b"\r\n"
+                b"\tOriginalContent: type=application/soap+xml;charset=UTF-8;Length=" + str(len(plain)).encode()
+                + b"\r\n" + MIME_BOUNDARY + b"\r\n\tContent-Type: application/octet-stream\r\n"
+                + struct.pack("<I", len(signature)) + signature + sealed + MIME_BOUNDARY + b"--\r\n")
+
+    def _reply(self, status: int, body: bytes, content_type: str,
+               headers: list[tuple[str, str]] | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
+        for name, value in headers or []:
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)

@@ -55,12 +55,29 @@ def farm_evaluations(checks: ChecksSection, farm: FarmChecks, result: PollResult
         _memory(judge, checks, snap) if checks.memory.enabled else None,
         _cpu(judge, checks, result.cpu_busy_ratio) if checks.cpu.enabled else None,
         _services(judge, checks, snap) if checks.services.enabled else None,
+    ) if e is not None]
+    return evaluations + probe_evaluations(farm, result, now, patch_policy)
+
+
+def probe_evaluations(farm: FarmChecks, result: PollResult, now: float | None = None,
+                      patch_policy: PatchPolicy | None = None) -> list[Evaluation]:
+    """The checks of what only a probe reads (antivirus, os_updates, disk_health, os_support); none for a failed probe.
+
+    Apart from :func:`farm_evaluations` because the agent runs the Windows probe
+    on its own host too (:mod:`custode.agent.farm.local_probe`), where the local
+    collectors already judge disk space, memory, CPU and services.
+    """
+    snap = result.snapshot
+    if snap is None:
+        return []
+    now = current_time() if now is None else now
+    judge = _Judge(result)
+    return [e for e in (
         _antivirus(judge, farm, snap, now) if farm.antivirus.enabled else None,
         _updates(judge, farm, snap, now, patch_policy) if farm.updates.enabled else None,
         _disks(judge, farm, snap) if farm.disks.enabled else None,
         _os_support(judge, farm, snap) if farm.os_support.enabled else None,
     ) if e is not None]
-    return evaluations
 
 
 def _reachability(judge: _Judge, farm: FarmChecks, result: PollResult, failures: int) -> Evaluation:

@@ -7,7 +7,9 @@ the cache costs no I/O and sees exactly what Prometheus and the checks see.
 They become the same :class:`Observation` a farm poll becomes, so a server
 with its own agent has the same daily facts as a polled one. Facts no local
 collector gathers (antivirus, pending updates, the Windows event log) stay
-unmeasured (None), never zero.
+unmeasured (None) here, never zero; on Windows the agent's run of the farm's
+probe on its own host folds them into the row itself
+(:func:`custode.agent.history.service.record_agent_facts`).
 """
 
 from __future__ import annotations

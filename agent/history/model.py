@@ -2,7 +2,8 @@
 
 A farm poll and an agent's collection cycle see the same kinds of facts (disk
 space, memory, CPU, failed services, disk health; a polled Windows host also
-antivirus, updates and System-log errors). Both are turned into an
+antivirus, updates and System-log errors, and so does an agent on Windows
+through its own run of the farm probe). Both are turned into an
 :class:`Observation` first, so the daily row has one set of JSON keys and a
 report reads every host alike. ``None`` always means "not measured", never
 zero: a day must not claim what nobody looked at.

@@ -7,8 +7,11 @@ the collection thread, off the scrape path, no I/O) and the observations are
 written once a minute in one small transaction (:meth:`AgentHistory.flush`),
 as the collectors' status is: one write per 15-s cycle would be four
 transactions a minute on the server's disk for nothing. What a flush could not
-write is kept for the next one. Rows older than the retention go once a day
-(:func:`prune`), whichever source wrote them.
+write is kept for the next one. On Windows the agent also runs the farm's
+Windows probe on its own host, on a schedule of its own: what it reads and the
+cycles do not (antivirus, updates, System-log errors) is folded into the same
+row by :func:`record_agent_facts`, without counting as a cycle. Rows older than
+the retention go once a day (:func:`prune`), whichever source wrote them.
 """
 
 from __future__ import annotations
@@ -65,13 +68,43 @@ def _refuse(host: str, day: date, found: str, wanted: str) -> None:
 def record_poll(db: sqlite3.Connection, host: str, tenant: str, seen: Observation) -> bool:
     """Fold one farm poll into its host's row of the day (inside the caller's transaction)."""
     day = day_of(seen.at)
-    row = store.day_row(db, host, day)
-    if row is not None and row.source != HistorySource.FARM:
-        _refuse(host, day, row.source, HistorySource.FARM)
+    current = _own_row(db, host, day, HistorySource.FARM)
+    if current is None:
         return False
-    polls, successes, data = (row.polls, row.successes, row.data) if row else (0, 0, {})
+    polls, successes, data = current
     return store.save(db, HostDay(host, day, tenant, HistorySource.FARM, polls + 1, successes + (1 if seen.up else 0),
                                   fold(data, seen)))
+
+
+def _own_row(db: sqlite3.Connection, host: str, day: date, source: HistorySource
+             ) -> tuple[int, int, dict[str, Any]] | None:
+    """(polls, successes, data) of the host's row of the day, empty if none; None if another watcher wrote it."""
+    row = store.day_row(db, host, day)
+    if row is not None and row.source != source:
+        _refuse(host, day, row.source, source)
+        return None
+    return (row.polls, row.successes, row.data) if row else (0, 0, {})
+
+
+def record_agent_facts(db: sqlite3.Connection, host: str, tenant: str, seen: Observation) -> bool:
+    """Fold facts the agent's collection cycles do not read into its host's row of the day (caller's transaction).
+
+    The Windows probe the agent runs on its own host
+    (:mod:`custode.agent.farm.local_probe`) reads antivirus, Windows Update,
+    System-log errors and disk health on a schedule of its own. Its run is not
+    a collection cycle: ``polls`` and ``successes`` (the cycles due and run)
+    stay as they are, and ``seen`` should carry only the facts the cycles do
+    not fold (else CPU and memory would be counted twice). A failed run
+    (``seen.up`` False) counts its error among the day's errors. The row may not
+    exist yet (the first flush of the day comes later): it is made with no
+    cycles, and the next flush adds them. A row another watcher wrote is left
+    alone (False), as :func:`record_poll` does."""
+    day = day_of(seen.at)
+    current = _own_row(db, host, day, HistorySource.AGENT)
+    if current is None:
+        return False
+    polls, successes, data = current
+    return store.save(db, HostDay(host, day, tenant, HistorySource.AGENT, polls, successes, fold(data, seen)))
 
 
 @dataclass

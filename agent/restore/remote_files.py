@@ -4,8 +4,8 @@ A restore test samples, hashes and checks hundreds of files. Over WinRM every
 command costs several HTTP round trips, so each operation here is *one*
 command for all its paths (a ``find`` or ``Get-ChildItem`` listing, one
 ``sha256sum`` / ``Get-FileHash`` loop), split into a few commands only when
-the host's command-line limit forces it (Windows: 8191 characters for the
-whole encoded script over WinRM; Linux: 128 KiB for one ``sh -c`` argument).
+a limit of the host forces it (Linux: 128 KiB for one ``sh -c`` argument;
+Windows: 30,000 characters of script, see :data:`WINRM_SCRIPT_LIMIT`).
 
 Quoting: every path goes into the script as a single-quoted literal of the
 host's shell (``sh``: ``'…'`` with ``'\\''``; PowerShell: ``'…'`` with every
@@ -21,7 +21,6 @@ page). PowerShell output is forced to UTF-8.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -41,7 +40,11 @@ POSIX_SCRIPT_LIMIT = 120_000
 """Bytes of one ``sh -c`` script: Linux refuses a single argument over 128 KiB (MAX_ARG_STRLEN)."""
 LOCAL_POWERSHELL_LIMIT = 30_000
 """Characters of a ``powershell -Command`` script on this machine: CreateProcess allows 32767 in all."""
-WINRM_PREFIX = "powershell -NoProfile -NonInteractive -EncodedCommand "
+WINRM_SCRIPT_LIMIT = 30_000
+"""Characters of one script over WinRM. It travels on stdin, which has no such limit (the transport's own is
+far higher), but a restore command starts a tool with the items on that tool's command line, which CreateProcess
+cuts at 32,767 characters; and a batch stays one timeout's worth of work. It was about 3,000 when scripts went
+on WinRS' 8,191-character command line as ``-EncodedCommand``."""
 
 TICKS_AT_EPOCH = 621_355_968_000_000_000
 """.NET DateTime ticks (100 ns since 0001-01-01 UTC) at 1970-01-01 UTC."""
@@ -97,12 +100,11 @@ class RemoteFileSystem(FileSystem):
         return quote_for(self.transport.shell, value)
 
     def fits(self, script: str) -> bool:
-        """Whether ``script`` is short enough for the host's command line (see the module docstring)."""
+        """Whether ``script`` is short enough for one command on the host (see the module docstring)."""
         if not self.windows:
             return len(script.encode("utf-8")) <= POSIX_SCRIPT_LIMIT
         if self.transport.kind == "winrm":
-            encoded = 4 * math.ceil(len(script.encode("utf-16-le")) / 3)
-            return len(WINRM_PREFIX) + encoded <= _winrm_limit()
+            return len(script) <= WINRM_SCRIPT_LIMIT
         return len(script) <= LOCAL_POWERSHELL_LIMIT
 
     def run(self, script: str, what: str, *, timeout: float | None = None,
@@ -322,7 +324,7 @@ class RemoteFileSystem(FileSystem):
         return stripped == "" or bool(re.fullmatch(r"[A-Za-z]:", stripped)) or stripped in ("\\", "/")
 
     def _common_base(self, paths: list[str]) -> tuple[str, list[str]]:
-        """A shared folder prefix and the rest of each path: keeps PowerShell scripts under 8191 characters."""
+        """A shared folder prefix and the rest of each path: more paths fit in one script."""
         prefix = os.path.commonprefix(paths)
         cut = max(prefix.rfind("\\"), prefix.rfind("/")) + 1
         base = prefix[:cut]
@@ -376,9 +378,3 @@ def split_to_fit(items: list[str], fits: Callable[[list[str]], bool]) -> list[li
 def _clean_message(text: str) -> str:
     text = _one_line(text, 300)
     return re.sub(r"^(sh|bash|dash): \d+: ", "", text) or "unreadable"
-
-
-def _winrm_limit() -> int:
-    from custode.agent.transports.winrm import MAX_COMMAND_LINE
-
-    return MAX_COMMAND_LINE

@@ -17,16 +17,16 @@ transport hands the values over on the side:
 * SSH: on the command's stdin, read by a short prelude before the command
   (``AcceptEnv`` on the host cannot be relied upon); the prelude names the
   variables, never a value;
-* WinRM: on the command's stdin (WS-Management ``Send``), read by a PowerShell
-  prelude into ``$env:``.
+* WinRM: on the command's stdin (WS-Management ``Send``) together with the
+  script itself, read into ``$env:`` by the stager on the command line
+  (``winrm.stdin_stager``), which names the variables, never a value.
 
-After the prelude has read them the command's stdin is at end of file, as a
-command's stdin always is in Custode.
+After the prelude or stager has read them the command's stdin is at end of
+file, as a command's stdin always is in Custode.
 """
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Collection, Iterator, Mapping, Sequence
 
@@ -34,7 +34,7 @@ from custode.agent.transports.quoting import PS_QUOTES
 
 ENV_PREFIX = "CUSTODE_SECRET_"
 MISSING_INPUT_EXIT = 125
-"""Exit code of a prelude that found no secret on its stdin (the transport did not send it)."""
+"""Exit code of a prelude (or the WinRM stager) that found its input missing on stdin (it was not sent)."""
 
 _MARK = re.compile("\ue000(\\d+)\ue001")
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
@@ -414,21 +414,6 @@ def posix_prelude(names: Sequence[str]) -> str:
 def posix_input(values: Sequence[str]) -> bytes:
     """Each value as its number of lines and the lines: any text but NUL (which no shell variable holds)."""
     return b"".join(f"{value.count(chr(10)) + 1}\n{value}\n".encode("utf-8", "surrogateescape") for value in values)
-
-
-def powershell_prelude(names: Sequence[str]) -> str:
-    """One line of PowerShell that reads ``names`` from stdin (base64 of UTF-8, one a line) into ``$env:``."""
-    listed = ",".join(f"'{name}'" for name in names)
-    return (f"foreach ($__custode in @({listed})) {{ $__custodeLine = [Console]::In.ReadLine(); "
-            f"if ($null -eq $__custodeLine) {{ [Console]::Error.WriteLine('{_MISSING}'); "
-            f"exit {MISSING_INPUT_EXIT} }}; [Environment]::SetEnvironmentVariable($__custode, "
-            "[Text.Encoding]::UTF8.GetString([Convert]::FromBase64String($__custodeLine)), 'Process') }; "
-            "Remove-Variable '__custode', '__custodeLine'\n")  # quoted: every parser reads a list of strings
-
-
-def powershell_input(values: Sequence[str]) -> bytes:
-    """One base64 line per value: no code page, newline or quote of the host can change it."""
-    return b"".join(base64.b64encode(value.encode("utf-8", "surrogateescape")) + b"\r\n" for value in values)
 
 
 def split(secrets: Mapping[str, str] | None) -> tuple[list[str], list[str]]:

@@ -6,10 +6,60 @@ kept open across runs (farm mode runs many small probes per host), and a
 receive loop that checks the command's timeout between WS-Management Receive
 calls, each of which the host may hold open for at most one OperationTimeout.
 
-Secrets given to ``run`` are not in the script: a prelude reads them from the
-command's stdin, which WS-Management ``Send`` fills (``secret_env``), so they
-are in neither the powershell.exe command line on the host nor its
-``-EncodedCommand``.
+Scripts travel on stdin, not on the command line
+------------------------------------------------
+WinRS starts every command through ``cmd /c``, whose line Windows cuts at
+8,191 characters; as ``-EncodedCommand`` (base64 of UTF-16) that is about 3,000
+characters of script, less than the farm probe or a restore test's file list
+needs. So the command line carries only :func:`stdin_stager`, a short fixed
+PowerShell 2.0 script, and the script itself goes to the command's stdin with
+WS-Management ``Send`` (``rsp:Stream Name="stdin"``, base64, ``End="true"`` on
+the last chunk), as Ansible does (``executor/powershell/bootstrap_wrapper.ps1``
+and ``plugins/connection/winrm.py``; pywinrm issue 184, where its maintainer
+advises stdin: "there's a max limit to CreateProcess but not for stdin").
+
+What powershell.exe does with stdin, and why the stager looks like this:
+
+* ``-Command -`` would read the script from stdin itself, but as if typed at
+  a prompt, statement by statement: a multi-line block needs a blank line after
+  it or never runs, a statement that does not parse is skipped, and the exit
+  code is that of the last statement only (about_PowerShell_exe; PowerShell
+  issues 3223, 2068, 15331, 21808). A script must run as one script block.
+* With ``-Command``/``-EncodedCommand`` and a redirected stdin, the console
+  host reads stdin into the command's ``$input`` only when the command text
+  uses ``$input`` (ConsoleHost.DoRunspaceInitialization:
+  ``AstSearcher.IsUsingDollarInput`` sets ``ReadInputObjects``, and
+  Executor.ExecuteCommandAsyncHelper feeds each line, read with a
+  StreamReader in the console's input code page, to the pipeline). The stager
+  therefore reads ``@($input)``: the one route where the host itself consumes
+  stdin to its end, on a host that reads it only for ``$input`` (3.0 and
+  later, from the source) and on one that would read it anyway. Reading
+  ``[Console]::In`` beside the host's own reader could split the lines
+  between the two.
+* The host decodes those lines in the console's input code page (437, 850,
+  65001…), so everything on stdin is printable ASCII: the script's own lines,
+  with ``~XXXX`` for each UTF-16 unit outside printable ASCII (``è``, CR, a
+  tab) and for ``~``, each line after a ``:`` (so none is empty); before them
+  a line per secret, and a last line ``.``, so a cut input is told from a
+  whole one. Not base64: ``FromBase64String`` is on the list of words for
+  which PowerShell 5 logs a script block as suspicious (CompiledScriptBlock.cs),
+  and a script that is readable on the wire is readable in any capture.
+* WinRS gives the command a pipe for stdin only with
+  ``WINRS_CONSOLEMODE_STDIN=FALSE``; with a console there is nothing for
+  ``$input`` to read.
+
+The stager then sets the secrets in ``$env:``, compiles the script with
+``[ScriptBlock]::Create`` and dot-sources it, so it runs in the scope it had as
+the whole ``-EncodedCommand``. PowerShell's rule for the exit code of a
+command string (about_PowerShell_exe: 0 when ``$?`` of its last statement is
+true, else 1) would now see the stager's last statement, so a line appended to
+the script (after a blank one, so a trailing backtick cannot join them) exits
+with 1 when the script's last statement failed, and the stager ends with a
+statement that succeeds. Only that failing case ends with ``exit``, which
+stops the pipeline as any ``exit`` does. A parse error is reported as such,
+with exit code 1.
+Secrets therefore stay out of the powershell.exe command line (``secret_env``),
+and so does the script.
 
 Every pywinrm, requests and TLS exception is turned into a ``TransportError``
 that names the host, what went wrong in plain words, and the fix.
@@ -26,7 +76,7 @@ import ssl
 import threading
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import requests
@@ -53,7 +103,18 @@ UTF8_CODEPAGE = 65001
 """The shell's console code page: UTF-8, so accented names (Perù, Forlì) survive; the default 437 mangles them."""
 
 MAX_COMMAND_LINE = 8191
-"""cmd.exe's limit: WinRS starts the command through ``cmd /c``, so a longer line is cut by Windows."""
+"""cmd.exe's limit: WinRS starts the command through ``cmd /c``, so a longer line is cut by Windows (the stager's)."""
+
+MAX_SCRIPT = 1_000_000
+"""Characters of one script on stdin: far above any script Custode writes, low enough to refuse a runaway one."""
+
+SEND_CHUNK = 48 * 1024
+"""Bytes of stdin per Send: base64 in the envelope makes 64 KiB, under WinRM 2.0's 150 KiB MaxEnvelopeSizekb."""
+
+STDIN_END = "."
+"""The last line of the input: the stager runs nothing unless it arrived."""
+
+MISSING_SCRIPT = "custode: the script of this command did not arrive whole on its standard input"
 
 CONTROL_WAIT = 20
 """Seconds the host may take for Create, Command, Signal and Delete (pywinrm's default OperationTimeout)."""
@@ -73,6 +134,79 @@ _CLIXML_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
 def encode_powershell(script: str) -> str:
     """The ``-EncodedCommand`` argument: base64 of UTF-16LE, so no quoting rule of cmd or PowerShell applies."""
     return base64.b64encode(script.encode("utf-16-le")).decode("ascii")
+
+
+def stdin_stager(names: Sequence[str] = ()) -> str:
+    """The script on the command line: reads the secrets ``names`` and the script from stdin, runs the script.
+
+    PowerShell 2.0 syntax, and none of the words PowerShell itself logs as
+    suspicious (``FromBase64String`` and the rest of CompiledScriptBlock's
+    list): the input is decoded by splitting at ``~``. ``names`` are
+    environment variable names (``secret_env.check_secrets``), so they are safe
+    in single quotes; a value never is in this text. The decoding runs in a
+    child scope (``& {...}``), so none of its variables is left for the script
+    but ``$__custodeBlock``; the module docstring says why each part is there.
+    """
+    listed = ", ".join(f"'{name}'" for name in names)
+    return "\n".join([
+        "# Custode (agent/transports/winrm.py): the script comes on standard input, not on this command line.",
+        "# Input: a line per secret (into $env:), then the script's lines, each ':' and the text with ~XXXX",
+        "# for each UTF-16 unit outside printable ASCII and for ~ itself; then a line '.'.",
+        "$__custodeIn = @($input)",
+        "$__custodeBlock = & {",
+        "    param($In, $Names)",
+        f"    if ($In.Count -lt $Names.Count + 2 -or $In[-1] -ne '{STDIN_END}') {{",
+        f"        [Console]::Error.WriteLine('{MISSING_SCRIPT}'); exit {secret_env.MISSING_INPUT_EXIT}",
+        "    }",
+        "    $lines = @(foreach ($line in $In[0..($In.Count - 2)]) {",
+        "        if ($line.IndexOf('~') -lt 0) { $line.Substring(1) } else {",
+        "            $parts = $line.Substring(1).Split('~')",
+        "            $text = New-Object Text.StringBuilder",
+        "            [void]$text.Append($parts[0])",
+        "            for ($i = 1; $i -lt $parts.Count; $i++) {",
+        "                [void]$text.Append([char][Convert]::ToInt32($parts[$i].Substring(0, 4), 16))",
+        "                [void]$text.Append($parts[$i].Substring(4))",
+        "            }",
+        "            $text.ToString()",
+        "        }",
+        "    })",
+        "    for ($i = 0; $i -lt $Names.Count; $i++) {",
+        "        [Environment]::SetEnvironmentVariable($Names[$i], $lines[$i], 'Process')",
+        "    }",
+        "    $script = $lines[$Names.Count..($lines.Count - 1)] -join \"`n\"",
+        "    try { [ScriptBlock]::Create($script + \"`n`n\" + 'if (-not $?) { exit 1 }') }",
+        "    catch { [Console]::Error.WriteLine('custode: the script does not parse: ' + $_.Exception.Message)",
+        "            exit 1 }",
+        f"}} $__custodeIn @({listed})",
+        "Remove-Variable '__custodeIn'",
+        ". $__custodeBlock",
+        "Remove-Variable '__custodeBlock'",
+    ])
+
+
+_UNSAFE = re.compile(r"[^ -}]")
+"""Everything but printable ASCII, and ``~`` (0x7E, the escape character) itself."""
+
+
+def _escape(text: str) -> str:
+    """``text`` in printable ASCII: each UTF-16 unit outside it, and ``~``, written ``~XXXX`` (hex)."""
+    def units(match: re.Match[str]) -> str:
+        raw = match.group().encode("utf-16-le", "surrogatepass")
+        return "".join(f"~{int.from_bytes(raw[i:i + 2], 'little'):04X}" for i in range(0, len(raw), 2))
+
+    return _UNSAFE.sub(units, text)
+
+
+def stdin_input(script: str, values: Sequence[str] = ()) -> bytes:
+    """What :func:`stdin_stager` reads: a line per secret value, the script's lines, then the end line.
+
+    Printable ASCII only, because the host decodes stdin in its console code
+    page; each line starts with ``:`` so none is empty, and ends with CR LF,
+    Windows' line end. The script is split at LF and its CRs are escaped, so
+    it arrives with exactly its own line ends.
+    """
+    lines = [":" + _escape(text) for text in (*values, *script.split("\n"))]
+    return ("\r\n".join([*lines, STDIN_END]) + "\r\n").encode("ascii")
 
 
 def clixml_to_text(text: str) -> str:
@@ -150,6 +284,19 @@ class WinrmTransport(Transport):
     receive_slice: float = 20.0
     """Longest single Receive, in seconds: the command's timeout is checked at least this often."""
 
+    sealed_idle: float = 60.0
+    """Seconds after which an HTTP session with message encryption (NTLM over http) is renewed before use.
+
+    NTLM authenticates the TCP connection, and the host closes an idle one
+    (http.sys' IdleConnectionTimeout, 120 s by default; farm polls are minutes
+    apart). pywinrm seals the next message with the old context, requests_ntlm
+    authenticates a new connection on the 401 and sends that same sealed body
+    again, and the host cannot decrypt it: the run would fail once per idle
+    gap. A new session (a new handshake, a new context) avoids it; the shell
+    is kept, it belongs to the account, not to the connection. Over https
+    nothing is sealed and the 401 simply authenticates the new connection.
+    """
+
     def __init__(self, name: str, address: str, options: WinrmOptions) -> None:
         super().__init__(name)
         self.address = address
@@ -159,26 +306,27 @@ class WinrmTransport(Transport):
         self.endpoint = f"{options.scheme}://{self._where}/{options.path.lstrip('/')}"
         self._protocol: Protocol | None = None
         self._shell_id: str | None = None
+        self._last_used = 0.0
 
     # -- the contract -------------------------------------------------------------------------------
 
     def run(self, command: str, timeout: float, *, max_output: int = DEFAULT_MAX_OUTPUT,
             secrets: Mapping[str, str] | None = None) -> CommandResult:
         names, values = secret_env.split(secrets)
-        script = secret_env.powershell_prelude(names) + command if names else command
-        arguments = ["-NoProfile", "-NonInteractive", "-EncodedCommand", encode_powershell(script)]
+        if len(command) > MAX_SCRIPT:
+            raise TransportError(self.name, f"the PowerShell script is {len(command)} characters, over Custode's "
+                                            f"limit of {MAX_SCRIPT} for one command: split it into several steps")
+        arguments = ["-NoProfile", "-NonInteractive", "-EncodedCommand", encode_powershell(stdin_stager(names))]
         length = len(" ".join(["powershell", *arguments]))
         if length > MAX_COMMAND_LINE:
-            raise TransportError(self.name, f"the PowerShell script is {len(script)} characters; encoded it makes "
-                                            f"a {length}-character command line, over Windows' limit of "
-                                            f"{MAX_COMMAND_LINE}: shorten it, or copy a .ps1 file to "
-                                            f"{self.address} and run that")
+            raise TransportError(self.name, f"the command reads {len(names)} secrets, which makes a {length}-character "
+                                            f"command line, over Windows' limit of {MAX_COMMAND_LINE}: give it fewer "
+                                            "secrets (join them in one value)")
         started = time.monotonic()
-        protocol, shell_id, command_id = self._start(arguments, piped_stdin=bool(names))
+        protocol, shell_id, command_id = self._start(arguments)
         out, err = BoundedBuffer(max_output), BoundedBuffer(max_output * CLIXML_OVERHEAD)
         try:
-            if names:
-                self._send_input(protocol, shell_id, command_id, secret_env.powershell_input(values))
+            self._send_input(protocol, shell_id, command_id, stdin_input(command, values))
             exit_code = self._receive(protocol, shell_id, command_id, started + timeout, out, err)
         except _HostUnreachable:
             self._forget()
@@ -198,19 +346,18 @@ class WinrmTransport(Transport):
 
     # -- steps of a run -----------------------------------------------------------------------------
 
-    def _start(self, arguments: list[str], *, piped_stdin: bool = False) -> tuple[Protocol, str, str]:
+    def _start(self, arguments: list[str]) -> tuple[Protocol, str, str]:
         """Start powershell.exe in the kept shell; a shell the host has dropped is replaced once.
 
-        ``piped_stdin``: the command's stdin is a pipe Custode writes to (the
-        secrets), not WinRS' console, so ``[Console]::In`` reads what is sent.
+        Its stdin is a pipe Custode writes to (``WINRS_CONSOLEMODE_STDIN=FALSE``),
+        not WinRS' console, so the stager's ``$input`` reads what is sent.
         """
         retry = self._shell_id is not None
-        stdin_mode = {"console_mode_stdin": False} if piped_stdin else {}
         while True:
             try:
                 protocol, shell_id = self._open()
                 command_id = self._call("start the command", protocol.run_command, shell_id, "powershell",
-                                        arguments, **stdin_mode)
+                                        arguments, console_mode_stdin=False)
                 return protocol, shell_id, command_id
             except _HostUnreachable:
                 self._forget()
@@ -225,13 +372,17 @@ class WinrmTransport(Transport):
             self._forget()
 
     def _send_input(self, protocol: Protocol, shell_id: str, command_id: str, data: bytes) -> None:
-        """Write ``data`` to the command's stdin and close it (WS-Management Send, End=true).
+        """Write ``data`` to the command's stdin and close it (WS-Management Send, End=true on the last chunk).
 
-        Bytes, so pywinrm does not re-encode them (it would use code page 437).
+        Bytes, so pywinrm does not re-encode them (it would use code page 437);
+        in chunks of :data:`SEND_CHUNK`, so no envelope exceeds the host's
+        MaxEnvelopeSizekb.
         """
-        self._wait(protocol, CONTROL_WAIT)
-        self._call("send the secrets to the command's input", protocol.send_command_input, shell_id,
-                   command_id, data, end=True)
+        chunks = [data[start:start + SEND_CHUNK] for start in range(0, len(data), SEND_CHUNK)] or [b""]
+        for number, chunk in enumerate(chunks, 1):
+            self._wait(protocol, CONTROL_WAIT)
+            self._call("send the script to the command's input", protocol.send_command_input, shell_id,
+                       command_id, chunk, end=number == len(chunks))
 
     def _receive(self, protocol: Protocol, shell_id: str, command_id: str, deadline: float,
                  out: BoundedBuffer, err: BoundedBuffer) -> int | None:
@@ -274,6 +425,10 @@ class WinrmTransport(Transport):
 
     def _open(self) -> tuple[Protocol, str]:
         protocol = self._protocol or self._connect()
+        transport = protocol.transport
+        if (getattr(transport, "encryption", None) is not None and transport.session is not None
+                and time.monotonic() - self._last_used > self.sealed_idle):
+            transport.close_session()  # see sealed_idle: the next request builds a session and a context anew
         if self._shell_id is None:
             self._wait(protocol, CONTROL_WAIT)
             self._shell_id = self._call("open a shell", protocol.open_shell, codepage=UTF8_CODEPAGE)
@@ -358,8 +513,11 @@ class WinrmTransport(Transport):
               operation_timeout_ok: bool = False, **kwargs: Any) -> T:
         """Call pywinrm; anything but an expected Receive timeout becomes a TransportError."""
         try:
-            return function(*args, **kwargs)
+            result = function(*args, **kwargs)
+            self._last_used = time.monotonic()
+            return result
         except WinRMOperationTimeoutError:
+            self._last_used = time.monotonic()  # the host answered: the connection is alive
             if operation_timeout_ok:
                 raise
             raise TransportError(self.name, f"WinRM on {self.address} did not finish to {action} within its "
@@ -372,8 +530,13 @@ class WinrmTransport(Transport):
         if isinstance(exc, AuthenticationError):
             hint = (f"check the password in {options.password.describe()}" if options.password
                     else "check the Kerberos ticket (klist)")
-            extra = ("; basic auth must also be enabled on the host (winrm set winrm/config/service/auth "
-                     "@{Basic=\"true\"}) and works only for local accounts" if options.auth == "basic" else "")
+            extra = ""
+            if options.auth == "basic":
+                extra = ("; basic auth must also be enabled on the host (winrm set winrm/config/service/auth "
+                         "@{Basic=\"true\"}) and works only for local accounts")
+            elif options.auth == "ntlm" and "\\" not in options.user and "@" not in options.user:
+                # NTLM sends the domain with the name: a domain account given bare is looked up on the host
+                extra = "; a domain account is written DOMAIN\\user or user@domain, a bare name is one of the host"
             return TransportError(self.name, f"WinRM refused the credentials of {options.user} (auth "
                                              f"{options.auth}): {hint}, and that {options.user} may use WinRM "
                                              f"on {self.address} (local Administrators or Remote Management "

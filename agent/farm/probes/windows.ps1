@@ -6,10 +6,10 @@
 #   no ConvertTo-Json (missing on 2.0; elsewhere it cuts at depth 2 and turns one-element arrays
 #   into objects), no [ordered], no member enumeration ($list.Name), no .Count on a scalar, no -in;
 #   and foreach over $null runs once on 2.0, so lists are always built with @(...).
-# * WinRS hands the script to powershell.exe as base64 of UTF-16 on a command line that Windows
-#   cuts at 8191 characters. probe_command() (windows.py) drops these comment lines and the
-#   indentation and packs the rest two characters per UTF-16 unit; the code still keeps its names
-#   short. PowerShell variables ignore case ($c is $C): names used together differ ignoring case.
+# * probe_command() (windows.py) sends this file as written, after a header that sets $U; the WinRM
+#   transport passes it on the command's stdin, so the 8191-character command line does not bound
+#   it. The names are short from the days it had to fit there. PowerShell variables ignore case
+#   ($c is $C): names used together differ ignoring case.
 # * J writes the JSON itself: every character outside printable ASCII, and " and \, becomes \uXXXX,
 #   so the output is plain ASCII whatever the console code page; numbers are written by
 #   PowerShell's own string conversion, which always uses the invariant culture (.ToString() on an

@@ -6,19 +6,17 @@ machine's PowerShell); ``parse()`` turns what the script printed into a
 why it is written the way it is (PowerShell 2.0, no ConvertTo-Json, ASCII-only
 JSON) is explained at its top.
 
-Why the command is packed
--------------------------
-WinRS starts ``powershell -EncodedCommand <base64 of UTF-16>`` through a
-command line Windows cuts at 8191 characters: about 3000 characters of script,
-and the probe needs about 3800 even with its comments and indentation removed.
-Compressing it (base64 + Deflate + Invoke-Expression) is the classic shape of a
-malware stager, which antivirus and EDR products flag, and PowerShell 5 logs
-blocks using FromBase64String or DeflateStream as suspicious (event 4104,
-warning). Instead the minified script is *packed*: two ASCII
-characters per UTF-16 code unit in a string literal, which a one-line stager
-unpacks with ``Encoding.Unicode.GetBytes`` and dot-sources. That halves the
-size, keeps the whole script readable in PowerShell's script block log, and
-the stager says in a comment what it is and where the source lives.
+The command
+-----------
+``probe_command()`` is ``windows.ps1`` exactly as written, comments and all,
+after a two-line header: a comment saying what it is and where the source
+lives, and ``$U`` (whether this poll searches Windows Update). The WinRM
+transport sends it on the command's stdin, with only a short stager on the
+command line (``agent/transports/winrm.py`` says why), so the 8,191-character
+command line no longer bounds the probe; it used to be packed two characters
+per UTF-16 unit to fit. Nothing is packed, compressed or encoded into the
+script itself, so PowerShell's script block log (event 4104) shows the probe
+as it is in this repository.
 
 How stopped automatic services are judged
 -----------------------------------------
@@ -72,8 +70,12 @@ SCRIPT: str = resources.files("custode.agent.farm.probes").joinpath("windows.ps1
 PROBE_ID = "custode-windows"
 """The ``probe`` field the script writes first: tells our output from anything else."""
 
-STAGER_COMMENT = ("# Custode farm probe for Windows (agent/farm/probes/windows.ps1): the script below is packed "
-                  "two ASCII characters per UTF-16 unit to fit the command line")
+COMMAND_HEADER = ("# Custode farm probe for Windows (agent/farm/probes/windows.ps1), as written; "
+                  "$U=0 skips the Windows Update search")
+"""The first line of every probe command: what it is and where its source lives, for whoever reads it on the host."""
+
+STAGER_COMMENT = COMMAND_HEADER
+"""The former name of :data:`COMMAND_HEADER` (the command was once a stager), kept for callers that match on it."""
 
 EVENT_HOURS = 24
 MAX_TITLES = 20
@@ -88,45 +90,14 @@ SECTIONS = ("ps", "time", "os", "cpu", "disks", "services", "reboot", "defender"
 # -- the command ----------------------------------------------------------------------------------
 
 
-def minify(script: str) -> str:
-    """The script without comment lines, blank lines and indentation.
-
-    Only whole-line comments are dropped, so a ``#`` inside a string (the
-    JSON escaper's regular expression has one) is left alone.
-    """
-    lines = (line.strip() for line in script.splitlines())
-    return "\n".join(line for line in lines if line and not line.startswith("#"))
-
-
-def pack(text: str) -> str:
-    """Two ASCII characters per UTF-16 code unit (low byte first), as ``Encoding.Unicode.GetBytes`` reads them.
-
-    The text must be printable ASCII plus newlines: then no unit is a
-    surrogate, NUL, or one of the quote characters that would end a
-    PowerShell single-quoted string (' and U+2018..U+201B need a first
-    character below 0x20 other than a newline, or a NUL second one).
-    """
-    bad = sorted({char for char in text if not (" " <= char <= "~" or char == "\n")})
-    if bad:
-        raise ValueError(f"the probe script must be ASCII for packing; it contains {bad!r}")
-    if len(text) % 2:
-        text += " "
-    return "".join(chr(ord(text[i]) | ord(text[i + 1]) << 8) for i in range(0, len(text), 2))
-
-
 def probe_command(*, include_updates: bool = True) -> str:
-    """The PowerShell text for ``Transport.run``: the packed probe and its one-line stager.
+    """The PowerShell text for ``Transport.run``: :data:`COMMAND_HEADER`, ``$U``, then the probe as written.
 
     ``include_updates=False`` skips the Windows Update search (seconds to
     minutes, and a load on WSUS), for polls between the hourly ones; pending
     updates are then ``None`` while reboot and last-install facts still come.
     """
-    return (f"{STAGER_COMMENT}\n$U={1 if include_updates else 0}\n"
-            f". ([ScriptBlock]::Create([Text.Encoding]::ASCII.GetString([Text.Encoding]::Unicode.GetBytes("
-            f"'{_PACKED}'))))")
-
-
-_PACKED = pack(minify(SCRIPT))
+    return f"{COMMAND_HEADER}\n$U={1 if include_updates else 0}\n{SCRIPT}"
 
 
 # -- reading values liberally ---------------------------------------------------------------------
@@ -693,5 +664,5 @@ def parse(output: str, *, now: float) -> HostSnapshot:
     )
 
 
-__all__ = ["SCRIPT", "SHELL", "ProbeOutputError", "decode_product_state", "minify", "pack", "parse", "probe_command",
+__all__ = ["COMMAND_HEADER", "SCRIPT", "SHELL", "ProbeOutputError", "decode_product_state", "parse", "probe_command",
            "service_is_expected_stopped"]

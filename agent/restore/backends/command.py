@@ -40,11 +40,12 @@ create files on the share could otherwise inject commands.
     or ``srv/dati/a.txt``, which is what some tools recreate under the target). On Windows ``/`` in it
     is read as ``\\``.
 
-Restore runs the command once for all sampled files. Only when the host's
-command line is too short for all of them (Windows: 8191 characters) are they
-split into as few runs as fit; and when ``restored_path`` would put two sampled
-files at the same place (``{{ name }}`` with two ``report.pdf``), the second
-goes to a run with its own sub-folder of the scratch folder.
+Restore runs the command once for all sampled files. Only when they are too
+many for one command (a tool's command line on Windows: 32,767 characters,
+see ``remote_files.WINRM_SCRIPT_LIMIT``) are they split into as few runs as
+fit; and when ``restored_path`` would put two sampled files at the same place
+(``{{ name }}`` with two ``report.pdf``), the second goes to a run with its own
+sub-folder of the scratch folder.
 """
 
 from __future__ import annotations
@@ -407,7 +408,7 @@ class CommandBackend(Backend):
                 script = self._restore_script(snapshot, batch, target)
                 if not self.fs.fits(script):
                     for relative in batch:
-                        outcome.errors[relative] = "not restored: its path is too long for the host's command line"
+                        outcome.errors[relative] = "not restored: its path is too long for one command on the host"
                     continue
                 result = self._run(script, f"restore {len(batch)} files with {self.tool}")
                 if not result.ok:
