@@ -15,17 +15,13 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
+from custode.agent.calendar_words import MONTH_NAMES
 from custode.agent.clock import ROME
 from custode.agent.table import human_age
 
 Language = Literal["it", "en"]
 
-MONTHS = {
-    "it": ("gennaio", "febbraio", "marzo", "aprile", "maggio", "giugno", "luglio", "agosto", "settembre",
-           "ottobre", "novembre", "dicembre"),
-    "en": ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-           "November", "December"),
-}
+MONTHS = MONTH_NAMES
 
 WORDS: dict[str, dict[str, str]] = {
     "it": {

@@ -115,7 +115,6 @@ def priority_of(config: Config, tenant: str | None, level: str) -> Priority:
 
 def take_charge_due(config: Config, tenant: str | None, level: str, opened: datetime) -> datetime:
     """When a ticket on ``level`` (a priority, on the default table) must be taken in charge (Europe/Rome)."""
-    _known_priority_on_default(config, tenant, level)
     moment = due(config, tenant, level, "take_charge", opened)
     if moment is None:
         raise ValueError(f"level {level!r} has no take_charge target")
@@ -124,7 +123,6 @@ def take_charge_due(config: Config, tenant: str | None, level: str, opened: date
 
 def resolve_due(config: Config, tenant: str | None, level: str, opened: datetime) -> datetime | None:
     """When it must be solved, or None when the level has no resolve target."""
-    _known_priority_on_default(config, tenant, level)
     return due(config, tenant, level, "resolve", opened)
 
 
@@ -137,12 +135,6 @@ def target_words(config: Config, tenant: str | None, level: str, kind: TargetKin
 def sla_hours(config: Config, priority: Priority) -> float:
     """The default table's take-charge target in working hours (for the ticket text: "8 working hours")."""
     return config.tickets.sla[priority].take_charge / 3600.0
-
-
-def _known_priority_on_default(config: Config, tenant: str | None, level: str) -> None:
-    own = config.tenants.get(tenant) if tenant else None
-    if (own is None or own.service_levels is None) and level not in PRIORITIES:
-        raise ValueError(f"priority {level!r} is not one of {', '.join(PRIORITIES)}")
 
 
 def _aware(moment: datetime) -> datetime:

@@ -19,17 +19,14 @@ from datetime import datetime
 from typing import Any, Callable
 
 from custode.agent.calendar import ROME
+from custode.agent.calendar_words import MONTH_NAMES, WEEKDAY_NAMES
 from custode.agent.clock import now_rome
 from custode.agent.incidents import Incident
 
 SUBJECT_MAX = 150
 
-_WEEKDAYS = {"it": ("lunedì", "martedì", "mercoledì", "giovedì", "venerdì", "sabato", "domenica"),
-             "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")}
-_MONTHS = {"it": ("gennaio", "febbraio", "marzo", "aprile", "maggio", "giugno", "luglio", "agosto",
-                  "settembre", "ottobre", "novembre", "dicembre"),
-           "en": ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-                  "October", "November", "December")}
+_WEEKDAYS = WEEKDAY_NAMES
+_MONTHS = MONTH_NAMES
 _PRIORITY = {"it": {"low": "bassa", "medium": "media", "high": "alta"},
              "en": {"low": "low", "medium": "medium", "high": "high"}}
 _SEVERITY = {"it": {"warning": "avviso", "critical": "critica", "ok": "nessun problema"},

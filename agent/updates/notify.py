@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from custode.agent.calendar import ROME
+from custode.agent.calendar_words import MONTH_NAMES, WEEKDAY_NAMES
 from custode.agent.updates.states import RunStatus
 
-_DAYS_IT = ("lunedì", "martedì", "mercoledì", "giovedì", "venerdì", "sabato", "domenica")
-_MONTHS_IT = ("gennaio", "febbraio", "marzo", "aprile", "maggio", "giugno", "luglio", "agosto", "settembre",
-              "ottobre", "novembre", "dicembre")
+_DAYS_IT = WEEKDAY_NAMES["it"]
+_MONTHS_IT = MONTH_NAMES["it"]
 
 
 def _when(moment: datetime, language: str, offset: bool = False) -> str:
