@@ -467,6 +467,57 @@ MIGRATIONS: list[str] = [
     CREATE INDEX report_outbox_due ON report_outbox(status, next_attempt_at);
     CREATE INDEX report_outbox_by_report ON report_outbox(tenant, kind, period, id);
     """,
+    # 13: service probes (HTTP(S), TCP, ICMP, DNS, like blackbox_exporter): each probe's latest state (failures and
+    #     slow answers in a row survive a restart) and one row per probe and Europe/Rome day for the reports.
+    """
+    CREATE TABLE probe_targets (
+        probe                TEXT PRIMARY KEY,
+        tenant               TEXT NOT NULL,
+        kind                 TEXT NOT NULL,
+        target               TEXT NOT NULL,
+        last_probe_at        REAL,
+        last_success_at      REAL,
+        success              INTEGER,
+        consecutive_failures INTEGER NOT NULL DEFAULT 0,
+        consecutive_slow     INTEGER NOT NULL DEFAULT 0,
+        last_error           TEXT,
+        duration_seconds     REAL,
+        status_code          INTEGER,
+        cert_expiry          REAL
+    );
+    CREATE TABLE probe_daily (
+        day           TEXT NOT NULL,
+        probe         TEXT NOT NULL,
+        tenant        TEXT NOT NULL,
+        kind          TEXT NOT NULL,
+        target        TEXT NOT NULL,
+        probes        INTEGER NOT NULL DEFAULT 0,
+        successes     INTEGER NOT NULL DEFAULT 0,
+        slow          INTEGER NOT NULL DEFAULT 0,
+        duration_sum  REAL NOT NULL DEFAULT 0,
+        duration_max  REAL,
+        cert_expiry   REAL,
+        first_at      REAL,
+        last_at       REAL,
+        errors        TEXT NOT NULL DEFAULT '{}',
+        PRIMARY KEY (day, probe)
+    );
+    CREATE INDEX probe_daily_by_tenant ON probe_daily(tenant, day);
+    """,
+    # 14: SNMP devices: the boot time each poll worked out from sysUpTime, so a reboot is seen across a restart of
+    #     Custode too, and the interfaces' last known oper status (an interface flapping between polls).
+    """
+    CREATE TABLE snmp_devices (
+        host         TEXT PRIMARY KEY,
+        boot_time    REAL,
+        uptime_seconds REAL,
+        rebooted_at  REAL,
+        sys_name     TEXT NOT NULL DEFAULT '',
+        sys_descr    TEXT NOT NULL DEFAULT '',
+        interfaces   TEXT NOT NULL DEFAULT '{}',
+        updated_at   REAL NOT NULL
+    );
+    """,
 ]
 
 

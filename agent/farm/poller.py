@@ -25,6 +25,7 @@ from custode.agent.clock import Clock, current_time
 from custode.agent.farm.probes import ProbeRegistryError, probe_for
 from custode.agent.farm.snapshot import DiskHealth, HostSnapshot, ProbeOutputError, UpdateStatus
 from custode.agent.farm.targets import Target
+from custode.agent.snmp.device import DeviceSnapshot
 from custode.agent.transports import Transport, TransportError, open_transport
 
 log = logging.getLogger(__name__)
@@ -45,10 +46,12 @@ class PollResult:
     cpu_busy_ratio: float | None = None
     """CPU busy since the previous poll (Linux) or as the probe measured it (Windows)."""
     included_updates: bool = False
+    device: DeviceSnapshot | None = None
+    """What an SNMP device answered (``transport: snmp``); ``snapshot`` is None for those."""
 
     @property
     def up(self) -> bool:
-        return self.snapshot is not None
+        return self.snapshot is not None or self.device is not None
 
 
 @dataclass

@@ -12,6 +12,7 @@ from custode.agent.config_refs import TenantRef
 from custode.agent.durations import Duration
 from custode.agent.schema import Strict
 from custode.agent.secrets import SecretRef
+from custode.agent.snmp.options import SnmpOptions
 
 
 class SshOptions(Strict):
@@ -63,15 +64,19 @@ class HostConfig(Strict):
     """A host Custode runs commands on or polls: its address, how to reach it, its labels and variables."""
 
     address: str = Field(default="localhost", description="DNS name or IP address")
-    transport: Literal["ssh", "winrm", "local"] = "ssh"
+    transport: Literal["ssh", "winrm", "local", "snmp"] = Field(
+        default="ssh", description="snmp: a network device (switch, router, firewall, UPS) polled over SNMP; it "
+                                   "runs no commands, so playbooks and restore tests cannot use it")
     ssh: SshOptions | None = None
     winrm: WinrmOptions | None = None
+    snmp: SnmpOptions | None = Field(default=None, description="transport snmp: version, community or v3 user, "
+                                                              "interfaces to watch")
     tenant: TenantRef | None = Field(default=None, description="the comune this host belongs to")
     vars: dict[str, str] = Field(default_factory=dict, description="playbook variables for this host")
     labels: dict[str, str] = Field(default_factory=dict,
                                    description="added to its farm metrics, e.g. role, application, site")
     monitor: Literal["farm", "agent", "off"] | None = Field(
-        default=None, description="farm: polled by farm mode (default for ssh/winrm hosts); agent: runs its own "
+        default=None, description="farm: polled by farm mode (default for ssh/winrm/snmp hosts); agent: runs its own "
                                   "Custode, which Prometheus scrapes; off: used only by playbooks/restore tests")
     poll_interval: Duration | None = Field(default=None, gt=0, description="default farm.interval")
     poll_timeout: Duration | None = Field(default=None, gt=0, description="default farm.timeout")
@@ -101,4 +106,9 @@ class HostConfig(Strict):
             raise ValueError(f"'winrm:' options given but transport is {self.transport}")
         if self.transport != "ssh" and self.ssh is not None:
             raise ValueError(f"'ssh:' options given but transport is {self.transport}")
+        if self.transport == "snmp" and self.snmp is None:
+            raise ValueError("transport snmp needs an 'snmp:' block with at least 'community: {env: VARIABLE}' "
+                             "(version 2c) or 'version: \"3\"' and a 'v3:' user")
+        if self.transport != "snmp" and self.snmp is not None:
+            raise ValueError(f"'snmp:' options given but transport is {self.transport}")
         return self

@@ -1,0 +1,160 @@
+"""What one SNMP poll of a device found: the shared shape metrics, checks, history and status read.
+
+``None`` means "the device did not say" (a MIB it does not implement, a module
+not asked for), never zero, as in :mod:`custode.agent.farm.snapshot`: a switch
+without UPS-MIB has ``ups=None`` and no UPS check is judged on it.
+
+Table rows keep their columns as ``values``: the snmp_exporter metric name
+(``ifHCInOctets``, ``ifOperStatus``, ``upsBatteryStatus``…) to the number the
+device returned, so the metrics are a loop and a new column is one line in
+:mod:`custode.agent.snmp.oids`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+TICKS_PER_SECOND = 100
+"""sysUpTime and hrSystemUptime are TimeTicks: hundredths of a second."""
+
+IF_UP = 1
+IF_DOWN = 2
+"""ifAdminStatus / ifOperStatus values (IF-MIB): up(1), down(2), testing(3), unknown(4), dormant(5),
+notPresent(6), lowerLayerDown(7)."""
+
+
+@dataclass(frozen=True)
+class SystemInfo:
+    """SNMPv2-MIB ``system`` group."""
+
+    descr: str = ""
+    object_id: str = ""
+    """sysObjectID, dotted (the vendor's enterprise OID)."""
+    name: str = ""
+    location: str = ""
+    contact: str = ""
+    uptime_ticks: int | None = None
+    """sysUpTime: hundredths of a second since the SNMP agent (re)started; wraps after 497 days."""
+
+
+@dataclass(frozen=True)
+class Interface:
+    """One ifTable/ifXTable row, by ifIndex."""
+
+    index: int
+    name: str = ""
+    """ifName (ifXTable); empty on devices without ifXTable."""
+    descr: str = ""
+    alias: str = ""
+    """ifAlias: the description an administrator gave the port ("uplink core", "WAN Fastweb")."""
+    values: dict[str, float] = field(default_factory=dict)
+    """snmp_exporter metric name -> value: ifHCInOctets, ifInErrors, ifOperStatus, ifSpeed, ifHighSpeed…"""
+    type_name: str = ""
+    """ifType as snmp_exporter's EnumAsInfo shows it: ``ethernetCsmacd(6)``."""
+    phys_address: str = ""
+    """ifPhysAddress as ``aa:bb:cc:dd:ee:ff``; empty when the interface has none."""
+
+    @property
+    def admin_status(self) -> int | None:
+        value = self.values.get("ifAdminStatus")
+        return None if value is None else int(value)
+
+    @property
+    def oper_status(self) -> int | None:
+        value = self.values.get("ifOperStatus")
+        return None if value is None else int(value)
+
+    @property
+    def label(self) -> str:
+        """How people name it: ifName, else ifDescr, else the index."""
+        return self.name or self.descr or f"ifIndex {self.index}"
+
+
+UPS_BATTERY_LOW = 3
+UPS_BATTERY_DEPLETED = 4
+"""upsBatteryStatus (UPS-MIB, RFC 1628): unknown(1), batteryNormal(2), batteryLow(3), batteryDepleted(4)."""
+UPS_OUTPUT_BATTERY = 5
+"""upsOutputSource: other(1), none(2), normal(3), bypass(4), battery(5), booster(6), reducer(7)."""
+
+
+@dataclass(frozen=True)
+class UpsStatus:
+    """UPS-MIB (RFC 1628) identity, battery and output groups."""
+
+    values: dict[str, float] = field(default_factory=dict)
+    """Scalars by UPS-MIB name: upsBatteryStatus, upsSecondsOnBattery, upsEstimatedMinutesRemaining,
+    upsEstimatedChargeRemaining, upsOutputSource, upsBatteryTemperature…"""
+    model: str = ""
+    """upsIdentModel (with upsIdentManufacturer when given)."""
+    outputs: tuple[dict[str, float], ...] = ()
+    """upsOutputTable rows by upsOutputLineIndex order: upsOutputVoltage, upsOutputPercentLoad…"""
+
+    @property
+    def on_battery(self) -> bool | None:
+        """The UPS feeds its load from the battery: output source battery, or seconds on battery counting."""
+        source = self.values.get("upsOutputSource")
+        seconds = self.values.get("upsSecondsOnBattery")
+        if source is None and seconds is None:
+            return None
+        return source == UPS_OUTPUT_BATTERY or bool(seconds and seconds > 0)
+
+    @property
+    def battery_status(self) -> int | None:
+        value = self.values.get("upsBatteryStatus")
+        return None if value is None else int(value)
+
+
+@dataclass(frozen=True)
+class Storage:
+    """One hrStorageTable row (RAM, swap, a filesystem, a flash)."""
+
+    index: int
+    descr: str
+    type_oid: str
+    allocation_units: int
+    size: int
+    """In allocation units, as the MIB gives it."""
+    used: int
+
+    @property
+    def size_bytes(self) -> float:
+        return float(self.size * self.allocation_units)
+
+    @property
+    def used_bytes(self) -> float:
+        return float(self.used * self.allocation_units)
+
+
+@dataclass(frozen=True)
+class HostResources:
+    """HOST-RESOURCES-MIB: uptime of the system (not of the SNMP agent), processor load, storage."""
+
+    uptime_ticks: int | None = None
+    processor_load: tuple[tuple[int, int], ...] = ()
+    """(hrDeviceIndex, hrProcessorLoad percent over the last minute)."""
+    storage: tuple[Storage, ...] = ()
+
+
+@dataclass(frozen=True)
+class DeviceSnapshot:
+    system: SystemInfo
+    interfaces: tuple[Interface, ...] | None = None
+    """None: IF-MIB not asked for or not answered."""
+    ups: UpsStatus | None = None
+    host_resources: HostResources | None = None
+    problems: tuple[str, ...] = ()
+    """Modules the device could not answer, in words; never fatal to the poll."""
+    requests: int = 0
+    """SNMP requests the poll sent (GET, GETBULK), for the poll's cost."""
+
+    @property
+    def uptime_seconds(self) -> float | None:
+        """sysUpTime in seconds: how long the SNMP agent has run, which on a switch, router, firewall or UPS
+        is how long the device has been up. A reboot is this going back (see :mod:`custode.agent.snmp.checks`);
+        hrSystemUptime, where a device has it, is published but not judged, so every device is judged alike."""
+        ticks = self.system.uptime_ticks
+        return None if ticks is None else ticks / TICKS_PER_SECOND
+
+
+class SnmpError(Exception):
+    """A device could not be polled at all (no answer, wrong credentials, not SNMP); the words say which."""
