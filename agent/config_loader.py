@@ -559,11 +559,26 @@ def _unknown_tenant_references(config: Config, source: str, lines: dict[Path_, i
         if path[0] == "hosts":
             path = _host_path(lines, str(path[1])) + path[2:]
         problems.append(_undefined(source, lines, path, reference.kind, value, reference.section, known))
+    problems += _device_used_for_commands(config, source, lines)
     problems += [Problem(source, _line_for(lines, ("tickets", "backends", name)), f"tickets.backends.{name}",
                          "an e-mail ticket backend needs an SMTP server: add the top-level smtp: section or "
                          "give this backend its own smtp:")
                  for name, backend in config.tickets.backends.items()
                  if backend.type == "email" and backend.smtp is None and config.smtp is None]
+    return problems
+
+
+def _device_used_for_commands(config: Config, source: str, lines: dict[Path_, int]) -> list[Problem]:
+    """An SNMP device named where commands run (an update window, a restore test): it has no shell."""
+    problems = []
+    for path, reference, value in references(config):
+        host = config.hosts.get(value) if reference is HOST else None
+        if host is None or host.transport != "snmp" or path[0] == "hosts":
+            continue
+        problems.append(Problem(source, _line_for(lines, path), _dotted(path),
+                                f"host {value!r} is an SNMP device (transport: snmp): it runs no commands, so "
+                                "playbooks and restore tests cannot use it; name a host with transport ssh, winrm "
+                                "or local"))
     return problems
 
 

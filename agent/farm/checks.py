@@ -21,11 +21,14 @@ from custode.agent.farm.poller import PollResult
 from custode.agent.farm.snapshot import Antivirus, HostSnapshot
 from custode.agent.incidents import CheckResult, Severity
 from custode.agent.patch_policy import PatchPolicy
+from custode.agent.snmp.store import DeviceMemory
 
 DAY = 86400.0
 
 
-class _Judge:
+class HostJudge:
+    """One host's results: keys ``TENANT/CHECK/HOST:THING`` and evaluations scoped to ``HOST:``."""
+
     def __init__(self, result: PollResult) -> None:
         self.tenant = result.target.tenant
         self.host = result.target.name
@@ -40,13 +43,20 @@ class _Judge:
 
 
 def farm_evaluations(checks: ChecksSection, farm: FarmChecks, result: PollResult, consecutive_failures: int,
-                     now: float | None = None, patch_policy: PatchPolicy | None = None) -> list[Evaluation]:
-    """Every check of one polled host; ``patch_policy`` is its tenant's (None: updates judged by age)."""
+                     now: float | None = None, patch_policy: PatchPolicy | None = None,
+                     device_memory: DeviceMemory | None = None) -> list[Evaluation]:
+    """Every check of one polled host; ``patch_policy`` is its tenant's (None: updates judged by age);
+    ``device_memory``: an SNMP device's memory after this poll (:func:`custode.agent.snmp.checks.remember`)."""
     now = current_time() if now is None else now
-    judge = _Judge(result)
+    judge = HostJudge(result)
     evaluations: list[Evaluation] = []
     if farm.unreachable.enabled:
         evaluations.append(_reachability(judge, farm, result, consecutive_failures))
+    if result.device is not None and device_memory is not None and result.target.host.snmp is not None:
+        from custode.agent.snmp.checks import device_evaluations
+
+        return evaluations + device_evaluations(farm, judge, result.device, result.target.host.snmp,
+                                                device_memory, now)
     snap = result.snapshot
     if snap is None:
         return evaluations
@@ -71,7 +81,7 @@ def probe_evaluations(farm: FarmChecks, result: PollResult, now: float | None = 
     if snap is None:
         return []
     now = current_time() if now is None else now
-    judge = _Judge(result)
+    judge = HostJudge(result)
     return [e for e in (
         _antivirus(judge, farm, snap, now) if farm.antivirus.enabled else None,
         _updates(judge, farm, snap, now, patch_policy) if farm.updates.enabled else None,
@@ -80,7 +90,7 @@ def probe_evaluations(farm: FarmChecks, result: PollResult, now: float | None = 
     ) if e is not None]
 
 
-def _reachability(judge: _Judge, farm: FarmChecks, result: PollResult, failures: int) -> Evaluation:
+def _reachability(judge: HostJudge, farm: FarmChecks, result: PollResult, failures: int) -> Evaluation:
     cfg = farm.unreachable
     evaluation = judge.evaluation("reachability")
     if result.up:
@@ -88,7 +98,8 @@ def _reachability(judge: _Judge, farm: FarmChecks, result: PollResult, failures:
         summary = f"host {judge.host} answers"
     else:
         severity = cfg.severity if failures >= cfg.polls else "ok"
-        summary = f"host {judge.host} could not be polled {failures} times in a row: {result.error}"
+        what = "device" if result.target.transport == "snmp" else "host"
+        summary = f"{what} {judge.host} could not be polled {failures} times in a row: {result.error}"
     evaluation.results.append(judge.result("reachability", "reachability", severity, summary,
                                            error=result.error, failures=failures,
                                            transport=result.target.transport,
@@ -96,7 +107,7 @@ def _reachability(judge: _Judge, farm: FarmChecks, result: PollResult, failures:
     return evaluation
 
 
-def _filesystems(judge: _Judge, checks: ChecksSection, snap: HostSnapshot) -> Evaluation:
+def _filesystems(judge: HostJudge, checks: ChecksSection, snap: HostSnapshot) -> Evaluation:
     cfg = checks.filesystem
     only = re.compile(cfg.mount_points) if cfg.mount_points else None
     evaluation = judge.evaluation("filesystem", cfg.for_)
@@ -108,7 +119,7 @@ def _filesystems(judge: _Judge, checks: ChecksSection, snap: HostSnapshot) -> Ev
     return evaluation
 
 
-def _memory(judge: _Judge, checks: ChecksSection, snap: HostSnapshot) -> Evaluation | None:
+def _memory(judge: HostJudge, checks: ChecksSection, snap: HostSnapshot) -> Evaluation | None:
     total, available = snap.memory_total_bytes, snap.memory_available_bytes
     if not total or available is None:
         return None
@@ -118,7 +129,7 @@ def _memory(judge: _Judge, checks: ChecksSection, snap: HostSnapshot) -> Evaluat
     return evaluation
 
 
-def _cpu(judge: _Judge, checks: ChecksSection, busy: float | None) -> Evaluation | None:
+def _cpu(judge: HostJudge, checks: ChecksSection, busy: float | None) -> Evaluation | None:
     if busy is None:
         return None
     severity, summary, details = judge_cpu(checks.cpu, judge.host, busy)
@@ -127,7 +138,7 @@ def _cpu(judge: _Judge, checks: ChecksSection, busy: float | None) -> Evaluation
     return evaluation
 
 
-def _services(judge: _Judge, checks: ChecksSection, snap: HostSnapshot) -> Evaluation | None:
+def _services(judge: HostJudge, checks: ChecksSection, snap: HostSnapshot) -> Evaluation | None:
     if snap.failed_services is None:
         return None
     cfg = checks.services
@@ -142,7 +153,7 @@ def _services(judge: _Judge, checks: ChecksSection, snap: HostSnapshot) -> Evalu
     return evaluation
 
 
-def _antivirus(judge: _Judge, farm: FarmChecks, snap: HostSnapshot, now: float) -> Evaluation | None:
+def _antivirus(judge: HostJudge, farm: FarmChecks, snap: HostSnapshot, now: float) -> Evaluation | None:
     """One incident per host: no active product is the severity; only stale signatures, a warning."""
     if snap.antivirus is None or snap.os.family != "windows":
         return None
@@ -177,7 +188,7 @@ def _av_state(av: Antivirus) -> str:
     return f"{av.product} state unknown"
 
 
-def _updates(judge: _Judge, farm: FarmChecks, snap: HostSnapshot, now: float,
+def _updates(judge: HostJudge, farm: FarmChecks, snap: HostSnapshot, now: float,
              policy: PatchPolicy | None = None) -> Evaluation | None:
     """Pending OS updates against the tenant's patch rounds when it has a policy, else against the age limits.
 
@@ -218,7 +229,7 @@ def _updates_by_age(host: str, farm: FarmChecks, last_installed: float, pending:
     return severity, f"no update installed on {host} for {age / DAY:.0f} days (last on {last}); {pending_words}"
 
 
-def _disks(judge: _Judge, farm: FarmChecks, snap: HostSnapshot) -> Evaluation | None:
+def _disks(judge: HostJudge, farm: FarmChecks, snap: HostSnapshot) -> Evaluation | None:
     if snap.disks is None:
         return None
     evaluation = judge.evaluation("disk_health")
@@ -234,7 +245,7 @@ def _disks(judge: _Judge, farm: FarmChecks, snap: HostSnapshot) -> Evaluation | 
     return evaluation
 
 
-def _os_support(judge: _Judge, farm: FarmChecks, snap: HostSnapshot) -> Evaluation | None:
+def _os_support(judge: HostJudge, farm: FarmChecks, snap: HostSnapshot) -> Evaluation | None:
     if snap.os.family != "windows":
         return None
     from custode.agent.farm.windows_eos import support_status

@@ -63,10 +63,69 @@ def _adhoc_targets(args: argparse.Namespace):
         host = HostConfig(address=address, transport="winrm", winrm=options)
         targets.append(Target(address if port == 5986 else f"{address}:{port}", DEFAULT_TENANT, host,
                               args.timeout, args.timeout))
+    targets += _snmp_targets(args)
     names = [t.name for t in targets]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise SystemExit(f"custode: target {twice[0]} given twice")
+    return targets
+
+
+def parse_snmp_target(value: str) -> tuple[str, str, int]:
+    """``COMMUNITY@HOST[:PORT]`` (or ``USER@…`` for v3; IPv6 in brackets) -> (community or user, host, port).
+
+    The community may itself hold ``@``: the host is what follows the last one."""
+    community, at, rest = value.strip().rpartition("@")
+    if not at:
+        raise argparse.ArgumentTypeError(f"{value!r}: expected COMMUNITY@HOST[:PORT], e.g. public@10.0.0.1 or "
+                                         "@10.0.0.1:161 with the community in --community-env")
+    _, host, port = parse_target(f"x@{rest}", 161)
+    return community, host, port
+
+
+def _snmp_argument(value: str) -> str:
+    parse_snmp_target(value)
+    return value
+
+
+def _snmp_targets(args: argparse.Namespace):
+    """Targets from --snmp (v2c) and --snmp-v3; a community written in the argument is handed to the poll through
+    this process's environment, as every configured secret is read, so there is one way to read it."""
+    import os
+
+    from custode.agent.config import DEFAULT_TENANT
+    from custode.agent.farm.targets import Target
+    from custode.agent.secrets import SecretRef
+    from custode.agent.snmp.options import SnmpOptions, SnmpV3
+    from custode.agent.transports.config import HostConfig
+
+    def target(address: str, port: int, options: SnmpOptions) -> Target:
+        name = address if port == 161 else f"{address}:{port}"
+        return Target(name, DEFAULT_TENANT, HostConfig(address=address, transport="snmp", snmp=options),
+                      args.timeout, args.timeout)
+
+    common = {"timeout": args.snmp_timeout, "retries": args.snmp_retries}
+    targets = []
+    for index, value in enumerate(args.snmp or []):
+        community, address, port = parse_snmp_target(value)
+        variable = args.community_env
+        if community:
+            variable = f"CUSTODE_SNMP_COMMUNITY_ARGUMENT_{index}"
+            os.environ[variable] = community
+        elif not os.environ.get(variable):
+            raise SystemExit(f"custode: --snmp {value}: no community before '@' and environment variable "
+                             f"{variable} is not set; write COMMUNITY@HOST or set {variable}")
+        targets.append(target(address, port, SnmpOptions(version="2c", community=SecretRef(env=variable),
+                                                         port=port, **common)))
+    for value in args.snmp_v3 or []:
+        user, address, port = parse_snmp_target(value)
+        if not user:
+            raise SystemExit(f"custode: --snmp-v3 {value}: write USER@HOST[:PORT]")
+        auth = SecretRef(env=args.snmp_auth_env) if os.environ.get(args.snmp_auth_env) else None
+        priv = SecretRef(env=args.snmp_priv_env) if auth and os.environ.get(args.snmp_priv_env) else None
+        v3 = SnmpV3(user=user, auth_protocol=args.snmp_auth_protocol, auth_key=auth,
+                    priv_protocol=args.snmp_priv_protocol, priv_key=priv)
+        targets.append(target(address, port, SnmpOptions(version="3", v3=v3, port=port, **common)))
     return targets
 
 
@@ -88,15 +147,15 @@ def _configured_targets(loaded, args: argparse.Namespace):
 def cmd_poll(args: argparse.Namespace) -> int:
     from custode.agent.farm.poller import FarmPoller
 
-    adhoc = bool(args.ssh or args.winrm)
+    adhoc = bool(args.ssh or args.winrm or args.snmp or args.snmp_v3)
     if adhoc and (args.host or args.tenant):
-        raise SystemExit("custode: --host/--tenant choose hosts from the config; with --ssh/--winrm the targets "
-                         "are the ones given")
+        raise SystemExit("custode: --host/--tenant choose hosts from the config; with --ssh/--winrm/--snmp the "
+                         "targets are the ones given")
     loaded = None if adhoc else _load(args)
     targets = _adhoc_targets(args) if adhoc else _configured_targets(loaded, args)
     if not targets:
-        raise SystemExit("custode: nothing to poll: give --ssh USER@HOST:PORT (or --winrm), or a config with "
-                         "hosts under hosts: (see README, 'Farm mode')")
+        raise SystemExit("custode: nothing to poll: give --ssh USER@HOST:PORT (or --winrm, --snmp), or a config "
+                         "with hosts under hosts: (see README, 'Farm mode')")
     workers = args.workers or (loaded.model.farm.workers if loaded else 32)
     poller = FarmPoller(targets, workers=workers, keep_connections=False,
                         updates_interval=None if args.no_updates else 0.0)
@@ -243,13 +302,13 @@ def _day(value: str) -> date:
 
 
 def add_commands(sub, epilog: str) -> None:
-    farm = sub.add_parser("farm", help="Farm mode: poll remote hosts over SSH/WinRM, list them, yearly report.")
+    farm = sub.add_parser("farm", help="Farm mode: poll remote hosts over SSH/WinRM and devices over SNMP, list them, yearly report.")
     farm_sub = farm.add_subparsers(dest="farm_command", metavar="SUBCOMMAND", required=True)
 
     poll = farm_sub.add_parser(
         "poll", epilog=epilog, help="Poll hosts once and print what they report; exit 1 if any is down.",
-        description="Poll the configured hosts (recorded like a scheduled poll), or the --ssh/--winrm targets "
-                    "with no config and nothing recorded.")
+        description="Poll the configured hosts (recorded like a scheduled poll), or the --ssh/--winrm/--snmp "
+                    "targets with no config and nothing recorded.")
     poll.add_argument("--config", "-c", metavar="PATH", help="config file (YAML)")
     poll.add_argument("--host", action="append", metavar="NAME", help="only this configured host (repeatable)")
     poll.add_argument("--tenant", metavar="TENANT", help="only this tenant's hosts")
@@ -263,6 +322,24 @@ def add_commands(sub, epilog: str) -> None:
     poll.add_argument("--winrm-password-env", default="CUSTODE_WINRM_PASSWORD", metavar="VARIABLE",
                       help="environment variable holding the WinRM password (default CUSTODE_WINRM_PASSWORD)")
     poll.add_argument("--ca-file", type=Path, metavar="FILE", help="--winrm: CA bundle of a private CA")
+    poll.add_argument("--snmp", action="append", type=_snmp_argument, metavar="COMMUNITY@HOST[:PORT]",
+                      help="an SNMP v2c device (repeatable); '@HOST' takes the community from --community-env "
+                           "(a community in the argument is visible to other local users in ps)")
+    poll.add_argument("--community-env", default="CUSTODE_SNMP_COMMUNITY", metavar="VARIABLE",
+                      help="environment variable holding the v2c community for '@HOST' (default "
+                           "CUSTODE_SNMP_COMMUNITY)")
+    poll.add_argument("--snmp-v3", action="append", type=_snmp_argument, metavar="USER@HOST[:PORT]",
+                      help="an SNMPv3 device (repeatable); keys from --snmp-auth-env/--snmp-priv-env")
+    poll.add_argument("--snmp-auth-env", default="CUSTODE_SNMP_AUTH_KEY", metavar="VARIABLE",
+                      help="--snmp-v3: variable with the auth passphrase (unset: noAuthNoPriv)")
+    poll.add_argument("--snmp-priv-env", default="CUSTODE_SNMP_PRIV_KEY", metavar="VARIABLE",
+                      help="--snmp-v3: variable with the privacy passphrase (unset: authNoPriv)")
+    poll.add_argument("--snmp-auth-protocol", default="SHA",
+                      choices=["MD5", "SHA", "SHA224", "SHA256", "SHA384", "SHA512"])
+    poll.add_argument("--snmp-priv-protocol", default="AES", choices=["DES", "AES", "AES192", "AES256"])
+    poll.add_argument("--snmp-timeout", type=float, default=2.0, metavar="SECONDS",
+                      help="--snmp: for each request (default 2)")
+    poll.add_argument("--snmp-retries", type=int, default=1, metavar="N", help="--snmp: resends (default 1)")
     poll.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS")
     poll.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS", help="for the probe on each host")
     poll.add_argument("--workers", type=int, metavar="N", help="hosts polled at once (default farm.workers or 32)")

@@ -48,6 +48,31 @@ class UnreachableCheck(Strict):
     severity: Literal["warning", "critical"] = "critical"
 
 
+class InterfacesCheck(Strict):
+    """A watched interface (``hosts.X.snmp.watch_interfaces``) oper down while admin up; its severity is the
+    interface's own."""
+
+    enabled: bool = True
+    polls: int = Field(default=1, ge=1, description="polls in a row that see it down before an incident")
+
+
+class UpsCheck(Strict):
+    enabled: bool = True
+    on_battery: Literal["warning", "critical"] = Field(default="warning", description="the UPS runs on battery")
+    battery_low: Literal["warning", "critical"] = Field(default="critical",
+                                                         description="battery low or depleted, or on battery with "
+                                                                     "less than min_runtime left")
+    min_runtime: Duration = Field(default=600.0, ge=0, description="estimated runtime below this, on battery, "
+                                                                   "counts as battery low")
+
+
+class RebootCheck(Strict):
+    enabled: bool = True
+    severity: Literal["warning", "critical"] = "warning"
+    window: Duration = Field(default=3600.0, gt=0, description="how long the reboot incident stays open after "
+                                                               "the reboot (it is an event, not a state)")
+
+
 class FarmChecks(Strict):
     """Farm-only checks; disk space, memory, CPU and services use the top-level ``checks:`` levels."""
 
@@ -56,6 +81,10 @@ class FarmChecks(Strict):
     updates: UpdatesCheck = Field(default_factory=UpdatesCheck)
     disks: DisksCheck = Field(default_factory=DisksCheck)
     os_support: OsSupportCheck = Field(default_factory=OsSupportCheck)
+    interfaces: InterfacesCheck = Field(default_factory=InterfacesCheck,
+                                        description="SNMP devices: a watched interface down")
+    ups: UpsCheck = Field(default_factory=UpsCheck, description="SNMP devices with UPS-MIB: on battery, battery low")
+    reboot: RebootCheck = Field(default_factory=RebootCheck, description="SNMP devices: sysUpTime went back")
 
 
 class FarmSection(Strict):

@@ -17,6 +17,11 @@ from custode.agent.history.service import record_poll
 
 def observation_of(result: PollResult) -> Observation:
     """What the poll saw, in the history's terms; a failed poll is only its error."""
+    if result.device is not None:
+        # A network device's day is its availability; it has no CPU, memory or disks in the servers' sense.
+        descr = result.device.system.descr.strip()
+        return Observation(at=result.started_at, os=descr.splitlines()[0][:80] if descr else None,
+                           problems=result.device.problems)
     snap = result.snapshot
     if snap is None:
         return Observation(at=result.started_at, up=False, error=result.error or "unknown")

@@ -75,7 +75,27 @@ def host_families(result: PollResult, extra: TargetStatus) -> list[Metric]:
                 {**labels, "error": result.error[:ERROR_LABEL_LIMIT]}, 1.0)
     if result.snapshot is not None:
         _snapshot_families(out, labels, result)
+    if result.device is not None:
+        _device_families(out, labels, result)
     return out.result()
+
+
+def _device_families(out: _Families, labels: dict[str, str], result: PollResult) -> None:
+    """snmp_exporter's names for what the device answered, plus the few ``custode_*`` facts of a device."""
+    from custode.agent.snmp.metrics import add_device_families
+
+    device = result.device
+    assert device is not None
+    system = device.system
+    out.add("custode_snmp_device_info", "What the SNMP device says it is (value 1).",
+            {**labels, "sys_name": system.name, "sys_descr": system.descr.strip()[:ERROR_LABEL_LIMIT],
+             "sys_object_id": system.object_id, "sys_location": system.location}, 1.0)
+    out.add("custode_snmp_requests", "SNMP requests the device's last poll sent.", labels, device.requests)
+    out.add("custode_target_probe_problems", "Parts of the probe the host could not answer (see custode status).",
+            labels, len(device.problems))
+    if device.uptime_seconds is not None:
+        out.add("custode_uptime_seconds", "Seconds since the host booted.", labels, device.uptime_seconds)
+    add_device_families(out.add, labels, device)
 
 
 def _snapshot_families(out: _Families, labels: dict[str, str], result: PollResult) -> None:

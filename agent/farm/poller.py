@@ -6,6 +6,12 @@ costs one worker for at most ``connect_timeout + timeout`` seconds and never
 the others. Hosts keep their transport (SSH connection, WinRM shell) between
 polls unless ``keep_connections`` is off.
 
+An SNMP device (``transport: snmp``) takes a worker too: the worker hands the
+poll to the one asyncio loop of :class:`~custode.agent.snmp.runner.SnmpRunner`
+and waits for it, so servers and devices share the same ``workers`` bound and
+the same schedule, and a device that does not answer costs its worker at
+most ``poll_timeout``.
+
 The poller only gathers: results queue up until the agent's farm job drains
 them, records them, runs the checks and publishes the metrics in one batch,
 so 500 hosts finishing at different moments cost one metrics render, not 500.
@@ -20,13 +26,17 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from custode.agent.clock import Clock, current_time
 from custode.agent.farm.probes import ProbeRegistryError, probe_for
 from custode.agent.farm.snapshot import DiskHealth, HostSnapshot, ProbeOutputError, UpdateStatus
 from custode.agent.farm.targets import Target
-from custode.agent.snmp.device import DeviceSnapshot
+from custode.agent.snmp.device import DeviceSnapshot, SnmpError
 from custode.agent.transports import Transport, TransportError, open_transport
+
+if TYPE_CHECKING:
+    from custode.agent.snmp.runner import SnmpRunner
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +101,9 @@ class FarmPoller:
         self._pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(self.targets) or 1)),
                                         thread_name_prefix="farm")
         self._closed = False
+        self._snmp: SnmpRunner | None = None
+        """One asyncio loop and SNMP engine for every device, started with the first device poll; the
+        worker threads wait on it, so devices and servers share the one ``workers`` bound."""
 
     # -- scheduling ------------------------------------------------------------------
 
@@ -146,6 +159,8 @@ class FarmPoller:
             for state in self._states.values():
                 state.transport = None
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._snmp is not None:
+            self._snmp.close()
         for transport in transports:
             try:
                 transport.close()
@@ -167,7 +182,32 @@ class FarmPoller:
                 self._finished.append(result)
         return result
 
+    def _snmp_runner(self) -> SnmpRunner:
+        with self._lock:
+            if self._snmp is None:
+                from custode.agent.snmp.runner import SnmpRunner
+
+                self._snmp = SnmpRunner()
+            return self._snmp
+
+    def _poll_device(self, target: Target) -> PollResult:
+        """One SNMP poll: no transport, no probe script; the device's answers are the snapshot."""
+        from custode.agent.snmp.credentials import credentials_of
+
+        options = target.host.snmp
+        assert options is not None  # HostConfig requires it for transport snmp
+        started_at = self._clock()
+        begin = time.monotonic()
+        try:
+            device = self._snmp_runner().poll(target.host.address, options, credentials_of(options),
+                                              timeout=target.timeout)
+        except SnmpError as exc:
+            return PollResult(target, started_at, time.monotonic() - begin, None, error=str(exc))
+        return PollResult(target, started_at, time.monotonic() - begin, None, device=device)
+
     def _poll_one(self, target: Target) -> PollResult:
+        if target.transport == "snmp":
+            return self._poll_device(target)
         state = self._states[target.name]
         started_at = self._clock()
         begin = time.monotonic()

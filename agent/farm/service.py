@@ -23,6 +23,10 @@ from custode.agent.farm.targets import Target, targets_of
 from custode.agent.incidents import Incidents
 from custode.agent.metric_cache import MetricCache
 from custode.agent.patch_policy import round_due_families
+from custode.agent.snmp import store as devices
+from custode.agent.snmp.checks import remember
+from custode.agent.snmp.store import DeviceMemory
+from custode.agent.snmp.summary import device_summary
 from custode.agent.state import State
 
 log = logging.getLogger(__name__)
@@ -30,7 +34,7 @@ log = logging.getLogger(__name__)
 CACHE_SOURCE = "farm/"
 """Prefix of the metric-cache sources: one per host, so a poll re-renders only its own host's series."""
 FARM_CHECKS = ("reachability", "filesystem", "memory", "cpu", "services", "antivirus", "os_updates", "disk_health",
-               "os_support")
+               "os_support", "interface", "ups", "reboot")
 """Every check farm mode judges a host by (see agent/farm/checks.py)."""
 PATCH_ROUNDS_SOURCE = "os_patch_rounds"
 """Metric-cache source of the tenants' next patch round (not under ``farm/``: a host may be called anything)."""
@@ -38,6 +42,8 @@ PATCH_ROUNDS_SOURCE = "os_patch_rounds"
 
 def snapshot_summary(result: PollResult) -> dict[str, Any]:
     """The few facts ``custode status`` and ``custode farm list`` show for a host."""
+    if result.device is not None:
+        return device_summary(result.device, result.target.host.snmp)
     snap = result.snapshot
     if snap is None:
         return {}
@@ -111,16 +117,20 @@ class FarmService:
     def handle(self, results: list[PollResult]) -> None:
         """Record, judge and publish finished polls (also the CLI's path after a one-off poll)."""
         now = self.clock()
+        memories: dict[int, DeviceMemory] = {}
         with self.state.transaction() as db:
-            for result in results:
-                self._record(db, result)
+            for index, result in enumerate(results):
+                memory = self._record(db, result)
+                if memory is not None:
+                    memories[index] = memory
         published: dict[str, list] = {}
         policies = {tenant_id: tenant.patch_policy for tenant_id, tenant in self.config.tenants.items()}
-        for result in results:
+        for index, result in enumerate(results):
             status = self.status[result.target.name]
             apply(self.incidents, farm_evaluations(self.config.checks, self.config.farm.checks, result,
                                                    status.consecutive_failures, now,
-                                                   policies.get(result.target.tenant)), now=now)
+                                                   policies.get(result.target.tenant), memories.get(index)),
+                  now=now)
             published[CACHE_SOURCE + result.target.name] = host_families(result, status)
         published[PATCH_ROUNDS_SOURCE] = round_due_families(policies, now)
         if self.cache is not None:
@@ -132,7 +142,8 @@ class FarmService:
             return []
         return [family for target in self.targets for family in self.cache.families(CACHE_SOURCE + target.name) or ()]
 
-    def _record(self, db, result: PollResult) -> None:
+    def _record(self, db, result: PollResult) -> DeviceMemory | None:
+        """The poll's rows in the state DB; for an SNMP device that answered, its memory after this poll."""
         target = result.target
         previous = self.status.get(target.name, TargetStatus(None, 0))
         if result.up:
@@ -153,6 +164,14 @@ class FarmService:
              status.last_success_at, 1 if result.up else 0, status.consecutive_failures, result.error,
              result.duration, summary, summary))
         history.record(db, result)
+        if result.device is None or target.host.snmp is None:
+            return None
+        verdict = remember(devices.load(db, target.name), target.name, result.device, target.host.snmp,
+                           result.started_at)
+        devices.save(db, verdict.memory)
+        if verdict.rebooted_now:
+            log.info("SNMP device restarted", extra={"host": target.name, "booted_at": verdict.memory.rebooted_at})
+        return verdict.memory
 
     def prune(self) -> None:
         """Forget the hosts no longer in the config, and resolve their incidents.
@@ -166,6 +185,7 @@ class FarmService:
             return
         with self.state.transaction() as db:
             db.executemany("DELETE FROM farm_targets WHERE host = ?", [(r["host"],) for r in gone])
+            devices.forget(db, [r["host"] for r in gone])
         for row in gone:  # its incidents would otherwise stay open for ever
             for check in FARM_CHECKS:
                 self.incidents.reconcile(row["tenant"], check, (), scope=f"{row['host']}:",

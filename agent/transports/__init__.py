@@ -26,7 +26,12 @@ def shell_for(host: HostConfig) -> Literal["posix", "powershell"]:
 
 
 def open_transport(name: str, host: HostConfig) -> Transport:
-    """A connected-on-demand transport for ``host``; nothing touches the network until ``run``."""
+    """A connected-on-demand transport for ``host``; nothing touches the network until ``run``.
+
+    An SNMP device has none: the config check refuses one named by a playbook or restore test, and farm
+    mode polls devices without a transport."""
+    if host.transport == "snmp":
+        raise TransportError(name, "an SNMP device (transport: snmp) runs no commands")
     if host.transport == "local":
         from custode.agent.transports.local import LocalTransport
 
