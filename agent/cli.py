@@ -405,6 +405,10 @@ def _parser() -> argparse.ArgumentParser:
 
     add_farm_commands(sub, EPILOG)
 
+    from custode.agent.blackbox.cli import add_commands as add_probe_commands
+
+    add_probe_commands(sub, EPILOG)
+
     from custode.agent.tickets.sla_cli import add_commands as add_sla_commands
     add_sla_commands(sub, EPILOG)
 

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 
 from custode.agent.backups.config import BackupsSection
+from custode.agent.blackbox.config import ProbesSection
 from custode.agent.calendar import CalendarSection, TenantCalendar
 from custode.agent.durations import Duration
 from custode.agent.farm.config import FarmSection
@@ -211,6 +212,8 @@ class Config(Strict):
     hosts: dict[str, HostConfig] = Field(
         default_factory=dict, description="remote hosts: polled by farm mode, targets of playbooks and restore tests")
     farm: FarmSection = Field(default_factory=FarmSection)
+    probes: ProbesSection = Field(default_factory=ProbesSection,
+                                  description="service probes (HTTP(S), TCP, ICMP, DNS) of what the contracts cover")
     history: HistorySection = Field(default_factory=HistorySection,
                                     description="every host's daily rows for the yearly report: how long kept")
     tickets: TicketsSection = Field(default_factory=TicketsSection)

@@ -480,6 +480,8 @@ MIGRATIONS: list[str] = [
         success              INTEGER,
         consecutive_failures INTEGER NOT NULL DEFAULT 0,
         consecutive_slow     INTEGER NOT NULL DEFAULT 0,
+        failing_since        REAL,
+        slow_since           REAL,
         last_error           TEXT,
         duration_seconds     REAL,
         status_code          INTEGER,
@@ -505,7 +507,7 @@ MIGRATIONS: list[str] = [
     CREATE INDEX probe_daily_by_tenant ON probe_daily(tenant, day);
     """,
     # 14: SNMP devices: the boot time each poll worked out from sysUpTime, so a reboot is seen across a restart of
-    #     Custode too, and the interfaces' last known oper status (an interface flapping between polls).
+    #     Custode too, and how many polls in a row saw each watched interface down.
     """
     CREATE TABLE snmp_devices (
         host         TEXT PRIMARY KEY,

@@ -24,8 +24,9 @@ apt_install() {
 # Real components the tests start themselves, on loopback ports; and for the PDF reports, the Pango that
 # WeasyPrint (the reports extra, pulled in by the test extra) loads, a font, and poppler-utils (pdftotext,
 # pdftoppm) with which tests/test_report_render.py reads the PDF back; net-snmp's snmpd (the SNMP devices of
-# tests/snmpd.py) with its snmpset, and dnsmasq (the DNS server the DNS probes ask).
-PACKAGES="prometheus prometheus-alertmanager prometheus-node-exporter dovecot-imapd openssh-server openssh-client init-system-helpers procps restic borgbackup faketime chromium libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core poppler-utils snmpd snmp dnsmasq-base"
+# tests/snmpd.py) with its snmpget, snmp_exporter (which tests/test_snmp_metrics.py compares Custode's names
+# with), and dnsmasq (the DNS server the DNS probes ask).
+PACKAGES="prometheus prometheus-alertmanager prometheus-node-exporter dovecot-imapd openssh-server openssh-client init-system-helpers procps restic borgbackup faketime chromium libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core poppler-utils snmpd snmp prometheus-snmp-exporter dnsmasq-base"
 missing=""
 for pkg in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing="$missing $pkg"

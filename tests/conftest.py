@@ -23,7 +23,8 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-GO_PROGRAMS = frozenset({"prometheus", "promtool", "prometheus-alertmanager", "prometheus-node-exporter", "restic"})
+GO_PROGRAMS = frozenset({"prometheus", "promtool", "prometheus-alertmanager", "prometheus-node-exporter", "restic",
+                         "prometheus-snmp-exporter"})
 """Debian's Go builds make their own system calls: libfaketime cannot move their clock (see .ci/run)."""
 
 _running: dict[str, pytest.Item] = {}

@@ -44,6 +44,8 @@ STORES = {
     "agent/restore/store.py": ("restore_tests", "coverage_items", "coverage_runs"),
     "agent/history/store.py": ("host_daily",),
     "agent/reports/store.py": ("report_outbox",),
+    "agent/blackbox/store.py": ("probe_targets", "probe_daily"),
+    "agent/snmp/store.py": ("snmp_devices",),
 }
 CHECKED_COLUMNS = {("update_runs", "trigger"): RunTrigger, ("update_runs", "status"): RunStatus,
                    ("update_steps", "phase"): Phase, ("update_steps", "status"): StepStatus,

@@ -218,7 +218,7 @@ INVALID = ["sum(custode_build_info", 'custode_build_info{job=x}', "rate(custode_
 """Expressions both Prometheus and grafana_lint's parser must refuse: the parser is held to Prometheus's."""
 
 
-def _scenario_config(tmp: Path, sshd, win, hook_url: str, dead_port: int) -> str:
+def _scenario_config(tmp: Path, sshd, win, hook_url: str, dead_port: int, snmpd=None, portal=None) -> str:
     ssh = lambda port: (f"{{user: {sshd.user}, port: {port}, identity_file: '{sshd.client_key}', "  # noqa: E731
                         f"known_hosts: '{sshd.known_hosts}', use_agent: false, connect_timeout: 3s}}")
     return f"""agent: {{tenant: crema, hostname: itest, check_interval: 2s}}
@@ -242,6 +242,13 @@ hosts:
   win01: {{address: 127.0.0.1, transport: winrm, tenant: cremona, winrm: {{user: {win.user},
     password: {{env: CUSTODE_TEST_WINRM}}, port: {win.port}, auth: basic, ca_file: '{win.ca_file}',
     connect_timeout: 5s}}}}
+  sw01: {{address: 127.0.0.1, transport: snmp, tenant: cremona, labels: {{role: switch}},
+    snmp: {{community: {{env: CUSTODE_TEST_COMMUNITY}}, port: {snmpd.port}, watch_interfaces: [uplink0]}}}}
+probes:
+  interval: 5s
+  timeout: 3s
+  targets:
+    portale: {{tenant: crema, url: '{portal.url()}', http: {{ca_file: '{portal.ca_file}'}}}}
 farm:
   interval: 10s
   checks: {{unreachable: {{polls: 1}}}}
@@ -265,6 +272,9 @@ tickets:
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory):
     """Prometheus's port, scraping a ``custode run`` that has data for every dashboard."""
+    from probe_servers import PortalServer
+    from snmpd import COMMUNITY as SNMP_COMMUNITY
+    from snmpd import SnmpDaemon, interface, ups_state
     from ssh_server import SshServer
     from webhook_receiver import WebhookReceiver
     from winrm_server import WinrmServer
@@ -290,10 +300,18 @@ def prometheus(tmp_path_factory):
         win = stack.enter_context(WinrmServer(tls=True))
         win.on(re.escape(COMMAND_HEADER), (0, WINDOWS_FIXTURE.read_text(encoding="utf-8").replace("\n", "\r\n"), ""))
         hook = stack.enter_context(WebhookReceiver(SECRET.encode()))
+        # a switch whose uplink is down, with a UPS on battery behind it, and the comune's HTTPS portal
+        snmpd = stack.enter_context(SnmpDaemon(tmp / "snmpd", simulated_interfaces=True))
+        snmpd.set_state(interfaces=[interface(1, "Gi1/0/1", in_octets=10**9, out_octets=10**8),
+                                    interface(48, "uplink0", alias="uplink core", oper=2, in_errors=3)],
+                        ups=ups_state(on_battery=True))
+        portal = stack.enter_context(PortalServer(tmp / "portal", days=10))
         config = tmp / "custode.yaml"
-        config.write_text(_scenario_config(tmp, sshd, win, hook.url, free_port()), encoding="utf-8")
+        config.write_text(_scenario_config(tmp, sshd, win, hook.url, free_port(), snmpd, portal),
+                          encoding="utf-8")
         env = {**os.environ, "CUSTODE_DATA_DIR": str(tmp / "data"), "SSH_AUTH_SOCK": "",
-               "CUSTODE_TEST_WINRM": win.password, "CUSTODE_TEST_WEBHOOK": SECRET}
+               "CUSTODE_TEST_WINRM": win.password, "CUSTODE_TEST_WEBHOOK": SECRET,
+               "CUSTODE_TEST_COMMUNITY": SNMP_COMMUNITY}
         for command in (["update", "run", "weekly", "--now", "--reason", "dashboard test"],
                         ["restore-test", "run", "nas"]):
             done = subprocess.run([sys.executable, "-m", "custode.agent", *command, "--config", str(config)],
@@ -394,7 +412,7 @@ def test_every_variable_resolves_to_values_through_the_label_api(prometheus) -> 
         time.sleep(1)
     assert empty == set(), (tmp / "custode.log").read_text()[-3000:]
     assert resolved["custode-overview"]["tenant"] == ["crema", "cremona"]  # every configured tenant
-    assert resolved["custode-farm"]["host"] == ["gone", "linux01", "win01"]
+    assert resolved["custode-farm"]["host"] == ["gone", "linux01", "sw01", "win01"]
     assert resolved["custode-backups"]["backup_job"] == ["nightly", "weekly"]
     assert resolved["custode-updates-restore"]["window"] == ["weekly"]
     assert resolved["custode-updates-restore"]["set"] == ["nas"]

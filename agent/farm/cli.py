@@ -100,7 +100,8 @@ def _snmp_targets(args: argparse.Namespace):
     from custode.agent.transports.config import HostConfig
 
     def target(address: str, port: int, options: SnmpOptions) -> Target:
-        name = address if port == 161 else f"{address}:{port}"
+        shown = f"[{address}]" if ":" in address else address
+        name = address if port == 161 else f"{shown}:{port}"
         return Target(name, DEFAULT_TENANT, HostConfig(address=address, transport="snmp", snmp=options),
                       args.timeout, args.timeout)
 
@@ -302,7 +303,8 @@ def _day(value: str) -> date:
 
 
 def add_commands(sub, epilog: str) -> None:
-    farm = sub.add_parser("farm", help="Farm mode: poll remote hosts over SSH/WinRM and devices over SNMP, list them, yearly report.")
+    farm = sub.add_parser("farm", help="Farm mode: poll remote hosts over SSH/WinRM and devices over SNMP, list "
+                                       "them, yearly report.")
     farm_sub = farm.add_subparsers(dest="farm_command", metavar="SUBCOMMAND", required=True)
 
     poll = farm_sub.add_parser(

@@ -39,6 +39,12 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "update_windows.csv": "ogni finestra di aggiornamento con l'esito e il motivo",
         "service_levels.csv": "i livelli di servizio del contratto: ticket nei tempi e fuori",
         "tickets.csv": "ogni ticket del periodo con i suoi tempi",
+        "network_devices.csv": "ogni dispositivo di rete: disponibilità, interruzioni, riavvii, interfacce cadute, "
+                               "eventi del gruppo di continuità",
+        "network_events.csv": "ogni interruzione, interfaccia caduta ed evento dei gruppi di continuità dei "
+                              "dispositivi, e ogni interruzione dei servizi controllati",
+        "probes.csv": "ogni servizio controllato: disponibilità, tempi di risposta, certificato",
+        "probes_daily.csv": "ogni servizio controllato giorno per giorno: controlli, riusciti, lenti, tempi",
     },
     "en": {
         "summary.csv": "the summary's traffic lights",
@@ -54,9 +60,17 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "update_windows.csv": "every update window with its outcome and reason",
         "service_levels.csv": "the contract's service levels: tickets in time and late",
         "tickets.csv": "every ticket of the period with its times",
+        "network_devices.csv": "each network device: availability, outages, restarts, interfaces down, UPS events",
+        "network_events.csv": "every outage, interface down and UPS event of the devices, and every outage of the "
+                              "services checked",
+        "probes.csv": "each service checked: availability, response times, certificate",
+        "probes_daily.csv": "each service checked day by day: checks, successes, slow ones, response times",
     },
 }
-FILES: tuple[str, ...] = tuple(DESCRIPTIONS["en"])
+NETWORK_FILES: tuple[str, ...] = ("network_devices.csv", "network_events.csv", "probes.csv", "probes_daily.csv")
+"""Only in the report of a comune with network devices or probes (:attr:`Report.has_network`)."""
+FILES: tuple[str, ...] = tuple(name for name in DESCRIPTIONS["en"] if name not in NETWORK_FILES)
+"""The fixed set every report's zip holds; a comune with a network section's holds :data:`NETWORK_FILES` too."""
 
 
 def _cell(value: Any) -> Any:
@@ -171,20 +185,66 @@ def _tickets(report: Report) -> tuple[list[str], list[Row]]:
              for t in report.tickets.tickets])
 
 
+def _ms(seconds: float | None) -> float | None:
+    """Latencies in milliseconds: the files keep two decimals, too few for seconds."""
+    return None if seconds is None else round(seconds * 1000, 2)
+
+
+def _network_devices(report: Report) -> tuple[list[str], list[Row]]:
+    return (["host", "role", "site", "description", "availability_percent", "days_with_data", "outages",
+             "outage_seconds", "reboots", "rebooted_at", "interface_downs", "interface_down_seconds",
+             "interface_down_longest_seconds", "ups_events", "ups_seconds"],
+            [(d.host, d.role, d.site, d.description, d.availability_percent, d.days_with_data, len(d.outages),
+              d.outage_seconds, len(d.reboots), " ".join(r.isoformat() for r in d.reboots), len(d.interface_downs),
+              d.interface_down_seconds, d.interface_down_longest_seconds, len(d.ups_events), d.ups_seconds)
+             for d in report.network.devices])
+
+
+def _network_events(report: Report) -> tuple[list[str], list[Row]]:
+    section = report.network
+    events = [e for d in section.devices for e in (*d.outages, *d.interface_downs, *d.ups_events)]
+    events += [e for p in section.probes for e in p.downs]
+    return (["subject", "kind", "detail", "start", "end", "seconds", "summary"],
+            [(e.subject, e.kind, e.detail, e.start, e.end, e.seconds, e.summary)
+             for e in sorted(events, key=lambda e: (e.start, e.subject))])
+
+
+def _probes(report: Report) -> tuple[list[str], list[Row]]:
+    return (["probe", "kind", "target", "availability_percent", "probes", "successes", "latency_avg_ms",
+             "latency_median_ms", "latency_max_ms", "slow_days", "cert_expires_at", "cert_days_left",
+             "downs", "down_seconds", "errors"],
+            [(p.name, p.kind, p.target, p.availability_percent, p.probes, p.successes, _ms(p.latency_avg_seconds),
+              _ms(p.latency_median_seconds), _ms(p.latency_max_seconds), p.slow_days, p.cert_expires_at,
+              p.cert_days_left, len(p.downs), p.down_seconds, "; ".join(f"{text} ({n})" for text, n in p.errors))
+             for p in report.network.probes])
+
+
+def _probes_daily(report: Report) -> tuple[list[str], list[Row]]:
+    return (["probe", "day", "probes", "successes", "slow", "latency_avg_ms", "latency_max_ms",
+             "cert_expires_at"],
+            [(p.name, d.day, d.probes, d.successes, d.slow, _ms(d.latency_avg_seconds), _ms(d.latency_max_seconds),
+              d.cert_expires_at) for p in report.network.probes for d in p.days])
+
+
 TABLES: dict[str, Callable[[Report], tuple[list[str], list[Row]]]] = {
     "summary.csv": _summary, "backup_days.csv": _backup_days, "backup_grid.csv": _backup_grid,
     "restore_tests.csv": _restore_tests, "backup_paths.csv": _paths, "servers.csv": _servers,
     "servers_daily.csv": _servers_daily, "disks.csv": _disks, "disks_daily.csv": _disks_daily,
     "outages.csv": _outages, "update_windows.csv": _windows, "service_levels.csv": _levels,
-    "tickets.csv": _tickets,
+    "tickets.csv": _tickets, "network_devices.csv": _network_devices, "network_events.csv": _network_events,
+    "probes.csv": _probes, "probes_daily.csv": _probes_daily,
 }
-assert tuple(TABLES) == FILES, "every CSV file needs a description in both languages"
+assert tuple(TABLES) == (*FILES, *NETWORK_FILES) == tuple(DESCRIPTIONS["it"]), \
+    "every CSV file needs a description in both languages"
 
 
 def csv_files(report: Report, with_empty: bool = False) -> dict[str, bytes]:
-    """Every CSV file of the report, by name; files with no row only when ``with_empty`` (the zip's fixed set)."""
+    """Every CSV file of the report, by name; files with no row only when ``with_empty`` (the zip's fixed set:
+    :data:`FILES`, and :data:`NETWORK_FILES` for a comune with a network section)."""
     files = {}
     for name, build in TABLES.items():
+        if name in NETWORK_FILES and not report.has_network:
+            continue
         header, rows = build(report)
         if rows or with_empty:
             files[name] = _csv(header, rows)

@@ -35,13 +35,26 @@ Counting rules
   tenant's referents were sent the advance notice (None: not announced).
 * **Tickets**: the SLA compliance report of the period, unchanged: its level
   buckets for the period, its cases, its penalty exposure.
+* **Servers and network devices**: the tenant's daily host rows and
+  reachability outages are read once and split: hosts with ``transport:
+  snmp`` (switches, routers, firewalls, UPSes) go to the network section, every
+  other host to the servers section and its lights (a device removed from
+  the config since is counted as a server again).
+* **Network** (:mod:`custode.agent.reports.network`): each device with daily
+  rows or incidents in the period (availability, outages, reboots, watched
+  interfaces down, UPS events), each probe with daily rows or down
+  incidents (availability, mean and median latency, slow days, the
+  certificate at the end of the period, downs). The section and its light
+  exist only for a comune that has network devices or probes (polled or
+  probed now, or recorded in the period).
 * **empty** is true when the tenant has no backup report, restore test, daily
-  host row, outage, update run or ticket in the period. Sections computed from
+  host row, outage, update run, ticket or probe day in the period. Sections computed from
   the config alone (missing nights, windows not run) are still filled.
 * A service the comune's profile does not include leaves its section empty
   and its light ``none``: ``backup_control`` (backup jobs), ``restore_tests``
-  (tests and paths), ``monitoring`` (servers; availability, security and
-  capacity lights), ``updates`` (windows). Tickets are always reported.
+  (tests and paths), ``monitoring`` (servers and network; availability,
+  security, capacity and network lights), ``updates`` (windows). Tickets are
+  always reported.
 
 Summary lights
 --------------
@@ -68,6 +81,14 @@ Summary lights
   ``checks.filesystem`` (95 % used by default) at the end of the period, or
   filling within 30 days of it; yellow: at or above the warning level (90 %),
   or filling within 180 days; green otherwise; none: no disk data.
+* **network** (only for a comune with network devices or probes) — red: a
+  device or probe below 98 % (polls answered, probes succeeded), or a
+  certificate expired or ending within 7 days of the period's end; yellow: one
+  below 99.5 %, any device outage, watched interface down, UPS event (on
+  battery, battery low) or probe down, or a certificate ending within 21
+  days; green otherwise; none: no device or probe recorded in the period, or
+  ``monitoring`` not bought. Reboots are listed, not judged (a planned
+  firmware upgrade reboots too).
 """
 
 from __future__ import annotations
@@ -84,7 +105,9 @@ from custode.agent.backups.jobs import JobMatcher
 from custode.agent.backups.store import MailStore, StoredReport
 from custode.agent.calendar import ROME
 from custode.agent.history import store as history
+from custode.agent.history.store import HostDay
 from custode.agent.profiles import FEATURES, tenant_profile
+from custode.agent.reports import network
 from custode.agent.reports.config import provider_name
 from custode.agent.reports.document import (
     BackupDay,
@@ -94,6 +117,7 @@ from custode.agent.reports.document import (
     CoveredPath,
     LevelFigures,
     Light,
+    NetworkSection,
     Outage,
     Report,
     ReportKind,
@@ -132,6 +156,9 @@ RECENT_DAYS = 7
 BAD_SHARE_PERCENT = 5.0
 AVAILABILITY_RED, AVAILABILITY_YELLOW = 98.0, 99.5
 FILL_RED_DAYS, FILL_YELLOW_DAYS = 30, 180
+NETWORK_RED, NETWORK_YELLOW = AVAILABILITY_RED, AVAILABILITY_YELLOW
+CERT_RED_DAYS, CERT_YELLOW_DAYS = 7.0, 21.0
+"""A certificate ending within this many days of the period's end is red / yellow (expired: red)."""
 MAX_RUNS_PER_JOB = 50_000
 """Scheduled runs judged per job and period at most (an every-ten-minutes job over a year is 52,560)."""
 _WORST: dict[str, int] = {"success": 0, "warning": 1, "missing": 2, "failure": 3}
@@ -187,7 +214,9 @@ def build_report(config: "Config", state: "State", tenant: str, kind: ReportKind
     moment = now if now.tzinfo is not None else now.replace(tzinfo=ROME)
     ctx = _Context(config, state, tenant, span, moment.timestamp(), _features(config, tenant))
     backups, backups_recorded = backups_section(ctx)
-    servers, servers_recorded = servers_section(ctx)
+    hosts = host_history(ctx)
+    servers, servers_recorded = servers_section(ctx, hosts)
+    net, network_recorded = network_section(ctx, hosts)
     updates, updates_recorded = updates_section(ctx)
     tickets, tickets_recorded = tickets_section(ctx)
     own = config.tenants.get(tenant)
@@ -197,9 +226,10 @@ def build_report(config: "Config", state: "State", tenant: str, kind: ReportKind
         provider_name=provider_name(config),
         language=own.language if own is not None else "it", generated_at=moment.astimezone(ROME),
         features=tuple(f for f in FEATURES if f in ctx.features),
-        summary=summary(ctx, backups, servers, updates, tickets), backups=backups, servers=servers,
-        updates=updates, tickets=tickets,
-        empty=not (backups_recorded or servers_recorded or updates_recorded or tickets_recorded))
+        summary=summary(ctx, backups, servers, updates, tickets, net), backups=backups, servers=servers,
+        updates=updates, tickets=tickets, network=net,
+        empty=not (backups_recorded or servers_recorded or updates_recorded or tickets_recorded
+                   or network_recorded))
 
 
 def _span(kind: ReportKind, period: str) -> Span:
@@ -312,14 +342,51 @@ def _restore_record(row: "sqlite3.Row") -> RestoreTestRecord:
 
 # --- servers ---------------------------------------------------------------------------------------
 
-def servers_section(ctx: _Context) -> tuple[ServersSection, bool]:
-    """Every host with daily rows in the period, and the outages; and whether anything was recorded."""
+@dataclass(frozen=True)
+class HostHistory:
+    """The tenant's daily host rows and reachability outages of the period, read once for servers and devices."""
+
+    days: tuple[HostDay, ...] = ()
+    outages: tuple[Outage, ...] = ()
+    devices: frozenset[str] = frozenset()
+    """The config's network devices (``transport: snmp``): their rows and outages are the network section's."""
+
+    def servers(self) -> tuple[list[HostDay], tuple[Outage, ...]]:
+        return ([d for d in self.days if d.host not in self.devices],
+                tuple(o for o in self.outages if o.host not in self.devices))
+
+
+def host_history(ctx: _Context) -> HostHistory:
+    """One read of ``host_daily`` and one of the reachability incidents; nothing without ``monitoring``."""
     if not ctx.has("monitoring") or ctx.last_day < ctx.first_day:
-        return ServersSection(), False
-    days = history.host_days(ctx.state, ctx.tenant, ctx.first_day, ctx.last_day)
+        return HostHistory()
+    return HostHistory(tuple(history.host_days(ctx.state, ctx.tenant, ctx.first_day, ctx.last_day)),
+                       outages(ctx.state, ctx.tenant, ctx.span.start_ts, ctx.judged_end),
+                       frozenset(network.snmp_hosts(ctx.config)))
+
+
+def servers_section(ctx: _Context, hosts: HostHistory | None = None) -> tuple[ServersSection, bool]:
+    """Every server (not a network device) with daily rows in the period, and the servers' outages; and whether
+    anything was recorded."""
+    days, down = (hosts if hosts is not None else host_history(ctx)).servers()
     servers = server_records(days, ctx.judged_end)
-    down = outages(ctx.state, ctx.tenant, ctx.span.start_ts, ctx.judged_end)
     return ServersSection(servers=servers, outages=down), bool(servers or down)
+
+
+# --- network ---------------------------------------------------------------------------------------
+
+def network_section(ctx: _Context, hosts: HostHistory | None = None) -> tuple[NetworkSection, bool]:
+    """The devices and probes of the period; and whether any was recorded."""
+    watched = network.watched(ctx.config, ctx.tenant)
+    if not ctx.has("monitoring") or ctx.last_day < ctx.first_day:
+        return NetworkSection(watched=watched), False
+    hosts = hosts if hosts is not None else host_history(ctx)
+    devices = network.device_records(ctx.state, ctx.tenant, network.snmp_hosts(ctx.config), hosts.days,
+                                     hosts.outages, ctx.span.start_ts, ctx.judged_end)
+    probes = network.probe_records(ctx.state, ctx.tenant, ctx.first_day, ctx.last_day, ctx.span.start_ts,
+                                   ctx.judged_end)
+    recorded = bool(devices or probes)
+    return NetworkSection(devices=devices, probes=probes, watched=watched or recorded), recorded
 
 
 # --- updates ---------------------------------------------------------------------------------------
@@ -425,17 +492,18 @@ def _ticket_record(result: CaseResult, subjects: dict[int, str]) -> TicketRecord
 # --- summary lights --------------------------------------------------------------------------------
 
 def summary(ctx: _Context, backups: BackupSection, servers: ServersSection, updates: UpdatesSection,
-            tickets: TicketsSection) -> tuple[SummaryLight, ...]:
-    """The six lights, in the order the summary shows them."""
+            tickets: TicketsSection, net: NetworkSection | None = None) -> tuple[SummaryLight, ...]:
+    """The six lights, in the order the summary shows them, and the network's for a comune that has one."""
     monitoring = ctx.has("monitoring")
     checks = ctx.config.checks.filesystem
+    extra = (network_light(net, monitoring),) if net is not None and net.watched else ()
     return (backups_light(backups.jobs, ctx.last_day, ctx.has("backup_control")),
             availability_light(servers.servers, servers.outages, monitoring),
             security_light(servers.servers, ctx.config.farm.checks.antivirus.signature_max_age / 86400, monitoring),
             service_levels_light(tickets.levels),
             updates_light(updates.windows, ctx.has("updates")),
             capacity_light(servers.servers, ctx.last_day, 100.0 - checks.warning_avail_percent,
-                           100.0 - checks.critical_avail_percent, monitoring))
+                           100.0 - checks.critical_avail_percent, monitoring), *extra)
 
 
 def backups_light(jobs: tuple[BackupJobHistory, ...], last_day: date, bought: bool = True) -> SummaryLight:
@@ -537,3 +605,27 @@ def capacity_light(servers: tuple[ServerRecord, ...], last_day: date, warning_us
     if highest >= warning_used or (days_left is not None and days_left <= FILL_YELLOW_DAYS):
         return SummaryLight("capacity", Light.YELLOW, values)
     return SummaryLight("capacity", Light.GREEN, values)
+
+
+def network_light(section: NetworkSection, bought: bool = True) -> SummaryLight:
+    devices, probes = section.devices, section.probes
+    measured = [(d.host, d.availability_percent) for d in devices if d.availability_percent is not None] + \
+               [(p.name, p.availability_percent) for p in probes if p.availability_percent is not None]
+    certificates = sorted((p.cert_days_left, p.name) for p in probes if p.cert_days_left is not None)
+    lowest = min(measured, key=lambda item: cast(float, item[1]), default=(None, None))
+    values: dict[str, Any] = {
+        "devices": len(devices), "probes": len(probes), "lowest": lowest[0], "lowest_percent": lowest[1],
+        "outages": sum(len(d.outages) for d in devices), "reboots": sum(len(d.reboots) for d in devices),
+        "interface_downs": sum(len(d.interface_downs) for d in devices),
+        "ups_events": sum(len(d.ups_events) for d in devices), "probe_downs": sum(len(p.downs) for p in probes),
+        "first_certificate": certificates[0][1] if certificates else None,
+        "certificate_days_left": certificates[0][0] if certificates else None}
+    if not bought or not (devices or probes):
+        return SummaryLight("network", Light.NONE, values)
+    percent, days_left = lowest[1], values["certificate_days_left"]
+    if (percent is not None and percent < NETWORK_RED) or (days_left is not None and days_left < CERT_RED_DAYS):
+        return SummaryLight("network", Light.RED, values)
+    if ((percent is not None and percent < NETWORK_YELLOW) or (days_left is not None and days_left < CERT_YELLOW_DAYS)
+            or any(values[k] for k in ("outages", "interface_downs", "ups_events", "probe_downs"))):
+        return SummaryLight("network", Light.YELLOW, values)
+    return SummaryLight("network", Light.GREEN, values)

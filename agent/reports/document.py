@@ -32,7 +32,7 @@ class Light(StrEnum):
 
 @dataclass(frozen=True)
 class SummaryLight:
-    area: Literal["backups", "availability", "security", "service_levels", "updates", "capacity"]
+    area: Literal["backups", "availability", "security", "service_levels", "updates", "capacity", "network"]
     light: Light
     values: dict[str, Any] = field(default_factory=dict)
     """The figures behind the light, for the renderer's sentence, e.g. {"nights_failed": 3, "jobs": 3}."""
@@ -162,6 +162,127 @@ class ServersSection:
     outages: tuple[Outage, ...] = ()
 
 
+# --- network: SNMP devices and service probes -----------------------------------------------------
+
+NetworkEventKind = Literal["outage", "interface_down", "ups", "probe_down"]
+
+
+@dataclass(frozen=True)
+class NetworkEvent:
+    """One incident of a device or probe, cut to the period."""
+
+    subject: str
+    """The device (its name under ``hosts:``) or the probe."""
+    kind: NetworkEventKind
+    start: datetime
+    end: datetime | None
+    """None: still going on at the end of the period."""
+    seconds: float
+    summary: str
+    detail: str = ""
+    """The interface (``Gi1/0/48 (uplink fibra)``) of an interface down, ``battery_low`` for a UPS event that
+    reached the critical battery level; empty otherwise."""
+
+
+def _total(events: tuple[NetworkEvent, ...]) -> float:
+    return round(sum(e.seconds for e in events), 3)
+
+
+@dataclass(frozen=True)
+class DeviceRecord:
+    """A network device (``transport: snmp``): a switch, router, firewall or UPS."""
+
+    host: str
+    role: str | None
+    """The host's ``labels.role`` (``switch``, ``firewall``, ``ups``...), as configured."""
+    site: str | None
+    """The host's ``labels.site``."""
+    description: str | None
+    """sysDescr as the polls recorded it (its first 80 characters)."""
+    availability_percent: float | None
+    """Share of the period's polls the device answered."""
+    days_with_data: int
+    outages: tuple[NetworkEvent, ...] = ()
+    reboots: tuple[datetime, ...] = ()
+    """When the device booted, for each reboot in the period."""
+    interface_downs: tuple[NetworkEvent, ...] = ()
+    """Watched interfaces that went down."""
+    ups_events: tuple[NetworkEvent, ...] = ()
+    """The UPS ran on battery (or its battery was low)."""
+
+    @property
+    def outage_seconds(self) -> float:
+        return _total(self.outages)
+
+    @property
+    def interface_down_seconds(self) -> float:
+        return _total(self.interface_downs)
+
+    @property
+    def interface_down_longest_seconds(self) -> float | None:
+        return max((e.seconds for e in self.interface_downs), default=None)
+
+    @property
+    def ups_seconds(self) -> float:
+        return _total(self.ups_events)
+
+
+@dataclass(frozen=True)
+class ProbeDayFigures:
+    """One probe's day, for the CSV detail."""
+
+    day: date
+    probes: int
+    successes: int
+    slow: int
+    latency_avg_seconds: float | None
+    latency_max_seconds: float | None
+    cert_expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ProbeRecord:
+    """A service probe (HTTPS portal, hosted platform, the Internet link), like blackbox_exporter's."""
+
+    name: str
+    kind: str
+    """``http``, ``tcp``, ``icmp``, ``dns``... as the probe is configured."""
+    target: str
+    """What is probed: the URL, host or address."""
+    availability_percent: float | None
+    """successes / probes over the period."""
+    probes: int
+    successes: int
+    latency_avg_seconds: float | None
+    """The period's mean: the probes' total duration over their count."""
+    latency_median_seconds: float | None
+    """The median of the daily means: a few bad days do not move it, as they move the mean."""
+    latency_max_seconds: float | None
+    slow_days: int
+    """Days with at least one answer slower than the probe's limit."""
+    cert_expires_at: datetime | None
+    """The certificate's expiry as the last probe of the period saw it (None: no TLS)."""
+    cert_days_left: float | None
+    """Days from the end of the period (or now, while it runs) to ``cert_expires_at``; negative: expired."""
+    downs: tuple[NetworkEvent, ...] = ()
+    errors: tuple[tuple[str, int], ...] = ()
+    """The commonest failure texts of the period with their counts, commonest first (at most five)."""
+    days: tuple[ProbeDayFigures, ...] = ()
+
+    @property
+    def down_seconds(self) -> float:
+        return _total(self.downs)
+
+
+@dataclass(frozen=True)
+class NetworkSection:
+    devices: tuple[DeviceRecord, ...] = ()
+    probes: tuple[ProbeRecord, ...] = ()
+    watched: bool = False
+    """The comune has network devices or probes (configured, or recorded in the period): only then does the
+    report have a network section and a ``network`` light."""
+
+
 # --- updates and tickets -----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -243,6 +364,13 @@ class Report:
     tickets: TicketsSection
     empty: bool
     """Nothing at all was recorded for the tenant in the period: the report says so instead of empty tables."""
+    network: NetworkSection = field(default_factory=NetworkSection)
+    """Network devices and service probes (last, with a default: documents written before it still build)."""
+
+    @property
+    def has_network(self) -> bool:
+        """The comune has network devices or probes: only then has the report their section, light and files."""
+        return self.network.watched or any(s.area == "network" for s in self.summary)
 
     def as_json(self) -> dict[str, Any]:
         return _plain(dataclasses.asdict(self))

@@ -55,6 +55,7 @@ _TEXTS: dict[str, dict[str, str]] = {
         "area.service_levels": "Livelli di servizio (ticket)",
         "area.updates": "Aggiornamenti degli applicativi",
         "area.capacity": "Capacità (dischi, memoria, processori)",
+        "area.network": "Rete e servizi online (dispositivi, portali, certificati)",
         "at": "alle",
     },
     "en": {
@@ -89,6 +90,7 @@ _TEXTS: dict[str, dict[str, str]] = {
         "area.service_levels": "Service levels (tickets)",
         "area.updates": "Application updates",
         "area.capacity": "Capacity (disks, memory, processors)",
+        "area.network": "Network and online services (devices, portals, certificates)",
         "at": "at",
     },
 }

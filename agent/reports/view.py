@@ -21,8 +21,17 @@ from markupsafe import Markup
 
 from custode.agent.reports import charts
 from custode.agent.reports.csvfiles import DESCRIPTIONS, csv_files
-from custode.agent.reports.document import BackupJobHistory, Light, Report, ServerRecord, SummaryLight
-from custode.agent.reports.words import GLOSSARY, Words
+from custode.agent.reports.document import (
+    BackupJobHistory,
+    DeviceRecord,
+    Light,
+    NetworkEvent,
+    ProbeRecord,
+    Report,
+    ServerRecord,
+    SummaryLight,
+)
+from custode.agent.reports.words import GLOSSARY, NETWORK_GLOSSARY, Words
 
 MAX_FAILURES = 15
 MAX_MISSING_DATES = 12
@@ -30,12 +39,16 @@ MAX_OUTAGES = 10
 MAX_TICKETS = 40
 MAX_PROTECTED_PATHS = 80
 MAX_WINDOW_EXCEPTIONS = 40
+MAX_NETWORK_EVENTS = 15
 
-AREAS = ("backups", "availability", "security", "service_levels", "updates", "capacity")
+AREAS = ("backups", "availability", "security", "service_levels", "updates", "capacity", "network")
 AREA_FEATURE: dict[str, str | None] = {"backups": "backup_control", "availability": "monitoring",
                                        "security": "monitoring", "capacity": "monitoring", "updates": "updates",
-                                       "service_levels": None}
+                                       "service_levels": None, "network": "monitoring"}
 """The profile feature (``agent/profiles.py``) each area belongs to; service levels are the contract itself."""
+SECTIONS = ("backups", "availability", "capacity", "security", "network", "updates", "tickets", "paths",
+            "attachments", "glossary")
+"""The table of contents, in the document's order (``network`` only for a comune that has one)."""
 SYMBOLS = {"success": "✓", "warning": "!", "failure": "✗", "missing": "?"}
 BAD = ("failure", "missing")
 
@@ -60,11 +73,13 @@ def context(report: Report) -> Context:
         "provider": words("provider", name=report.provider_name),
         "summary": summary(report, words),
         "attachments": [(name, DESCRIPTIONS[words.language][name]) for name in attachments],
-        "glossary": GLOSSARY[words.language],
+        "glossary": GLOSSARY[words.language] + (NETWORK_GLOSSARY[words.language] if report.has_network else ()),
+        "toc": [key for key in SECTIONS if key != "network" or report.has_network],
         "empty": report.empty,
     }
     if not report.empty:
         ctx.update(backups=backups(report, words), availability=availability(report, words),
+                   network=network(report, words),
                    capacity=capacity(report, words), security=security(report, words),
                    updates=updates(report, words), tickets=tickets(report, words), paths=paths(report, words))
     return ctx
@@ -82,6 +97,8 @@ def summary(report: Report, words: Words) -> list[Context]:
     lights: dict[str, SummaryLight] = {s.area: s for s in report.summary}
     rows = []
     for area in AREAS:
+        if area == "network" and not report.has_network:
+            continue
         given = lights.get(area)
         if not bought(report, AREA_FEATURE[area]):
             light, sentence = Light.NONE, words("not_bought")
@@ -167,8 +184,45 @@ def _capacity_sentence(report: Report, words: Words, _: SummaryLight | None) -> 
     return words("s.capacity_ok", peak=words.percent(max(peaks), 0))
 
 
+def _lowest(rows: Sequence[tuple[str, float | None]]) -> tuple[str, float] | None:
+    measured = [(name, value) for name, value in rows if value is not None]
+    return min(measured, key=lambda item: item[1]) if measured else None
+
+
+def _cert_words(days_left: float, words: Words) -> str:
+    """``tra 9 giorni dalla fine del periodo``, ``scaduto da 4 giorni``: whole days, rounded down."""
+    whole = int(abs(days_left))
+    if days_left >= 0:
+        return words("cert.in", days=words.day_count(whole))
+    return words("cert.expired_ago", days=words.day_count(whole)) if whole else words("cert.expired_now")
+
+
+def _network_sentence(report: Report, words: Words, _: SummaryLight | None) -> str:
+    devices, probes = report.network.devices, report.network.probes
+    if not devices and not probes:
+        return words("s.network_none")
+    parts = []
+    lowest = _lowest([(d.host, d.availability_percent) for d in devices])
+    if lowest is not None:
+        parts.append(words("s.network_devices", devices=len(devices), lowest=words.percent(lowest[1], 2),
+                           name=lowest[0]))
+    lowest = _lowest([(p.name, p.availability_percent) for p in probes])
+    if lowest is not None:
+        parts.append(words("s.network_probes", probes=len(probes), lowest=words.percent(lowest[1], 2),
+                           name=lowest[0]))
+    parts.append(words("s.network_events", outages=sum(len(d.outages) for d in devices),
+                       interfaces=sum(len(d.interface_downs) for d in devices),
+                       ups=sum(len(d.ups_events) for d in devices), downs=sum(len(p.downs) for p in probes)))
+    certificates = sorted((p.cert_days_left, p.name) for p in probes if p.cert_days_left is not None)
+    if certificates:
+        days_left, name = certificates[0]
+        parts.append(words("s.network_cert", name=name, when=_cert_words(days_left, words)))
+    return " ".join(parts)
+
+
 _SENTENCES = {"backups": _backups_sentence, "availability": _availability_sentence, "security": _security_sentence,
-              "service_levels": _levels_sentence, "updates": _updates_sentence, "capacity": _capacity_sentence}
+              "service_levels": _levels_sentence, "updates": _updates_sentence, "capacity": _capacity_sentence,
+              "network": _network_sentence}
 
 
 # --- backups -------------------------------------------------------------------------------------
@@ -345,6 +399,75 @@ def _pending(server: ServerRecord, words: Words) -> str:
     if server.updates_security_pending is not None:
         text += f" ({words.number(server.updates_security_pending)})"
     return text
+
+
+# --- network ---------------------------------------------------------------------------------------
+
+def _count(events: Sequence[NetworkEvent], words: Words) -> str:
+    """``2 (3 h 5 min)``: how many, and for how long in all; ``–`` for none."""
+    if not events:
+        return "–"
+    return words("events_count", n=len(events), duration=words.duration(sum(e.seconds for e in events)))
+
+
+def _device_row(device: DeviceRecord, words: Words) -> Context:
+    downs = device.interface_downs
+    interfaces = _count(downs, words)
+    if len(downs) > 1:
+        interfaces += f"; {words('longest')} {words.duration(device.interface_down_longest_seconds)}"
+    percent = device.availability_percent
+    return {"host": device.host, "role": device.role or "–", "site": device.site or "–",
+            "description": device.description or "–", "availability": words.percent(percent, 2),
+            "low": percent is not None and percent < 99, "outages": _count(device.outages, words),
+            "reboots": (f"{len(device.reboots)} ({', '.join(words.short_date(r.date()) for r in device.reboots)})"
+                        if device.reboots else "–"),
+            "interfaces": interfaces, "ups": _count(device.ups_events, words),
+            "bad": bool(device.outages or downs or device.ups_events)}
+
+
+def _certificate(probe: ProbeRecord, words: Words) -> str:
+    if probe.cert_expires_at is None or probe.cert_days_left is None:
+        return "–"
+    return f"{words.long_date(probe.cert_expires_at.date())} ({_cert_words(probe.cert_days_left, words)})"
+
+
+def _probe_row(probe: ProbeRecord, words: Words) -> Context:
+    percent, left = probe.availability_percent, probe.cert_days_left
+    error = ""
+    if probe.errors:
+        text, n = probe.errors[0]
+        error = words("common_error", error=text, n=words.number(n))
+    return {"name": probe.name, "target": probe.target or "–", "kind": probe.kind,
+            "availability": words.percent(percent, 2), "low": percent is not None and percent < 99,
+            "latency": f"{words.latency(probe.latency_avg_seconds)} / {words.latency(probe.latency_median_seconds)}",
+            "slow_days": words.number(probe.slow_days), "certificate": _certificate(probe, words),
+            "cert_bad": left is not None and left < 21, "downs": _count(probe.downs, words), "error": error}
+
+
+def _event_words(event: NetworkEvent, words: Words) -> str:
+    if event.kind == "interface_down":
+        return words("ev.interface_down", what=event.detail)
+    if event.kind == "ups":
+        return words("ev.ups_low" if event.detail == "battery_low" else "ev.ups")
+    return words(f"ev.{event.kind}")
+
+
+def network(report: Report, words: Words) -> Context:
+    section = report.network
+    events = [e for d in section.devices for e in (*d.outages, *d.interface_downs, *d.ups_events)]
+    events += [e for p in section.probes for e in p.downs]
+    longest = sorted(events, key=lambda e: (-e.seconds, e.start))[:MAX_NETWORK_EVENTS]
+    return {
+        "shown": report.has_network, "bought": bought(report, "monitoring"),
+        "devices": [_device_row(d, words) for d in section.devices],
+        "probes": [_probe_row(p, words) for p in section.probes],
+        "events": [{"subject": e.subject, "what": _event_words(e, words), "start": words.moment(e.start),
+                    "end": words.moment(e.end) if e.end else words("outage.ongoing"),
+                    "duration": words.duration(e.seconds), "summary": e.summary}
+                   for e in sorted(longest, key=lambda e: e.start)],
+        "more": words("network.events.more", n=len(events), file="network_events.csv")
+        if len(events) > len(longest) else "",
+    }
 
 
 # --- updates, tickets, folders ----------------------------------------------------------------------

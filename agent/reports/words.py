@@ -144,6 +144,33 @@ WORDS: dict[str, dict[str, str]] = {
                              "di calcolo):",
         "glossary.intro": "Le parole tecniche usate nel rapporto.",
         "duration.day": "giorno", "duration.days": "giorni",
+        # network devices and service probes
+        "area.network": "Rete e servizi online", "sec.network": "Rete e servizi online",
+        "s.network_devices": "Dispositivi di rete: {devices}; disponibilità più bassa {lowest} ({name}).",
+        "s.network_probes": "Servizi controllati: {probes}; disponibilità più bassa {lowest} ({name}).",
+        "s.network_events": "Interruzioni dei dispositivi: {outages}; interfacce sorvegliate cadute: {interfaces}; "
+                            "eventi dei gruppi di continuità: {ups}; interruzioni dei servizi: {downs}.",
+        "s.network_cert": "Primo certificato in scadenza: {name}, {when}.",
+        "s.network_none": "Nessun dispositivo di rete o servizio controllato registrato nel periodo.",
+        "cert.in": "tra {days} dalla fine del periodo", "cert.expired_ago": "scaduto da {days}",
+        "cert.expired_now": "scaduto",
+        "network.intro": "I dispositivi di rete del comune (switch, router, firewall, gruppi di continuità), "
+                         "interrogati via SNMP, e i servizi controllati dall'esterno (portali HTTPS, piattaforme in "
+                         "hosting, il collegamento a Internet). Il dettaglio giorno per giorno è nell'allegato {file}.",
+        "network.devices": "Dispositivi di rete", "network.devices.none": "Nessun dispositivo di rete nel periodo.",
+        "network.probes": "Servizi controllati", "network.probes.none": "Nessun servizio controllato nel periodo.",
+        "network.events": "Interruzioni e anomalie",
+        "network.events.none": "Nessuna interruzione, interfaccia caduta o evento dei gruppi di continuità.",
+        "network.events.more": "Tutti gli eventi ({n}) sono nell'allegato {file}.",
+        "device": "Dispositivo", "role": "Ruolo", "site": "Sede", "description": "Descrizione",
+        "reboots": "Riavvii", "interface_downs": "Interfacce cadute", "ups_events": "Gruppo di continuità",
+        "longest": "la più lunga", "probe": "Servizio", "probe.what": "Indirizzo controllato",
+        "latency": "Tempo di risposta (medio / mediano)", "slow_days": "Giorni lenti",
+        "certificate": "Certificato", "downs": "Interruzioni", "subject.what": "Dispositivo o servizio",
+        "ev.outage": "dispositivo non raggiungibile", "ev.interface_down": "interfaccia {what} non attiva",
+        "ev.ups": "a batteria (mancanza di corrente)", "ev.ups_low": "a batteria, batteria scarica",
+        "ev.probe_down": "servizio non raggiungibile", "common_error": "errore più frequente: {error} ({n})",
+        "events_count": "{n} ({duration})",
     },
     "en": {
         "kind.quarterly": "Quarterly report", "kind.yearly": "Yearly report",
@@ -258,6 +285,33 @@ WORDS: dict[str, dict[str, str]] = {
                              "spreadsheet):",
         "glossary.intro": "The technical words this report uses.",
         "duration.day": "day", "duration.days": "days",
+        # network devices and service probes
+        "area.network": "Network and online services", "sec.network": "Network and online services",
+        "s.network_devices": "Network devices: {devices}; lowest availability {lowest} ({name}).",
+        "s.network_probes": "Services checked: {probes}; lowest availability {lowest} ({name}).",
+        "s.network_events": "Device outages: {outages}; watched interfaces down: {interfaces}; UPS events: {ups}; "
+                            "service outages: {downs}.",
+        "s.network_cert": "First certificate to expire: {name}, {when}.",
+        "s.network_none": "No network device or checked service recorded in the period.",
+        "cert.in": "{days} after the end of the period", "cert.expired_ago": "expired {days} ago",
+        "cert.expired_now": "expired",
+        "network.intro": "The comune's network devices (switches, routers, firewalls, UPSes), read over SNMP, and "
+                         "the services checked from outside (HTTPS portals, hosted platforms, the Internet link). "
+                         "The day-by-day detail is in the attachment {file}.",
+        "network.devices": "Network devices", "network.devices.none": "No network device in the period.",
+        "network.probes": "Services checked", "network.probes.none": "No service checked in the period.",
+        "network.events": "Outages and anomalies",
+        "network.events.none": "No outage, interface down or UPS event.",
+        "network.events.more": "All the events ({n}) are in the attachment {file}.",
+        "device": "Device", "role": "Role", "site": "Site", "description": "Description",
+        "reboots": "Restarts", "interface_downs": "Interfaces down", "ups_events": "UPS",
+        "longest": "longest", "probe": "Service", "probe.what": "Address checked",
+        "latency": "Response time (mean / median)", "slow_days": "Slow days",
+        "certificate": "Certificate", "downs": "Outages", "subject.what": "Device or service",
+        "ev.outage": "device unreachable", "ev.interface_down": "interface {what} down",
+        "ev.ups": "on battery (power cut)", "ev.ups_low": "on battery, battery low",
+        "ev.probe_down": "service unreachable", "common_error": "commonest error: {error} ({n})",
+        "events_count": "{n} ({duration})",
     },
 }
 
@@ -314,6 +368,31 @@ GLOSSARY: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
+NETWORK_GLOSSARY: dict[str, tuple[tuple[str, str], ...]] = {
+    "it": (
+        ("SNMP", "Il protocollo con cui si leggono lo stato e il traffico di switch, router, firewall e gruppi di "
+                 "continuità."),
+        ("Interfaccia", "Una porta di un dispositivo di rete (un cavo, una fibra, il collegamento a Internet)."),
+        ("Gruppo di continuità (UPS)", "La batteria che tiene accesi server e apparati quando manca la corrente."),
+        ("Servizio controllato", "Un sito o una piattaforma che Custode prova a raggiungere a intervalli regolari, "
+                                 "come farebbe un cittadino."),
+        ("Certificato HTTPS", "Il documento elettronico che rende sicuro un sito: scaduto, i browser lo "
+                              "bloccano."),
+        ("Tempo di risposta", "Quanto impiega un servizio a rispondere; il mediano è il valore del giorno tipico."),
+    ),
+    "en": (
+        ("SNMP", "The protocol that reads the state and traffic of switches, routers, firewalls and UPSes."),
+        ("Interface", "A port of a network device (a cable, a fibre, the Internet link)."),
+        ("UPS", "The battery that keeps servers and devices on when the power fails."),
+        ("Checked service", "A site or platform Custode tries to reach at regular intervals, as a citizen would."),
+        ("HTTPS certificate", "The electronic document that makes a site secure: once expired, browsers block "
+                              "it."),
+        ("Response time", "How long a service takes to answer; the median is the typical day's value."),
+    ),
+}
+"""Added to the glossary of a report that has a network section."""
+
+
 class Words:
     """The fixed words and the number, date and size formats of one language."""
 
@@ -354,6 +433,12 @@ class Words:
         if seconds is None:
             return "–"
         return human_age(seconds, self("duration.day"), self("duration.days"))
+
+    def latency(self, seconds: float | None) -> str:
+        """``180 ms`` under a second, else ``1,5 s``."""
+        if seconds is None:
+            return "–"
+        return f"{self.number(seconds * 1000)} ms" if seconds < 1 else f"{self.number(seconds, 1)} s"
 
     def days_age(self, days: float | None) -> str:
         """An age given in days: ``< 1 h``, ``6 h`` under a day, else ``2 giorni 4 h``."""

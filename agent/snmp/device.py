@@ -50,9 +50,12 @@ class Interface:
     values: dict[str, float] = field(default_factory=dict)
     """snmp_exporter metric name -> value: ifHCInOctets, ifInErrors, ifOperStatus, ifSpeed, ifHighSpeed…"""
     type_name: str = ""
-    """ifType as snmp_exporter's EnumAsInfo shows it: ``ethernetCsmacd(6)``."""
+    """ifType as snmp_exporter's EnumAsInfo label shows it: ``ethernetCsmacd`` (a type it has no name for: the
+    number, ``"305"``); the number itself is ``values["ifType"]``."""
     phys_address: str = ""
     """ifPhysAddress as ``aa:bb:cc:dd:ee:ff``; empty when the interface has none."""
+    specific: str = ""
+    """ifSpecific (deprecated, usually ``0.0``) as a dotted OID; snmp_exporter's if_mib publishes it as a label."""
 
     @property
     def admin_status(self) -> int | None:
@@ -87,7 +90,13 @@ class UpsStatus:
     model: str = ""
     """upsIdentModel (with upsIdentManufacturer when given)."""
     outputs: tuple[dict[str, float], ...] = ()
-    """upsOutputTable rows by upsOutputLineIndex order: upsOutputVoltage, upsOutputPercentLoad…"""
+    """upsOutputTable rows by upsOutputLineIndex order: upsOutputLineIndex, upsOutputVoltage, upsOutputPercentLoad…"""
+    inputs: tuple[dict[str, float], ...] = ()
+    """upsInputTable rows by upsInputLineIndex order: upsInputLineIndex, upsInputVoltage, upsInputFrequency…"""
+    manufacturer: str = ""
+    """upsIdentManufacturer as the UPS gives it."""
+    ident_model: str = ""
+    """upsIdentModel as the UPS gives it (``model`` joins the manufacturer to it, for people)."""
 
     @property
     def on_battery(self) -> bool | None:
@@ -146,6 +155,8 @@ class DeviceSnapshot:
     """Modules the device could not answer, in words; never fatal to the poll."""
     requests: int = 0
     """SNMP requests the poll sent (GET, GETBULK), for the poll's cost."""
+    if_number: int | None = None
+    """ifNumber (IF-MIB): interfaces the device says it has; None when not read."""
 
     @property
     def uptime_seconds(self) -> float | None:

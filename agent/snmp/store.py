@@ -27,9 +27,9 @@ class DeviceMemory:
     updated_at: float = 0.0
 
 
-def load(db: sqlite3.Connection | object, host: str) -> DeviceMemory | None:
+def load(db: sqlite3.Connection, host: str) -> DeviceMemory | None:
     """The device's row, or None for a device never polled."""
-    row = db.execute("SELECT * FROM snmp_devices WHERE host = ?", (host,)).fetchone()  # type: ignore[attr-defined]
+    row = db.execute("SELECT * FROM snmp_devices WHERE host = ?", (host,)).fetchone()
     if row is None:
         return None
     return DeviceMemory(row["host"], row["boot_time"], row["uptime_seconds"], row["rebooted_at"], row["sys_name"],
@@ -52,12 +52,3 @@ def forget(db: sqlite3.Connection, hosts: list[str]) -> None:
     """Devices removed from the config."""
     db.executemany("DELETE FROM snmp_devices WHERE host = ?", [(h,) for h in hosts])
 
-
-def all_rows(db: sqlite3.Connection | object) -> dict[str, DeviceMemory]:
-    rows = db.execute("SELECT host FROM snmp_devices").fetchall()  # type: ignore[attr-defined]
-    found = {}
-    for row in rows:
-        memory = load(db, row["host"])
-        if memory is not None:
-            found[memory.host] = memory
-    return found
