@@ -20,7 +20,7 @@ from pydantic import Field, field_validator, model_validator
 from custode.agent.blackbox.urls import KINDS, Kind, ParsedUrl, bracketed, target_from_url
 from custode.agent.config_refs import TenantRef
 from custode.agent.durations import Duration
-from custode.agent.schema import Strict, check_names
+from custode.agent.schema import Strict, check_label_names, check_names
 from custode.agent.secrets import SecretRef
 from custode.agent.sizes import ByteSize
 from custode.collectors.base import Regex
@@ -29,7 +29,6 @@ RESERVED_LABELS = frozenset({"tenant", "probe", "target", "kind", "instance", "j
                              "version", "rcode", "error", "method", "port", "fingerprint_sha256", "subject",
                              "issuer", "subjectalternative", "serialnumber"})
 """Label names the probe series already carry (or Prometheus sets): a target's own labels may not reuse them."""
-_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _STATUS_CLASS = re.compile(r"^[1-5]xx$")
 
 
@@ -185,14 +184,7 @@ class ProbeTarget(Strict):
     @field_validator("labels")
     @classmethod
     def _label_names(cls, value: dict[str, str]) -> dict[str, str]:
-        for name in value:
-            if not _LABEL_NAME.match(name) or name.startswith("__"):
-                raise ValueError(f"label {name!r}: label names are letters, digits and '_', not starting with a "
-                                 "digit or '__' (Prometheus' rule), e.g. contract, service")
-            if name in RESERVED_LABELS:
-                raise ValueError(f"label {name!r} is set by Custode or Prometheus itself; choose another name "
-                                 "(e.g. 'service' or 'contract')")
-        return value
+        return check_label_names(value, RESERVED_LABELS, "'service' or 'contract'")
 
     @model_validator(mode="after")
     def _consistent(self) -> "ProbeTarget":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Literal
 
@@ -10,7 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from custode.agent.config_refs import TenantRef
 from custode.agent.durations import Duration
-from custode.agent.schema import Strict
+from custode.agent.schema import Strict, check_label_names
 from custode.agent.secrets import SecretRef
 from custode.agent.snmp.options import SnmpOptions
 
@@ -57,7 +56,6 @@ class WinrmOptions(Strict):
 
 RESERVED_LABELS = frozenset({"tenant", "host", "transport", "instance", "job", "le", "quantile"})
 """Label names Custode or Prometheus set themselves; a host's own labels may not reuse them."""
-_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
 class HostConfig(Strict):
@@ -89,14 +87,7 @@ class HostConfig(Strict):
     @field_validator("labels")
     @classmethod
     def _label_names(cls, value: dict[str, str]) -> dict[str, str]:
-        for name in value:
-            if not _LABEL_NAME.match(name) or name.startswith("__"):
-                raise ValueError(f"label {name!r}: label names are letters, digits and '_', not starting with a "
-                                 "digit or '__' (Prometheus' rule), e.g. role, application, site")
-            if name in RESERVED_LABELS:
-                raise ValueError(f"label {name!r} is set by Custode or Prometheus itself; choose another name "
-                                 "(e.g. 'site' or 'role')")
-        return value
+        return check_label_names(value, RESERVED_LABELS, "'site' or 'role'")
 
     @model_validator(mode="after")
     def _options_match_transport(self) -> "HostConfig":
