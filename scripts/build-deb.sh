@@ -200,6 +200,8 @@ say "custode config check: ${check//$'\n'/ }"
 say "cleaning the venv and pointing it at $VENV_DIR"
 find "$VENV" -depth -type d -name __pycache__ -exec rm -rf {} +
 find "$VENV" -type f -name '*.pyc' -delete
+# macOS Finder droppings some wheels ship (pysnmp 7.1 has two .DS_Store files): junk, and lintian refuses them
+find "$VENV" -type f -name '.DS_Store' -delete
 rm -f "$VENV/bin/Activate.ps1"
 find "$VENV/include" -depth -type d -empty -delete
 # Modules are imported, never executed: 0644, as dh_fixperms would make them.
