@@ -18,7 +18,7 @@ from custode.agent.farm.service import FarmService
 from custode.agent.history.model import day_of
 from custode.agent.history.store import day_row
 from custode.agent.incidents import Incidents
-from custode.agent.snmp.device import DeviceSnapshot, Interface, SystemInfo, UpsStatus
+from custode.agent.snmp.device import POWERNET_MIB, DeviceSnapshot, Interface, SystemInfo, UpsStatus
 from custode.agent.state import State
 
 T0 = 1_796_000_000.0  # 2026-11-30, a fixed moment: every clock here is a ManualClock
@@ -181,6 +181,47 @@ def test_ups_on_battery_then_low_then_back_on_mains(tmp_path, clock) -> None:
     assert _open(service)["ponte/ups/ups-municipio:ups"][0] == "critical"
     clock.now += 300
     _poll(service, clock, "ups-municipio", _ups(9900))
+    assert _open(service) == {}
+
+
+def _apc(uptime: float, output: int = 2, battery: int = 2, runtime_ticks: int = 240_000, on_battery_ticks: int = 0,
+         replace: int = 1) -> DeviceSnapshot:
+    """An APC card's PowerNet-MIB answer: output onLine(2)/onBattery(3), run time and time on battery in ticks."""
+    return DeviceSnapshot(SystemInfo(descr="APC Web/SNMP Management Card", object_id="1.3.6.1.4.1.318.1.3.27",
+                                     uptime_ticks=int(uptime * 100)),
+                          ups=UpsStatus({"upsBasicOutputStatus": output, "upsBasicBatteryStatus": battery,
+                                         "upsAdvBatteryRunTimeRemaining": runtime_ticks,
+                                         "upsBasicBatteryTimeOnBattery": on_battery_ticks,
+                                         "upsAdvBatteryCapacity": 100, "upsAdvBatteryReplaceIndicator": replace},
+                                        model="Smart-UPS 1500", ident_model="Smart-UPS 1500", mib=POWERNET_MIB))
+
+
+def test_an_apc_ups_is_judged_from_powernet_mib_like_any_ups(tmp_path, clock) -> None:
+    service = _service(tmp_path, clock)
+    _poll(service, clock, "ups-municipio", _apc(9000))
+    assert _open(service) == {}
+    clock.now += 300
+    # 240000 ticks = 40 minutes; 12000 ticks = 2 minutes on battery
+    _poll(service, clock, "ups-municipio", _apc(9300, output=3, on_battery_ticks=12_000))
+    assert _open(service)["ponte/ups/ups-municipio:ups"] == (
+        "warning", "UPS ups-municipio (Smart-UPS 1500) is running on battery for 2 minutes: mains power is out, "
+                   "40 minutes left, charge 100%")
+    clock.now += 300
+    # 5 minutes left: under farm.checks.ups.min_runtime (10 minutes) while on battery
+    _poll(service, clock, "ups-municipio", _apc(9600, output=3, runtime_ticks=30_000, on_battery_ticks=42_000))
+    assert _open(service)["ponte/ups/ups-municipio:ups"][0] == "critical"
+    clock.now += 300
+    _poll(service, clock, "ups-municipio", _apc(9900, battery=4))
+    assert _open(service)["ponte/ups/ups-municipio:ups"] == (
+        "critical", "UPS ups-municipio (Smart-UPS 1500) reports its battery in fault, 40 minutes left, charge 100%: "
+                    "replace or check it")
+    clock.now += 300
+    _poll(service, clock, "ups-municipio", _apc(10200, replace=2))
+    assert _open(service)["ponte/ups/ups-municipio:ups"] == (
+        "warning", "UPS ups-municipio (Smart-UPS 1500) runs on mains power but says its battery needs replacing, "
+                   "40 minutes left, charge 100%: order a new one")
+    clock.now += 300
+    _poll(service, clock, "ups-municipio", _apc(10500))
     assert _open(service) == {}
 
 

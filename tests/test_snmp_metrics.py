@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import free_port, host_env, http_get, require_binary, stop_process, wait_until
@@ -78,11 +79,12 @@ def community(monkeypatch):
     monkeypatch.setenv("CUSTODE_TEST_SNMP_COMMUNITY", COMMUNITY)
 
 
-def exporter_scrape(daemon: SnmpDaemon, tmp_path: Path) -> str:
+def exporter_scrape(daemon: SnmpDaemon | Any, tmp_path: Path, config: Path = CONFIG, module: str = "if_mib") -> str:
+    """snmp_exporter's answer for ``module`` read from ``daemon.port`` on 127.0.0.1 (snmpd or snmpsim)."""
     binary = require_binary("prometheus-snmp-exporter", "prometheus-snmp-exporter")
     port = free_port()
     log = (tmp_path / "snmp_exporter.log").open("wb")
-    proc = subprocess.Popen([binary, f"--config.file={CONFIG}", f"--web.listen-address=127.0.0.1:{port}"],
+    proc = subprocess.Popen([binary, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}"],
                             env=host_env(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
         def up() -> bool:
@@ -92,7 +94,7 @@ def exporter_scrape(daemon: SnmpDaemon, tmp_path: Path) -> str:
                 return False
 
         assert wait_until(up, 15, step=0.2), (tmp_path / "snmp_exporter.log").read_text(errors="replace")
-        status, body = http_get(f"http://127.0.0.1:{port}/snmp?target=127.0.0.1:{daemon.port}&module=if_mib",
+        status, body = http_get(f"http://127.0.0.1:{port}/snmp?target=127.0.0.1:{daemon.port}&module={module}",
                                 timeout=20)
         assert status == 200, body[:500]
         return body.decode()
@@ -198,3 +200,26 @@ def test_ups_families_from_a_real_poll(tmp_path, community):
     assert got[("upsSecondsOnBattery", frozenset({("host", "ups-1")}))] == 120.0
     assert ("upsIdentManufacturer", frozenset({("host", "ups-1"), ("upsIdentManufacturer", "Riello UPS")})) in got
     assert os.environ["CUSTODE_TEST_SNMP_COMMUNITY"] not in render(device)
+
+
+def test_an_apc_ups_gets_snmp_exporters_apcups_names_and_the_same_custode_ups_facts_as_any_ups() -> None:
+    powernet = UpsStatus({"upsBasicOutputStatus": 3, "upsBasicBatteryStatus": 2, "upsAdvBatteryCapacity": 87,
+                          "upsAdvBatteryRunTimeRemaining": 162_000, "upsBasicBatteryTimeOnBattery": 6_000,
+                          "upsAdvBatteryReplaceIndicator": 1},
+                         model="Smart-UPS 750", ident_model="Smart-UPS 750", mib="PowerNet-MIB")
+    rfc1628 = UpsStatus({"upsOutputSource": 5, "upsBatteryStatus": 2, "upsEstimatedChargeRemaining": 87,
+                         "upsEstimatedMinutesRemaining": 27, "upsSecondsOnBattery": 60})
+    apc = samples(render(DeviceSnapshot(SystemInfo(uptime_ticks=100), ups=powernet), {"host": "ups1"}))
+    ietf = samples(render(DeviceSnapshot(SystemInfo(uptime_ticks=100), ups=rfc1628), {"host": "ups2"}))
+    assert apc[("upsBasicOutputStatus", frozenset({("host", "ups1")}))] == 3
+    assert apc[("upsAdvBatteryRunTimeRemaining", frozenset({("host", "ups1")}))] == 162_000  # raw ticks, as upstream
+    assert ("upsBasicIdentModel", frozenset({("host", "ups1"), ("upsBasicIdentModel", "Smart-UPS 750")})) in apc
+    assert not any(name.startswith("upsOutput") or name == "upsBatteryStatus" for name, _ in apc)
+
+    def facts(found: dict, host: str, mib: str) -> dict[str, float]:
+        return {name: value for (name, labels), value in found.items()
+                if name.startswith("custode_ups_") and labels == frozenset({("host", host), ("mib", mib)})}
+    same = {"custode_ups_on_battery": 1, "custode_ups_battery_status": 2, "custode_ups_battery_charge_percent": 87,
+            "custode_ups_runtime_seconds": 1620, "custode_ups_seconds_on_battery": 60}
+    assert facts(apc, "ups1", "PowerNet-MIB") == {**same, "custode_ups_battery_replace": 0}
+    assert facts(ietf, "ups2", "UPS-MIB") == same

@@ -18,7 +18,14 @@ from custode.agent.checks import Evaluation
 from custode.agent.farm.checks import HostJudge
 from custode.agent.farm.config import FarmChecks
 from custode.agent.incidents import Severity
-from custode.agent.snmp.device import IF_UP, UPS_BATTERY_DEPLETED, UPS_BATTERY_LOW, DeviceSnapshot, Interface
+from custode.agent.snmp.device import (
+    IF_UP,
+    POWERNET_MIB,
+    UPS_BATTERY_DEPLETED,
+    UPS_BATTERY_LOW,
+    DeviceSnapshot,
+    Interface,
+)
 from custode.agent.snmp.options import SnmpOptions
 from custode.agent.snmp.store import DeviceMemory
 
@@ -29,6 +36,7 @@ REBOOT_TOLERANCE = 60.0
 
 OPER_WORDS = {1: "up", 2: "down", 3: "testing", 4: "unknown", 5: "dormant", 6: "notPresent", 7: "lowerLayerDown"}
 BATTERY_WORDS = {1: "unknown", 2: "normal", 3: "low", 4: "depleted"}
+POWERNET_BATTERY_WORDS = {**BATTERY_WORDS, 4: "in fault"}
 
 
 @dataclass(frozen=True)
@@ -119,14 +127,14 @@ def _ups(farm: FarmChecks, judge: HostJudge, device: DeviceSnapshot) -> Evaluati
     cfg = farm.ups
     evaluation = judge.evaluation("ups")
     status = ups.battery_status
-    minutes = ups.values.get("upsEstimatedMinutesRemaining")
-    charge = ups.values.get("upsEstimatedChargeRemaining")
-    seconds = ups.values.get("upsSecondsOnBattery")
+    minutes, charge, seconds = ups.minutes_remaining, ups.charge_percent, ups.seconds_on_battery
+    runtime = ups.runtime_seconds
     low = status in (UPS_BATTERY_LOW, UPS_BATTERY_DEPLETED) or (
-        bool(ups.on_battery) and minutes is not None and minutes * 60 < cfg.min_runtime)
+        bool(ups.on_battery) and runtime is not None and runtime < cfg.min_runtime)
     what = f"UPS {judge.host}" + (f" ({ups.model})" if ups.model else "")
     left = "".join([f", {minutes:g} minutes left" if minutes is not None else "",
                     f", charge {charge:g}%" if charge is not None else ""])
+    words = POWERNET_BATTERY_WORDS if ups.mib == POWERNET_MIB else BATTERY_WORDS
     severity: Severity
     if ups.on_battery:
         since = f" for {seconds / 60:.0f} minutes" if seconds else ""
@@ -134,13 +142,17 @@ def _ups(farm: FarmChecks, judge: HostJudge, device: DeviceSnapshot) -> Evaluati
         summary = f"{what} is running on battery{since}: mains power is out{left}"
     elif low:
         severity = cfg.battery_low
-        summary = f"{what} reports its battery {BATTERY_WORDS.get(status or 0, status)}{left}: replace or check it"
+        summary = f"{what} reports its battery {words.get(status or 0, status)}{left}: replace or check it"
+    elif ups.needs_replacing:
+        severity = cfg.on_battery
+        summary = f"{what} runs on mains power but says its battery needs replacing{left}: order a new one"
     else:
         severity = "ok"
-        summary = f"{what} runs on mains power, battery {BATTERY_WORDS.get(status or 0, 'normal')}"
+        summary = f"{what} runs on mains power, battery {words.get(status or 0, 'normal')}"
     evaluation.results.append(judge.result("ups", "ups", severity, summary, on_battery=ups.on_battery,
                                            battery_status=status, minutes_remaining=minutes,
-                                           charge_percent=charge, seconds_on_battery=seconds))
+                                           charge_percent=charge, seconds_on_battery=seconds, mib=ups.mib,
+                                           needs_replacing=ups.needs_replacing))
     return evaluation
 
 

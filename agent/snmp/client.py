@@ -46,6 +46,7 @@ from pysnmp.proto.error import StatusInformation
 from custode.agent.snmp import oids
 from custode.agent.snmp.credentials import Credentials
 from custode.agent.snmp.device import (
+    POWERNET_MIB,
     DeviceSnapshot,
     HostResources,
     Interface,
@@ -596,6 +597,47 @@ def _table_rows(found: dict[str, dict[Oid, Any]], columns: Sequence[MibObject], 
     return tuple(rows)
 
 
+async def _read_ups(session: _Session, scalar: Callable[[MibObject], Any], system: SystemInfo
+                    ) -> UpsStatus | None:
+    """UPS-MIB (RFC 1628) from the first GET, else PowerNet-MIB when the device is APC's: one more GET."""
+    values = {item.name: number for item in oids.UPS_SCALARS if (number := _number(scalar(item))) is not None}
+    manufacturer = _text(scalar(oids.UPS_IDENT_MANUFACTURER)).strip()
+    model = _text(scalar(oids.UPS_IDENT_MODEL)).strip()
+    if values or manufacturer or model:
+        async def read_ups_mib() -> UpsStatus:
+            found = await session.walk(oids.UPS_INPUT_TABLE + oids.UPS_OUTPUT_TABLE)
+            full = model if not manufacturer or model.lower().startswith(manufacturer.lower()) \
+                else f"{manufacturer} {model}".strip()
+            return UpsStatus(
+                values=values, model=full, manufacturer=manufacturer, ident_model=model,
+                outputs=_table_rows(found, oids.UPS_OUTPUT_TABLE, oids.UPS_OUTPUT_INDEX_LABEL),
+                inputs=_table_rows(found, oids.UPS_INPUT_TABLE, oids.UPS_INPUT_INDEX_LABEL))
+        result: UpsStatus | None = await _read_module(
+            session, "ups", "walking upsInputTable/upsOutputTable (1.3.6.1.2.1.33)", read_ups_mib)
+        return result
+    if not system.object_id.startswith(oids.APC_ENTERPRISE + "."):
+        return None
+
+    async def read_powernet() -> UpsStatus | None:
+        wanted = (oids.APC_IDENT_MODEL, *oids.APC_SCALARS)
+        status, _, answer = await session.request([item.instance for item in wanted])
+        if status:
+            raise _ModuleError(f"{session.where} answered {_ERROR_STATUS.get(status, status)} to a GET of "
+                               "PowerNet-MIB's UPS objects (1.3.6.1.4.1.318.1.1.1)")
+        got = {tuple(name): value for name, value in answer}
+        apc = {item.name: number for item in oids.APC_SCALARS
+               if not _absent(got.get(item.instance)) and (number := _number(got.get(item.instance))) is not None}
+        apc_model = "" if _absent(got.get(oids.APC_IDENT_MODEL.instance)) else \
+            _text(got.get(oids.APC_IDENT_MODEL.instance)).strip()
+        if not apc and not apc_model:
+            return None  # an APC PDU or environment monitor: no UPS behind this card
+        return UpsStatus(values=apc, model=apc_model, manufacturer="", ident_model=apc_model,
+                         mib=POWERNET_MIB)
+    powernet: UpsStatus | None = await _read_module(
+        session, "ups", "reading PowerNet-MIB (1.3.6.1.4.1.318.1.1.1)", read_powernet)
+    return powernet
+
+
 async def _read_module(session: _Session, label: str, what: str, read: Callable[[], Any]) -> Any:
     """Run one module's walks; a failure becomes a problem in words and the module None."""
     try:
@@ -661,21 +703,7 @@ async def _poll(session: _Session) -> DeviceSnapshot:
 
     ups: UpsStatus | None = None
     if "ups" in modules:
-        values = {item.name: number for item in oids.UPS_SCALARS
-                  if (number := _number(scalar(item))) is not None}
-        manufacturer = _text(scalar(oids.UPS_IDENT_MANUFACTURER)).strip()
-        model = _text(scalar(oids.UPS_IDENT_MODEL)).strip()
-        if values or manufacturer or model:
-            async def read_ups() -> UpsStatus:
-                found = await session.walk(oids.UPS_INPUT_TABLE + oids.UPS_OUTPUT_TABLE)
-                full = model if not manufacturer or model.lower().startswith(manufacturer.lower()) \
-                    else f"{manufacturer} {model}".strip()
-                return UpsStatus(
-                    values=values, model=full, manufacturer=manufacturer, ident_model=model,
-                    outputs=_table_rows(found, oids.UPS_OUTPUT_TABLE, oids.UPS_OUTPUT_INDEX_LABEL),
-                    inputs=_table_rows(found, oids.UPS_INPUT_TABLE, oids.UPS_INPUT_INDEX_LABEL))
-            ups = await _read_module(session, "ups", "walking upsInputTable/upsOutputTable (1.3.6.1.2.1.33)",
-                                     read_ups)
+        ups = await _read_ups(session, scalar, system)
 
     host_resources: HostResources | None = None
     if "host_resources" in modules:

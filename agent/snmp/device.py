@@ -73,22 +73,37 @@ class Interface:
         return self.name or self.descr or f"ifIndex {self.index}"
 
 
+UPS_BATTERY_NORMAL = 2
 UPS_BATTERY_LOW = 3
 UPS_BATTERY_DEPLETED = 4
-"""upsBatteryStatus (UPS-MIB, RFC 1628): unknown(1), batteryNormal(2), batteryLow(3), batteryDepleted(4)."""
+"""upsBatteryStatus (UPS-MIB, RFC 1628): unknown(1), batteryNormal(2), batteryLow(3), batteryDepleted(4).
+PowerNet-MIB's upsBasicBatteryStatus has the same numbers with batteryInFaultCondition(4) for the last."""
 UPS_OUTPUT_BATTERY = 5
 """upsOutputSource: other(1), none(2), normal(3), bypass(4), battery(5), booster(6), reducer(7)."""
+APC_OUTPUT_ON_BATTERY = 3
+APC_OUTPUT_SLEEPING_UNTIL_POWER_RETURN = 11
+"""upsBasicOutputStatus (PowerNet-MIB): onBattery(3); sleepingUntilPowerReturn(11) is the UPS off after a
+power cut that emptied its battery, waiting for the mains: the load is off and the mains still out."""
+APC_BATTERY_NEEDS_REPLACING = 2
+"""upsAdvBatteryReplaceIndicator (PowerNet-MIB): batteryNeedsReplacing(2)."""
+UPS_MIB = "UPS-MIB"
+POWERNET_MIB = "PowerNet-MIB"
 
 
 @dataclass(frozen=True)
 class UpsStatus:
-    """UPS-MIB (RFC 1628) identity, battery and output groups."""
+    """A UPS's identity, battery and output, from UPS-MIB (RFC 1628) or APC's PowerNet-MIB.
+
+    ``values`` keep each MIB's own object names (snmp_exporter's ``ups_mib`` or ``apcups``); the properties
+    say the same facts alike for both, in the units people read (minutes, percent, seconds), so the checks,
+    the summary and Custode's own ``custode_ups_*`` families judge every UPS the same way.
+    """
 
     values: dict[str, float] = field(default_factory=dict)
-    """Scalars by UPS-MIB name: upsBatteryStatus, upsSecondsOnBattery, upsEstimatedMinutesRemaining,
-    upsEstimatedChargeRemaining, upsOutputSource, upsBatteryTemperature…"""
+    """Scalars by the MIB's names: upsBatteryStatus, upsSecondsOnBattery, upsEstimatedMinutesRemaining,
+    upsOutputSource… (UPS-MIB) or upsBasicOutputStatus, upsAdvBatteryRunTimeRemaining… (PowerNet-MIB)."""
     model: str = ""
-    """upsIdentModel (with upsIdentManufacturer when given)."""
+    """upsIdentModel (with upsIdentManufacturer when given) or upsBasicIdentModel."""
     outputs: tuple[dict[str, float], ...] = ()
     """upsOutputTable rows by upsOutputLineIndex order: upsOutputLineIndex, upsOutputVoltage, upsOutputPercentLoad…"""
     inputs: tuple[dict[str, float], ...] = ()
@@ -96,21 +111,63 @@ class UpsStatus:
     manufacturer: str = ""
     """upsIdentManufacturer as the UPS gives it."""
     ident_model: str = ""
-    """upsIdentModel as the UPS gives it (``model`` joins the manufacturer to it, for people)."""
+    """upsIdentModel (or upsBasicIdentModel) as the UPS gives it (``model`` joins the manufacturer to it)."""
+    mib: str = UPS_MIB
+    """Which MIB the UPS answered: ``UPS-MIB`` or ``PowerNet-MIB``."""
+
+    def _value(self, name: str) -> float | None:
+        return self.values.get(name)
 
     @property
     def on_battery(self) -> bool | None:
-        """The UPS feeds its load from the battery: output source battery, or seconds on battery counting."""
-        source = self.values.get("upsOutputSource")
-        seconds = self.values.get("upsSecondsOnBattery")
+        """The UPS feeds its load from the battery (or has run it flat and waits for the mains)."""
+        if self.mib == POWERNET_MIB:
+            status = self._value("upsBasicOutputStatus")
+            if status is None:
+                return None
+            return status in (APC_OUTPUT_ON_BATTERY, APC_OUTPUT_SLEEPING_UNTIL_POWER_RETURN)
+        source = self._value("upsOutputSource")
+        seconds = self._value("upsSecondsOnBattery")
         if source is None and seconds is None:
             return None
         return source == UPS_OUTPUT_BATTERY or bool(seconds and seconds > 0)
 
     @property
     def battery_status(self) -> int | None:
-        value = self.values.get("upsBatteryStatus")
+        """unknown(1), normal(2), low(3), depleted or in fault(4): the two MIBs' numbers agree."""
+        value = self._value("upsBasicBatteryStatus" if self.mib == POWERNET_MIB else "upsBatteryStatus")
         return None if value is None else int(value)
+
+    @property
+    def runtime_seconds(self) -> float | None:
+        """Run time left on battery at the present load, seconds (UPS-MIB says minutes, PowerNet-MIB ticks)."""
+        if self.mib == POWERNET_MIB:
+            ticks = self._value("upsAdvBatteryRunTimeRemaining")
+            return None if ticks is None else ticks / TICKS_PER_SECOND
+        minutes = self._value("upsEstimatedMinutesRemaining")
+        return None if minutes is None else minutes * 60
+
+    @property
+    def minutes_remaining(self) -> float | None:
+        """:attr:`runtime_seconds` in minutes, as people read it (one decimal)."""
+        seconds = self.runtime_seconds
+        return None if seconds is None else round(seconds / 60, 1)
+
+    @property
+    def charge_percent(self) -> float | None:
+        return self._value("upsAdvBatteryCapacity" if self.mib == POWERNET_MIB else "upsEstimatedChargeRemaining")
+
+    @property
+    def seconds_on_battery(self) -> float | None:
+        if self.mib == POWERNET_MIB:
+            ticks = self._value("upsBasicBatteryTimeOnBattery")
+            return None if ticks is None else ticks / TICKS_PER_SECOND
+        return self._value("upsSecondsOnBattery")
+
+    @property
+    def needs_replacing(self) -> bool:
+        """The UPS itself says its battery must be replaced (PowerNet-MIB's replace indicator)."""
+        return self._value("upsAdvBatteryReplaceIndicator") == APC_BATTERY_NEEDS_REPLACING
 
 
 @dataclass(frozen=True)

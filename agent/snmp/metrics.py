@@ -5,9 +5,11 @@ ifTable/ifXTable column a family of the MIB object's name (``ifHCInOctets``,
 ``ifOperStatus``…) with labels ``ifIndex``, ``ifAlias``, ``ifDescr``,
 ``ifName``; ``ifType_info{ifType="ethernetCsmacd"} 1``;
 ``ifPhysAddress{ifPhysAddress="00:1A:2B:3C:4D:5E"} 1``; plus ``ifNumber`` and
-``sysUpTime``. UPS-MIB, HOST-RESOURCES-MIB and the system strings follow
-snmp_exporter's ``ups_mib``, ``hrStorage``/``hrDevice``/``hrSystem`` and
-``system`` modules. The farm adds its own labels (``tenant``, ``host``…) to
+``sysUpTime``. UPS-MIB, APC's PowerNet-MIB, HOST-RESOURCES-MIB and the
+system strings follow snmp_exporter's ``ups_mib``, ``apcups``,
+``hrStorage``/``hrDevice``/``hrSystem`` and ``system`` modules; every UPS also
+gets Custode's ``custode_ups_*`` (the same facts whichever MIB it speaks).
+The farm adds its own labels (``tenant``, ``host``…) to
 every sample. Sources of the names: :mod:`custode.agent.snmp.oids`.
 
 Counters are published with kind ``"unknown"`` (untyped in the text format).
@@ -22,7 +24,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from custode.agent.snmp import oids
-from custode.agent.snmp.device import DeviceSnapshot, Interface
+from custode.agent.snmp.device import POWERNET_MIB, DeviceSnapshot, Interface, UpsStatus
 from custode.agent.snmp.oids import MibObject
 
 
@@ -68,6 +70,29 @@ def _interface_families(add: AddSample, labels: dict[str, str], interface: Inter
                 add(item.name, _doc(item), base, value, _kind(item))
 
 
+def _ups_families(add: AddSample, labels: dict[str, str], ups: UpsStatus) -> None:
+    """Custode's own ``custode_ups_*``: the same facts for a UPS-MIB and a PowerNet-MIB UPS, so one alert
+    rule and one dashboard panel serve both (the MIB's own families stay for snmp_exporter's dashboards)."""
+    with_mib = {**labels, "mib": ups.mib}
+    facts = (
+        ("custode_ups_on_battery", "1 while the UPS feeds its load from the battery (mains power out).",
+         None if ups.on_battery is None else float(ups.on_battery)),
+        ("custode_ups_battery_status", "Battery: unknown(1), normal(2), low(3), depleted or in fault(4).",
+         None if ups.battery_status is None else float(ups.battery_status)),
+        ("custode_ups_battery_charge_percent", "Battery charge, percent of full.", ups.charge_percent),
+        ("custode_ups_runtime_seconds", "Run time left on battery at the present load, seconds.",
+         ups.runtime_seconds),
+        ("custode_ups_seconds_on_battery", "Seconds since the UPS switched to battery; 0 on mains power.",
+         ups.seconds_on_battery),
+    )
+    for name, documentation, value in facts:
+        if value is not None:
+            add(name, documentation, with_mib, value)
+    if ups.mib == POWERNET_MIB and "upsAdvBatteryReplaceIndicator" in ups.values:
+        add("custode_ups_battery_replace", "1 when the UPS says its battery needs replacing.", with_mib,
+            float(ups.needs_replacing))
+
+
 def add_device_families(add: AddSample, labels: dict[str, str], device: DeviceSnapshot) -> None:
     """Add the device's samples through ``add`` (farm mode's ``_Families.add``), each with ``labels`` too."""
     system = device.system
@@ -89,10 +114,16 @@ def add_device_families(add: AddSample, labels: dict[str, str], device: DeviceSn
         for item, text in ((oids.UPS_IDENT_MANUFACTURER, ups.manufacturer), (oids.UPS_IDENT_MODEL, ups.ident_model)):
             if text:
                 add(item.name, _doc(item), {**labels, item.name: text}, 1.0)
-        for item in oids.UPS_SCALARS:
+        if ups.mib == POWERNET_MIB:
+            if ups.ident_model:
+                add(oids.APC_IDENT_MODEL.name, _doc(oids.APC_IDENT_MODEL),
+                    {**labels, oids.APC_IDENT_MODEL.name: ups.ident_model}, 1.0)
+        scalars = oids.APC_SCALARS if ups.mib == POWERNET_MIB else oids.UPS_SCALARS
+        for item in scalars:
             value = ups.values.get(item.name)
             if value is not None:
                 add(item.name, _doc(item), dict(labels), value, _kind(item))
+        _ups_families(add, labels, ups)
         for rows, columns, index_label in ((ups.inputs, oids.UPS_INPUT_TABLE, oids.UPS_INPUT_INDEX_LABEL),
                                            (ups.outputs, oids.UPS_OUTPUT_TABLE, oids.UPS_OUTPUT_INDEX_LABEL)):
             for row in rows:

@@ -288,6 +288,65 @@ UPS_OUTPUT_TABLE: tuple[MibObject, ...] = (
 )
 UPS_OBJECTS: dict[str, MibObject] = _by_name(UPS_IDENT + UPS_SCALARS + UPS_INPUT_TABLE + UPS_OUTPUT_TABLE)
 
+# --- PowerNet-MIB (APC by Schneider Electric), 1.3.6.1.4.1.318.1.1.1 ----------------------------------------
+# APC's network management cards answer their own PowerNet-MIB, not RFC 1628. Names, types and enumerations
+# are snmp_exporter's ``apcups`` module (snmp.yml at commit 00db524e1f4c18d927053ea4590393d53d34ae14): every
+# object a gauge named as the MIB object, TimeTicks as their raw hundredths of a second, upsCommStatus read by
+# GET. upsBasicIdentModel (not in that module) is read for the model people see and published as a label.
+
+APC_ENTERPRISE = "1.3.6.1.4.1.318"
+"""sysObjectID prefix of APC devices: only they are asked for PowerNet-MIB."""
+APC_BASIC_BATTERY_STATUS: Mapping[int, str] = {1: "unknown", 2: "batteryNormal", 3: "batteryLow",
+                                               4: "batteryInFaultCondition"}
+APC_BASIC_OUTPUT_STATUS: Mapping[int, str] = {
+    1: "unknown", 2: "onLine", 3: "onBattery", 4: "onSmartBoost", 5: "timedSleeping", 6: "softwareBypass",
+    7: "off", 8: "rebooting", 9: "switchedBypass", 10: "hardwareFailureBypass", 11: "sleepingUntilPowerReturn",
+    12: "onSmartTrim", 13: "ecoMode", 14: "hotStandby", 15: "onBatteryTest", 16: "emergencyStaticBypass",
+    17: "staticBypassStandby", 18: "powerSavingMode", 19: "spotMode", 20: "eConversion", 21: "chargerSpotmode",
+    22: "inverterSpotmode"}
+APC_REPLACE_INDICATOR: Mapping[int, str] = {1: "noBatteryNeedsReplacing", 2: "batteryNeedsReplacing"}
+APC_INPUT_FAIL_CAUSE: Mapping[int, str] = {
+    1: "noTransfer", 2: "highLineVoltage", 3: "brownout", 4: "blackout", 5: "smallMomentarySag",
+    6: "deepMomentarySag", 7: "smallMomentarySpike", 8: "largeMomentarySpike", 9: "selfTest",
+    10: "rateOfVoltageChange"}
+APC_IDENT_MODEL = MibObject("upsBasicIdentModel", "1.3.6.1.4.1.318.1.1.1.1.1.1", "DisplayString",
+                            "The UPS's model name (e.g. Smart-UPS 1500).")
+APC_SCALARS: tuple[MibObject, ...] = (
+    MibObject("upsBasicBatteryStatus", "1.3.6.1.4.1.318.1.1.1.2.1.1", "gauge",
+              "The status of the UPS batteries: unknown(1), batteryNormal(2), batteryLow(3), "
+              "batteryInFaultCondition(4).", APC_BASIC_BATTERY_STATUS),
+    MibObject("upsBasicBatteryTimeOnBattery", "1.3.6.1.4.1.318.1.1.1.2.1.2", "gauge",
+              "Hundredths of a second since the UPS switched to battery; 0 on mains power."),
+    MibObject("upsAdvBatteryCapacity", "1.3.6.1.4.1.318.1.1.1.2.2.1", "gauge",
+              "The remaining battery capacity, percent of full."),
+    MibObject("upsAdvBatteryTemperature", "1.3.6.1.4.1.318.1.1.1.2.2.2", "gauge",
+              "The internal UPS temperature, degrees Celsius."),
+    MibObject("upsAdvBatteryRunTimeRemaining", "1.3.6.1.4.1.318.1.1.1.2.2.3", "gauge",
+              "Run time left on battery at the present load, hundredths of a second."),
+    MibObject("upsAdvBatteryReplaceIndicator", "1.3.6.1.4.1.318.1.1.1.2.2.4", "gauge",
+              "Whether the batteries need replacing: noBatteryNeedsReplacing(1), batteryNeedsReplacing(2).",
+              APC_REPLACE_INDICATOR),
+    MibObject("upsAdvInputLineVoltage", "1.3.6.1.4.1.318.1.1.1.3.2.1", "gauge", "The utility line voltage, VAC."),
+    MibObject("upsAdvInputFrequency", "1.3.6.1.4.1.318.1.1.1.3.2.4", "gauge", "The input frequency, Hz."),
+    MibObject("upsAdvInputLineFailCause", "1.3.6.1.4.1.318.1.1.1.3.2.5", "gauge",
+              "Why the UPS last went to battery: noTransfer(1), highLineVoltage(2), brownout(3), blackout(4)…",
+              APC_INPUT_FAIL_CAUSE),
+    MibObject("upsBasicOutputStatus", "1.3.6.1.4.1.318.1.1.1.4.1.1", "gauge",
+              "The UPS's state: onLine(2), onBattery(3), onSmartBoost(4), off(7), sleepingUntilPowerReturn(11), "
+              "onSmartTrim(12)…", APC_BASIC_OUTPUT_STATUS),
+    MibObject("upsAdvOutputVoltage", "1.3.6.1.4.1.318.1.1.1.4.2.1", "gauge", "The output voltage, VAC."),
+    MibObject("upsAdvOutputFrequency", "1.3.6.1.4.1.318.1.1.1.4.2.2", "gauge", "The output frequency, Hz."),
+    MibObject("upsAdvOutputLoad", "1.3.6.1.4.1.318.1.1.1.4.2.3", "gauge",
+              "The UPS's load, percent of its rated capacity."),
+    MibObject("upsAdvOutputCurrent", "1.3.6.1.4.1.318.1.1.1.4.2.4", "gauge", "The current the load draws, A."),
+    MibObject("upsAdvTestDiagnosticsResults", "1.3.6.1.4.1.318.1.1.1.7.2.3", "gauge",
+              "The last self-test: ok(1), failed(2), invalidTest(3), testInProgress(4).",
+              {1: "ok", 2: "failed", 3: "invalidTest", 4: "testInProgress"}),
+    MibObject("upsCommStatus", "1.3.6.1.4.1.318.1.1.1.8.1", "gauge",
+              "The management card's communication with the UPS: ok(1), noComm(2).", {1: "ok", 2: "noComm"}),
+)
+APC_OBJECTS: dict[str, MibObject] = _by_name((APC_IDENT_MODEL, *APC_SCALARS))
+
 # --- HOST-RESOURCES-MIB (RFC 2790), 1.3.6.1.2.1.25 -----------------------------------------------------------
 
 HR_SYSTEM_UPTIME = MibObject("hrSystemUptime", "1.3.6.1.2.1.25.1.1", "gauge",

@@ -26,7 +26,7 @@ def device_summary(device: DeviceSnapshot, options: SnmpOptions | None) -> dict[
             summary["watched_down"] = down[:10]
     if device.ups is not None:
         summary["ups_on_battery"] = device.ups.on_battery
-        charge = device.ups.values.get("upsEstimatedChargeRemaining")
+        charge = device.ups.charge_percent
         if charge is not None:
             summary["ups_charge_percent"] = charge
     return summary
