@@ -59,7 +59,7 @@ _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)",?')
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     """Sample lines as written (prometheus_client's parser would rename a counter's samples to ``_total``)."""
     out = {}
-    for line in text.splitlines():
+    for line in text.split("\n"):  # not splitlines(): a label may hold a raw \r (a Cisco sysDescr's CRLF)
         if not line or line.startswith("#"):
             continue
         match = _SAMPLE.match(line)

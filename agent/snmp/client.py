@@ -243,11 +243,12 @@ def _octets(value: object) -> bytes:
     return b""
 
 
-def _text(value: object) -> str:
-    """A DisplayString: UTF-8 (what devices send today), else latin-1 (older firmware); trailing NULs dropped."""
+def _text(value: object, keep_nul: bool = False) -> str:
+    """A DisplayString: UTF-8 (what devices send today), else latin-1 (older firmware); trailing NULs dropped
+    unless ``keep_nul`` (snmp_exporter keeps them in its labels)."""
     if isinstance(value, univ.ObjectIdentifier):
         return _dotted(value)
-    raw = _octets(value).rstrip(b"\x00")
+    raw = _octets(value) if keep_nul else _octets(value).rstrip(b"\x00")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -575,11 +576,15 @@ def _interfaces(table: dict[str, dict[Oid, Any]], extended: dict[str, dict[Oid, 
             if number is not None:
                 numbers[column.name] = number
         if_type = numbers.get("ifType")
+        texts = {name: _text(value(name)) for name in oids.IF_LOOKUP_NAMES}
+        exact = {name: raw for name in oids.IF_LOOKUP_NAMES
+                 if (raw := _text(value(name), keep_nul=True)) != texts[name]}
+        mac = value("ifPhysAddress")
         out.append(Interface(
-            index=index[0], name=_text(value("ifName")), descr=_text(value("ifDescr")),
-            alias=_text(value("ifAlias")), values=numbers,
+            index=index[0], name=texts["ifName"], descr=texts["ifDescr"], alias=texts["ifAlias"], values=numbers,
             type_name="" if if_type is None else oids.if_type_name(int(if_type)),
-            phys_address=_mac(value("ifPhysAddress")), specific=_dotted(value("ifSpecific"))))
+            phys_address=None if mac is None or _absent(mac) else _mac(mac), specific=_dotted(value("ifSpecific")),
+            exact=exact))
     return tuple(out)
 
 

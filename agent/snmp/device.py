@@ -52,10 +52,16 @@ class Interface:
     type_name: str = ""
     """ifType as snmp_exporter's EnumAsInfo label shows it: ``ethernetCsmacd`` (a type it has no name for: the
     number, ``"305"``); the number itself is ``values["ifType"]``."""
-    phys_address: str = ""
-    """ifPhysAddress as ``aa:bb:cc:dd:ee:ff``; empty when the interface has none."""
+    phys_address: str | None = None
+    """ifPhysAddress as ``aa:bb:cc:dd:ee:ff``; empty when the device gives an empty one (a loopback), None when
+    it gives none at all (a row missing from the column: snmp_exporter then publishes no ifPhysAddress)."""
     specific: str = ""
     """ifSpecific (deprecated, usually ``0.0``) as a dotted OID; snmp_exporter's if_mib publishes it as a label."""
+    exact: dict[str, str] = field(default_factory=dict)
+    """ifName, ifDescr, ifAlias as snmp_exporter's labels show them, where they differ from the fields above:
+    the text as sent, trailing NULs kept (some UPS cards pad ifDescr to 16 bytes with NULs). The fields above
+    drop them, for people and for watch_interfaces; the metric labels use these, so series join with
+    snmp_exporter's."""
 
     @property
     def admin_status(self) -> int | None:
@@ -155,7 +161,12 @@ class UpsStatus:
 
     @property
     def charge_percent(self) -> float | None:
-        return self._value("upsAdvBatteryCapacity" if self.mib == POWERNET_MIB else "upsEstimatedChargeRemaining")
+        """Battery charge, percent; an APC card without upsAdvBatteryCapacity has it in tenths (HighPrec)."""
+        if self.mib != POWERNET_MIB:
+            return self._value("upsEstimatedChargeRemaining")
+        capacity = self._value("upsAdvBatteryCapacity")
+        tenths = self._value("upsHighPrecBatteryCapacity")
+        return capacity if capacity is not None or tenths is None else tenths / 10
 
     @property
     def seconds_on_battery(self) -> float | None:

@@ -51,15 +51,14 @@ def phys_address_label(address: str) -> str:
 
 def _interface_families(add: AddSample, labels: dict[str, str], interface: Interface) -> None:
     base = {**labels, oids.IF_INDEX_LABEL: str(interface.index), "ifAlias": interface.alias,
-            "ifDescr": interface.descr, "ifName": interface.name}
-    in_if_table = "ifIndex" in interface.values or "ifType" in interface.values
+            "ifDescr": interface.descr, "ifName": interface.name, **interface.exact}
     for item in oids.IF_METRICS:
         if item.kind == "EnumAsInfo":
             if "ifType" in interface.values:
                 add("ifType_info", f"{item.help} (EnumAsInfo) - {item.oid}",
                     {**base, "ifType": interface.type_name}, 1.0)
         elif item.kind == "PhysAddress48":
-            if in_if_table:
+            if interface.phys_address is not None:
                 add(item.name, _doc(item), {**base, item.name: phys_address_label(interface.phys_address)}, 1.0)
         elif item.kind in oids.STRING_KINDS:
             if interface.specific:

@@ -323,6 +323,8 @@ APC_SCALARS: tuple[MibObject, ...] = (
               "The internal UPS temperature, degrees Celsius."),
     MibObject("upsAdvBatteryRunTimeRemaining", "1.3.6.1.4.1.318.1.1.1.2.2.3", "gauge",
               "Run time left on battery at the present load, hundredths of a second."),
+    MibObject("upsHighPrecBatteryCapacity", "1.3.6.1.4.1.318.1.1.1.2.3.1", "gauge",
+              "The remaining battery capacity, tenths of a percent of full (cards that lack upsAdvBatteryCapacity)."),
     MibObject("upsAdvBatteryReplaceIndicator", "1.3.6.1.4.1.318.1.1.1.2.2.4", "gauge",
               "Whether the batteries need replacing: noBatteryNeedsReplacing(1), batteryNeedsReplacing(2).",
               APC_REPLACE_INDICATOR),
