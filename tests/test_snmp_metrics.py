@@ -214,7 +214,7 @@ def test_an_apc_ups_gets_snmp_exporters_apcups_names_and_the_same_custode_ups_fa
     assert apc[("upsBasicOutputStatus", frozenset({("host", "ups1")}))] == 3
     assert apc[("upsAdvBatteryRunTimeRemaining", frozenset({("host", "ups1")}))] == 162_000  # raw ticks, as upstream
     assert ("upsBasicIdentModel", frozenset({("host", "ups1"), ("upsBasicIdentModel", "Smart-UPS 750")})) in apc
-    assert not any(name.startswith("upsOutput") or name == "upsBatteryStatus" for name, _ in apc)
+    assert not any(name.startswith(("upsOutput", "upsIdent")) or name == "upsBatteryStatus" for name, _ in apc)
 
     def facts(found: dict, host: str, mib: str) -> dict[str, float]:
         return {name: value for (name, labels), value in found.items()

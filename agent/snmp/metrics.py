@@ -110,13 +110,11 @@ def add_device_families(add: AddSample, labels: dict[str, str], device: DeviceSn
 
     ups = device.ups
     if ups is not None:
-        for item, text in ((oids.UPS_IDENT_MANUFACTURER, ups.manufacturer), (oids.UPS_IDENT_MODEL, ups.ident_model)):
+        idents = ((oids.APC_IDENT_MODEL, ups.ident_model),) if ups.mib == POWERNET_MIB else (
+            (oids.UPS_IDENT_MANUFACTURER, ups.manufacturer), (oids.UPS_IDENT_MODEL, ups.ident_model))
+        for item, text in idents:
             if text:
                 add(item.name, _doc(item), {**labels, item.name: text}, 1.0)
-        if ups.mib == POWERNET_MIB:
-            if ups.ident_model:
-                add(oids.APC_IDENT_MODEL.name, _doc(oids.APC_IDENT_MODEL),
-                    {**labels, oids.APC_IDENT_MODEL.name: ups.ident_model}, 1.0)
         scalars = oids.APC_SCALARS if ups.mib == POWERNET_MIB else oids.UPS_SCALARS
         for item in scalars:
             value = ups.values.get(item.name)
