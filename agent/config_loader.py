@@ -573,7 +573,7 @@ def _device_used_for_commands(config: Config, source: str, lines: dict[Path_, in
     problems = []
     for path, reference, value in references(config):
         host = config.hosts.get(value) if reference is HOST else None
-        if host is None or host.transport != "snmp" or path[0] == "hosts":
+        if host is None or host.transport != "snmp" or path[0] in ("hosts", "probes"):
             continue
         problems.append(Problem(source, _line_for(lines, path), _dotted(path),
                                 f"host {value!r} is an SNMP device (transport: snmp): it runs no commands, so "

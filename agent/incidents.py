@@ -41,6 +41,9 @@ class CheckResult:
     severity: Severity
     summary: str
     details: dict[str, Any] = field(default_factory=dict)
+    covered_by: tuple[str, ...] = ()
+    """Hosts (registry names) whose maintenance also silences this result, besides the ``HOST:`` of its target:
+    a probe of a portal names the servers it runs on, so their update window does not open a ticket."""
 
     @property
     def key(self) -> str:
@@ -208,6 +211,11 @@ class Incidents:
             """SELECT 1 FROM silences WHERE ended_at IS NULL AND ends_at > ?
                AND (tenant IS NULL OR tenant = ?) AND substr(?, 1, length(host) + 1) = host || ':' LIMIT 1""",
             (now, result.tenant, result.target)).fetchone()
+        if row is None and result.covered_by:
+            # a host named by the result: host names are unique in the registry, whatever tenant silenced it
+            marks = ", ".join("?" * len(result.covered_by))
+            row = db.execute(f"""SELECT 1 FROM silences WHERE ended_at IS NULL AND ends_at > ?
+                                 AND host IN ({marks}) LIMIT 1""", (now, *result.covered_by)).fetchone()
         return row is not None
 
     @staticmethod

@@ -305,3 +305,29 @@ def test_the_service_is_built_only_for_a_config_with_targets(tmp_path, portal) -
     assert "probes" in names(config_text(portal))
     assert "probes" not in names(config_text(portal) + "  enabled: false\n")
     assert [t.name for t in targets_of(load_text(config_text(portal)).model)] == ["errore", "lento", "portale"]
+
+
+def test_an_update_window_on_the_host_a_probe_runs_on_opens_no_incident(tmp_path, portal) -> None:
+    from custode.agent.updates.store import NewRun, UpdateStore
+
+    host = """hosts:
+  web-sassuolo: {address: 10.20.0.5, transport: ssh, tenant: sassuolo, ssh: {user: custode}}
+"""
+    text = config_text(portal).replace("      url: " + portal.url('/error') + "\n",
+                                       "      url: " + portal.url('/error') + "\n      runs_on: [web-sassuolo]\n")
+    made = World(tmp_path, host + text)
+    try:
+        assert made.targets["errore"].runs_on == ("web-sassuolo",)
+        updates = UpdateStore(made.state)
+        now = made.clock.now
+        run_id = updates.begin(NewRun("portale", "Portale", "sassuolo", "scheduled", None, "x", now, now + 3600,
+                                      [("sassuolo", "web-sassuolo"), ("sassuolo", "10.20.0.5")], now + 4500), now)
+        for _ in range(4):
+            made.probe("errore", "lento")
+        assert "sassuolo/probe/errore" not in made.open(), "the vendor's update took the portal down on purpose"
+        assert made.service.states["errore"].consecutive_failures == 4, "the failures are still counted"
+        updates.finish(run_id, "succeeded", "ok", made.clock.now)
+        made.probe("errore")
+        assert made.open()["sassuolo/probe/errore"].severity == "critical", "after the window it is an outage"
+    finally:
+        made.close()

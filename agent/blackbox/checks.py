@@ -82,7 +82,8 @@ def _evaluation(check: str, target: Target, severity: Severity, summary: str, un
     if unmonitored is not None:
         severity, summary = "ok", f"{target.url} is not judged: {unmonitored}"
     result = CheckResult(target.tenant, check, target.name, severity, summary,
-                         {"probe": target.name, "url": target.url, "kind": target.kind, **details})
+                         {"probe": target.name, "url": target.url, "kind": target.kind, **details},
+                         covered_by=target.runs_on)
     return Evaluation(check, [result], complete=False)  # one target, always reported: nothing to reconcile
 
 

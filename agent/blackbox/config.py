@@ -18,7 +18,7 @@ import dns.rdatatype
 from pydantic import Field, field_validator, model_validator
 
 from custode.agent.blackbox.urls import KINDS, Kind, ParsedUrl, bracketed, target_from_url
-from custode.agent.config_refs import TenantRef
+from custode.agent.config_refs import HostRef, TenantRef
 from custode.agent.durations import Duration
 from custode.agent.schema import Strict, check_label_names, check_names
 from custode.agent.secrets import SecretRef
@@ -168,6 +168,9 @@ class ProbeTarget(Strict):
     ip_fallback: bool = Field(default=True, description="false: a name without an address of ip_protocol fails "
                                                         "instead of using the other family")
     enabled: bool = Field(default=True, description="false: not probed (its incidents are resolved)")
+    runs_on: list[HostRef] = Field(default_factory=list,
+                               description="hosts of the registry the service runs on: while one of them is in "
+                                           "maintenance (its update window running), the probe opens no incident")
     labels: dict[str, str] = Field(default_factory=dict, description="added to its metrics, e.g. contract, "
                                                                      "service")
     interval: Duration | None = Field(default=None, ge=5, description="default probes.interval")

@@ -40,6 +40,8 @@ class Target:
     ip_protocol: str = "ip4"
     ip_fallback: bool = True
     labels: dict[str, str] = field(default_factory=dict)
+    runs_on: tuple[str, ...] = ()
+    """Registry hosts whose maintenance silences the probe's incidents (``CheckResult.covered_by``)."""
 
     def options_as(self, kind: type[KindOptions]) -> KindOptions:
         """The options of the target's kind, typed (a prober asks for its own)."""
@@ -85,7 +87,7 @@ def target_of(name: str, entry: ProbeTarget, section: ProbesSection, default_ten
     return Target(name, entry.tenant or default_tenant, where, options,
                   interval=float(entry.interval or section.interval), timeout=float(entry.timeout or section.timeout),
                   thresholds=_thresholds(section, entry), ip_protocol=entry.ip_protocol, ip_fallback=entry.ip_fallback,
-                  labels=dict(entry.labels))
+                  labels=dict(entry.labels), runs_on=tuple(entry.runs_on))
 
 
 def targets_of(config: Config) -> list[Target]:
