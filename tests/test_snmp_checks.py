@@ -18,7 +18,7 @@ from custode.agent.farm.service import FarmService
 from custode.agent.history.model import day_of
 from custode.agent.history.store import day_row
 from custode.agent.incidents import Incidents
-from custode.agent.snmp.device import POWERNET_MIB, DeviceSnapshot, Interface, SystemInfo, UpsStatus
+from custode.agent.snmp.device import POWERNET_MIB, XUPS_MIB, DeviceSnapshot, Interface, SystemInfo, UpsStatus
 from custode.agent.state import State
 
 T0 = 1_796_000_000.0  # 2026-11-30, a fixed moment: every clock here is a ManualClock
@@ -223,6 +223,25 @@ def test_an_apc_ups_is_judged_from_powernet_mib_like_any_ups(tmp_path, clock) ->
     clock.now += 300
     _poll(service, clock, "ups-municipio", _apc(10500))
     assert _open(service) == {}
+
+
+def test_an_eaton_ups_on_xups_mib_is_judged_by_its_output_source_and_run_time(tmp_path, clock) -> None:
+    def eaton(uptime: float, source: int, seconds_left: int) -> DeviceSnapshot:
+        return DeviceSnapshot(SystemInfo(descr="ConnectUPS Web/SNMP Card V4.38", object_id="1.3.6.1.4.1.534.1",
+                                         uptime_ticks=int(uptime * 100)),
+                              ups=UpsStatus({"xupsOutputSource": source, "xupsBatTimeRemaining": seconds_left,
+                                             "xupsBatCapacity": 64}, model="Eaton 9130", mib=XUPS_MIB))
+    service = _service(tmp_path, clock)
+    _poll(service, clock, "ups-municipio", eaton(9000, 3, 2400))
+    assert _open(service) == {}
+    clock.now += 300
+    _poll(service, clock, "ups-municipio", eaton(9300, 5, 1500))
+    assert _open(service)["ponte/ups/ups-municipio:ups"] == (
+        "warning", "UPS ups-municipio (Eaton 9130) is running on battery: mains power is out, 25 minutes left, "
+                   "charge 64%")
+    clock.now += 300
+    _poll(service, clock, "ups-municipio", eaton(9600, 5, 420))  # 7 minutes: under min_runtime (10 minutes)
+    assert _open(service)["ponte/ups/ups-municipio:ups"][0] == "critical"
 
 
 def test_an_unanswering_device_keeps_its_incidents_and_counts_in_its_day(tmp_path, clock) -> None:

@@ -153,3 +153,18 @@ def test_the_recorded_rfc1628_ups_on_battery_opens_the_ups_incident(tmp_path, co
     [incident] = service.incidents.open_incidents()
     assert incident.summary == ("UPS ups-ced is running on battery for 2 minutes: mains power is out, "
                                 "22 minutes left, charge 100%")
+
+
+def test_an_eaton_connectups_card_is_read_over_xups_mib_and_not_judged_on_what_it_does_not_say(tmp_path, community):
+    with RecordedDevice(tmp_path / "device", "eaton_connectups") as device:
+        snapshot = poll(device, ["system", "if_mib", "ups"])
+    ups = snapshot.ups
+    assert ups is not None and ups.mib == "XUPS-MIB"
+    assert ups.values == {"xupsBatVoltage": 78, "xupsBatCapacity": 100, "xupsInputFrequency": 500,
+                          "xupsOutputFrequency": 500}
+    assert ups.charge_percent == 100
+    # the card's capture has no xupsOutputSource: on battery or not is unknown, so no ups check is judged
+    assert ups.on_battery is None
+    families = samples(render(snapshot))
+    assert families[("custode_ups_battery_charge_percent", frozenset({("mib", "XUPS-MIB")}))] == 100
+    assert not any(name == "custode_ups_on_battery" for name, _ in families)

@@ -18,14 +18,7 @@ from custode.agent.checks import Evaluation
 from custode.agent.farm.checks import HostJudge
 from custode.agent.farm.config import FarmChecks
 from custode.agent.incidents import Severity
-from custode.agent.snmp.device import (
-    IF_UP,
-    POWERNET_MIB,
-    UPS_BATTERY_DEPLETED,
-    UPS_BATTERY_LOW,
-    DeviceSnapshot,
-    Interface,
-)
+from custode.agent.snmp.device import IF_UP, UPS_BATTERY_DEPLETED, UPS_BATTERY_LOW, DeviceSnapshot, Interface
 from custode.agent.snmp.options import SnmpOptions
 from custode.agent.snmp.store import DeviceMemory
 
@@ -36,7 +29,6 @@ REBOOT_TOLERANCE = 60.0
 
 OPER_WORDS = {1: "up", 2: "down", 3: "testing", 4: "unknown", 5: "dormant", 6: "notPresent", 7: "lowerLayerDown"}
 BATTERY_WORDS = {1: "unknown", 2: "normal", 3: "low", 4: "depleted"}
-POWERNET_BATTERY_WORDS = {**BATTERY_WORDS, 4: "in fault"}
 
 
 @dataclass(frozen=True)
@@ -134,7 +126,7 @@ def _ups(farm: FarmChecks, judge: HostJudge, device: DeviceSnapshot) -> Evaluati
     what = f"UPS {judge.host}" + (f" ({ups.model})" if ups.model else "")
     left = "".join([f", {minutes:g} minutes left" if minutes is not None else "",
                     f", charge {charge:g}%" if charge is not None else ""])
-    words = POWERNET_BATTERY_WORDS if ups.mib == POWERNET_MIB else BATTERY_WORDS
+    words = ups.speaks.battery_words or BATTERY_WORDS
     severity: Severity
     if ups.on_battery:
         since = f" for {seconds / 60:.0f} minutes" if seconds else ""

@@ -46,7 +46,6 @@ from pysnmp.proto.error import StatusInformation
 from custode.agent.snmp import oids
 from custode.agent.snmp.credentials import Credentials
 from custode.agent.snmp.device import (
-    POWERNET_MIB,
     DeviceSnapshot,
     HostResources,
     Interface,
@@ -57,6 +56,7 @@ from custode.agent.snmp.device import (
 )
 from custode.agent.snmp.oids import MibObject
 from custode.agent.snmp.options import SnmpOptions
+from custode.agent.snmp.ups_mibs import VENDOR_MIBS, UpsMib
 
 MAX_ROWS = 10_000
 """Rows read from one table column at most (a 10,000-port device is beyond any contract's)."""
@@ -604,43 +604,59 @@ def _table_rows(found: dict[str, dict[Oid, Any]], columns: Sequence[MibObject], 
 
 async def _read_ups(session: _Session, scalar: Callable[[MibObject], Any], system: SystemInfo
                     ) -> UpsStatus | None:
-    """UPS-MIB (RFC 1628) from the first GET, else PowerNet-MIB when the device is APC's: one more GET."""
+    """UPS-MIB (RFC 1628) from the first GET, else the vendor's own MIB (APC's PowerNet-MIB, Eaton's XUPS-MIB)
+    when the device is that vendor's (sysObjectID): one more GET."""
     values = {item.name: number for item in oids.UPS_SCALARS if (number := _number(scalar(item))) is not None}
     manufacturer = _text(scalar(oids.UPS_IDENT_MANUFACTURER)).strip()
     model = _text(scalar(oids.UPS_IDENT_MODEL)).strip()
     if values or manufacturer or model:
         async def read_ups_mib() -> UpsStatus:
             found = await session.walk(oids.UPS_INPUT_TABLE + oids.UPS_OUTPUT_TABLE)
-            full = model if not manufacturer or model.lower().startswith(manufacturer.lower()) \
-                else f"{manufacturer} {model}".strip()
             return UpsStatus(
-                values=values, model=full, manufacturer=manufacturer, ident_model=model,
+                values=values, model=_full_model(manufacturer, model), manufacturer=manufacturer, ident_model=model,
                 outputs=_table_rows(found, oids.UPS_OUTPUT_TABLE, oids.UPS_OUTPUT_INDEX_LABEL),
                 inputs=_table_rows(found, oids.UPS_INPUT_TABLE, oids.UPS_INPUT_INDEX_LABEL))
         result: UpsStatus | None = await _read_module(
             session, "ups", "walking upsInputTable/upsOutputTable (1.3.6.1.2.1.33)", read_ups_mib)
         return result
-    if not system.object_id.startswith(oids.APC_ENTERPRISE + "."):
+    vendor = next((mib for mib in VENDOR_MIBS if mib.asked_of(system.object_id)), None)
+    if vendor is None:
         return None
 
-    async def read_powernet() -> UpsStatus | None:
-        wanted = (oids.APC_IDENT_MODEL, *oids.APC_SCALARS)
-        status, _, answer = await session.request([item.instance for item in wanted])
-        if status:
-            raise _ModuleError(f"{session.where} answered {_ERROR_STATUS.get(status, status)} to a GET of "
-                               "PowerNet-MIB's UPS objects (1.3.6.1.4.1.318.1.1.1)")
-        got = {tuple(name): value for name, value in answer}
-        apc = {item.name: number for item in oids.APC_SCALARS
-               if not _absent(got.get(item.instance)) and (number := _number(got.get(item.instance))) is not None}
-        apc_model = "" if _absent(got.get(oids.APC_IDENT_MODEL.instance)) else \
-            _text(got.get(oids.APC_IDENT_MODEL.instance)).strip()
-        if not apc and not apc_model:
-            return None  # an APC PDU or environment monitor: no UPS behind this card
-        return UpsStatus(values=apc, model=apc_model, manufacturer="", ident_model=apc_model,
-                         mib=POWERNET_MIB)
-    powernet: UpsStatus | None = await _read_module(
-        session, "ups", "reading PowerNet-MIB (1.3.6.1.4.1.318.1.1.1)", read_powernet)
-    return powernet
+    async def read_vendor() -> UpsStatus | None:
+        assert vendor is not None
+        return await _read_vendor_ups(session, vendor)
+    found: UpsStatus | None = await _read_module(session, "ups", f"reading {vendor.name}", read_vendor)
+    return found
+
+
+async def _read_vendor_ups(session: _Session, mib: UpsMib) -> UpsStatus | None:
+    """One GET of a vendor MIB's identity and scalars; None when the device has none of them (an APC PDU)."""
+    idents = [item for item in (mib.manufacturer, mib.model) if item is not None]
+    wanted = [*idents, *mib.scalars]
+    status, _, answer = await session.request([item.instance for item in wanted])
+    if status:
+        raise _ModuleError(f"{session.where} answered {_ERROR_STATUS.get(status, status)} to a GET of "
+                           f"{mib.name}'s UPS objects")
+    got = {tuple(name): value for name, value in answer}
+
+    def text(item: MibObject | None) -> str:
+        value = None if item is None else got.get(item.instance)
+        return "" if value is None or _absent(value) else _text(value).strip()
+    values = {item.name: number for item in mib.scalars
+              if not _absent(got.get(item.instance)) and (number := _number(got.get(item.instance))) is not None}
+    manufacturer, model = text(mib.manufacturer), text(mib.model)
+    if not values and not model and not manufacturer:
+        return None  # a PDU or an environment monitor of the same vendor: no UPS behind this card
+    return UpsStatus(values=values, model=_full_model(manufacturer, model), manufacturer=manufacturer,
+                     ident_model=model, mib=mib.name)
+
+
+def _full_model(manufacturer: str, model: str) -> str:
+    """The model for people, with the manufacturer in front unless the model already starts with it."""
+    if not manufacturer or model.lower().startswith(manufacturer.lower()):
+        return model
+    return f"{manufacturer} {model}".strip()
 
 
 async def _read_module(session: _Session, label: str, what: str, read: Callable[[], Any]) -> Any:

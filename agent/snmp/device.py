@@ -14,6 +14,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from custode.agent.snmp.ups_mibs import (  # noqa: F401  (UPS_OUTPUT_BATTERY, POWERNET_MIB: re-exported)
+    BATTERY_DEPLETED,
+    BATTERY_LOW,
+    POWERNET_MIB,
+    UPS_MIB,
+    UPS_MIBS,
+    UPS_OUTPUT_BATTERY,
+    XUPS_MIB,
+    UpsMib,
+)
+
 TICKS_PER_SECOND = 100
 """sysUpTime and hrSystemUptime are TimeTicks: hundredths of a second."""
 
@@ -79,79 +90,54 @@ class Interface:
         return self.name or self.descr or f"ifIndex {self.index}"
 
 
-UPS_BATTERY_NORMAL = 2
-UPS_BATTERY_LOW = 3
-UPS_BATTERY_DEPLETED = 4
-"""upsBatteryStatus (UPS-MIB, RFC 1628): unknown(1), batteryNormal(2), batteryLow(3), batteryDepleted(4).
-PowerNet-MIB's upsBasicBatteryStatus has the same numbers with batteryInFaultCondition(4) for the last."""
-UPS_OUTPUT_BATTERY = 5
-"""upsOutputSource: other(1), none(2), normal(3), bypass(4), battery(5), booster(6), reducer(7)."""
-APC_OUTPUT_ON_BATTERY = 3
-APC_OUTPUT_SLEEPING_UNTIL_POWER_RETURN = 11
-"""upsBasicOutputStatus (PowerNet-MIB): onBattery(3); sleepingUntilPowerReturn(11) is the UPS off after a
-power cut that emptied its battery, waiting for the mains: the load is off and the mains still out."""
-APC_BATTERY_NEEDS_REPLACING = 2
-"""upsAdvBatteryReplaceIndicator (PowerNet-MIB): batteryNeedsReplacing(2)."""
-UPS_MIB = "UPS-MIB"
-POWERNET_MIB = "PowerNet-MIB"
+UPS_BATTERY_LOW = BATTERY_LOW
+UPS_BATTERY_DEPLETED = BATTERY_DEPLETED
+"""upsBatteryStatus (UPS-MIB, RFC 1628): unknown(1), batteryNormal(2), batteryLow(3), batteryDepleted(4)."""
 
 
 @dataclass(frozen=True)
 class UpsStatus:
-    """A UPS's identity, battery and output, from UPS-MIB (RFC 1628) or APC's PowerNet-MIB.
+    """A UPS's identity, battery and output, from UPS-MIB (RFC 1628) or a vendor's MIB (APC, Eaton).
 
-    ``values`` keep each MIB's own object names (snmp_exporter's ``ups_mib`` or ``apcups``); the properties
-    say the same facts alike for both, in the units people read (minutes, percent, seconds), so the checks,
-    the summary and Custode's own ``custode_ups_*`` families judge every UPS the same way.
+    ``values`` keep each MIB's own object names (snmp_exporter's ``ups_mib`` or ``apcups``, XUPS-MIB's); the
+    properties say the same facts alike for every MIB (:mod:`custode.agent.snmp.ups_mibs`), in the units
+    people read, so the checks, the summary and Custode's ``custode_ups_*`` families judge every UPS alike.
     """
 
     values: dict[str, float] = field(default_factory=dict)
     """Scalars by the MIB's names: upsBatteryStatus, upsSecondsOnBattery, upsEstimatedMinutesRemaining,
-    upsOutputSource… (UPS-MIB) or upsBasicOutputStatus, upsAdvBatteryRunTimeRemaining… (PowerNet-MIB)."""
+    upsOutputSource… (UPS-MIB), upsBasicOutputStatus, upsAdvBatteryRunTimeRemaining… (PowerNet-MIB)."""
     model: str = ""
-    """upsIdentModel (with upsIdentManufacturer when given) or upsBasicIdentModel."""
+    """The model (with the manufacturer when given), for people."""
     outputs: tuple[dict[str, float], ...] = ()
     """upsOutputTable rows by upsOutputLineIndex order: upsOutputLineIndex, upsOutputVoltage, upsOutputPercentLoad…"""
     inputs: tuple[dict[str, float], ...] = ()
     """upsInputTable rows by upsInputLineIndex order: upsInputLineIndex, upsInputVoltage, upsInputFrequency…"""
     manufacturer: str = ""
-    """upsIdentManufacturer as the UPS gives it."""
+    """The manufacturer as the UPS gives it (upsIdentManufacturer, xupsIdentManufacturer)."""
     ident_model: str = ""
-    """upsIdentModel (or upsBasicIdentModel) as the UPS gives it (``model`` joins the manufacturer to it)."""
+    """The model as the UPS gives it (upsIdentModel, upsBasicIdentModel, xupsIdentModel)."""
     mib: str = UPS_MIB
-    """Which MIB the UPS answered: ``UPS-MIB`` or ``PowerNet-MIB``."""
+    """Which MIB the UPS answered: ``UPS-MIB``, ``PowerNet-MIB`` or ``XUPS-MIB``."""
 
-    def _value(self, name: str) -> float | None:
-        return self.values.get(name)
+    @property
+    def speaks(self) -> UpsMib:
+        return UPS_MIBS[self.mib]
 
     @property
     def on_battery(self) -> bool | None:
         """The UPS feeds its load from the battery (or has run it flat and waits for the mains)."""
-        if self.mib == POWERNET_MIB:
-            status = self._value("upsBasicOutputStatus")
-            if status is None:
-                return None
-            return status in (APC_OUTPUT_ON_BATTERY, APC_OUTPUT_SLEEPING_UNTIL_POWER_RETURN)
-        source = self._value("upsOutputSource")
-        seconds = self._value("upsSecondsOnBattery")
-        if source is None and seconds is None:
-            return None
-        return source == UPS_OUTPUT_BATTERY or bool(seconds and seconds > 0)
+        return self.speaks.on_battery(self.values)
 
     @property
     def battery_status(self) -> int | None:
-        """unknown(1), normal(2), low(3), depleted or in fault(4): the two MIBs' numbers agree."""
-        value = self._value("upsBasicBatteryStatus" if self.mib == POWERNET_MIB else "upsBatteryStatus")
-        return None if value is None else int(value)
+        """unknown(1), normal(2), low(3), depleted or in fault(4); None when the MIB has no such state."""
+        return self.speaks.battery_status(self.values)
 
     @property
     def runtime_seconds(self) -> float | None:
-        """Run time left on battery at the present load, seconds (UPS-MIB says minutes, PowerNet-MIB ticks)."""
-        if self.mib == POWERNET_MIB:
-            ticks = self._value("upsAdvBatteryRunTimeRemaining")
-            return None if ticks is None else ticks / TICKS_PER_SECOND
-        minutes = self._value("upsEstimatedMinutesRemaining")
-        return None if minutes is None else minutes * 60
+        """Run time left on battery at the present load, seconds (whatever unit the MIB says it in)."""
+        return self.speaks.runtime_seconds(self.values)
 
     @property
     def minutes_remaining(self) -> float | None:
@@ -161,24 +147,16 @@ class UpsStatus:
 
     @property
     def charge_percent(self) -> float | None:
-        """Battery charge, percent; an APC card without upsAdvBatteryCapacity has it in tenths (HighPrec)."""
-        if self.mib != POWERNET_MIB:
-            return self._value("upsEstimatedChargeRemaining")
-        capacity = self._value("upsAdvBatteryCapacity")
-        tenths = self._value("upsHighPrecBatteryCapacity")
-        return capacity if capacity is not None or tenths is None else tenths / 10
+        return self.speaks.charge_percent(self.values)
 
     @property
     def seconds_on_battery(self) -> float | None:
-        if self.mib == POWERNET_MIB:
-            ticks = self._value("upsBasicBatteryTimeOnBattery")
-            return None if ticks is None else ticks / TICKS_PER_SECOND
-        return self._value("upsSecondsOnBattery")
+        return self.speaks.seconds_on_battery(self.values)
 
     @property
     def needs_replacing(self) -> bool:
         """The UPS itself says its battery must be replaced (PowerNet-MIB's replace indicator)."""
-        return self._value("upsAdvBatteryReplaceIndicator") == APC_BATTERY_NEEDS_REPLACING
+        return self.speaks.needs_replacing(self.values)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from custode.agent.snmp import oids
-from custode.agent.snmp.device import POWERNET_MIB, DeviceSnapshot, Interface, UpsStatus
+from custode.agent.snmp.device import DeviceSnapshot, Interface, UpsStatus
 from custode.agent.snmp.oids import MibObject
 
 
@@ -87,7 +87,7 @@ def _ups_families(add: AddSample, labels: dict[str, str], ups: UpsStatus) -> Non
     for name, documentation, value in facts:
         if value is not None:
             add(name, documentation, with_mib, value)
-    if ups.mib == POWERNET_MIB and "upsAdvBatteryReplaceIndicator" in ups.values:
+    if "upsAdvBatteryReplaceIndicator" in ups.values:
         add("custode_ups_battery_replace", "1 when the UPS says its battery needs replacing.", with_mib,
             float(ups.needs_replacing))
 
@@ -110,13 +110,10 @@ def add_device_families(add: AddSample, labels: dict[str, str], device: DeviceSn
 
     ups = device.ups
     if ups is not None:
-        idents = ((oids.APC_IDENT_MODEL, ups.ident_model),) if ups.mib == POWERNET_MIB else (
-            (oids.UPS_IDENT_MANUFACTURER, ups.manufacturer), (oids.UPS_IDENT_MODEL, ups.ident_model))
-        for item, text in idents:
-            if text:
-                add(item.name, _doc(item), {**labels, item.name: text}, 1.0)
-        scalars = oids.APC_SCALARS if ups.mib == POWERNET_MIB else oids.UPS_SCALARS
-        for item in scalars:
+        for ident, text in ((ups.speaks.manufacturer, ups.manufacturer), (ups.speaks.model, ups.ident_model)):
+            if ident is not None and text:
+                add(ident.name, _doc(ident), {**labels, ident.name: text}, 1.0)
+        for item in ups.speaks.scalars:
             value = ups.values.get(item.name)
             if value is not None:
                 add(item.name, _doc(item), dict(labels), value, _kind(item))

@@ -349,6 +349,41 @@ APC_SCALARS: tuple[MibObject, ...] = (
 )
 APC_OBJECTS: dict[str, MibObject] = _by_name((APC_IDENT_MODEL, *APC_SCALARS))
 
+# --- XUPS-MIB (Eaton / Powerware), 1.3.6.1.4.1.534.1 ---------------------------------------------------------
+# Eaton's ConnectUPS and older Powerware cards answer XUPS-MIB. snmp_exporter has no module for it: the names
+# are the MIB's objects (snmp_exporter's own rule), the OIDs and enumerations those of Network UPS Tools'
+# drivers/powerware-mib.c (github.com/networkupstools/nut, commit 0a00ddb74000492e2fd03d8af350211b9f77194c).
+
+EATON_ENTERPRISE = "1.3.6.1.4.1.534"
+XUPS_OUTPUT_SOURCE: Mapping[int, str] = {1: "other", 2: "none", 3: "normal", 4: "bypass", 5: "battery", 6: "booster",
+                                         7: "reducer", 8: "parallelCapacity", 9: "parallelRedundant",
+                                         10: "highEfficiencyMode"}
+XUPS_ABM_STATUS: Mapping[int, str] = {1: "batteryCharging", 2: "batteryDischarging", 3: "batteryFloating",
+                                      4: "batteryResting", 5: "unknown", 6: "batteryDisabled"}
+XUPS_IDENT_MANUFACTURER = MibObject("xupsIdentManufacturer", "1.3.6.1.4.1.534.1.1.1", "DisplayString",
+                                    "The UPS's manufacturer.")
+XUPS_IDENT_MODEL = MibObject("xupsIdentModel", "1.3.6.1.4.1.534.1.1.2", "DisplayString", "The UPS's model.")
+XUPS_SCALARS: tuple[MibObject, ...] = (
+    MibObject("xupsBatTimeRemaining", "1.3.6.1.4.1.534.1.2.1", "gauge",
+              "Run time left on battery at the present load, seconds."),
+    MibObject("xupsBatVoltage", "1.3.6.1.4.1.534.1.2.2", "gauge", "Battery voltage, volts DC."),
+    MibObject("xupsBatCurrent", "1.3.6.1.4.1.534.1.2.3", "gauge", "Battery current, amperes DC."),
+    MibObject("xupsBatCapacity", "1.3.6.1.4.1.534.1.2.4", "gauge", "Battery charge, percent of full."),
+    MibObject("xupsBatteryAbmStatus", "1.3.6.1.4.1.534.1.2.5", "gauge",
+              "Battery charger (ABM): charging(1), discharging(2), floating(3), resting(4), unknown(5), "
+              "disabled(6).", XUPS_ABM_STATUS),
+    MibObject("xupsInputFrequency", "1.3.6.1.4.1.534.1.3.1", "gauge", "Input frequency, 0.1 hertz."),
+    MibObject("xupsInputLineBads", "1.3.6.1.4.1.534.1.3.2", "counter",
+              "Times the input went out of tolerance (a power cut, a brown-out)."),
+    MibObject("xupsOutputLoad", "1.3.6.1.4.1.534.1.4.1", "gauge", "Output load, percent of the UPS's capacity."),
+    MibObject("xupsOutputFrequency", "1.3.6.1.4.1.534.1.4.2", "gauge", "Output frequency, 0.1 hertz."),
+    MibObject("xupsOutputSource", "1.3.6.1.4.1.534.1.4.5", "gauge",
+              "Output fed from: other(1), none(2), normal(3), bypass(4), battery(5), booster(6), reducer(7)…",
+              XUPS_OUTPUT_SOURCE),
+    MibObject("xupsEnvAmbientTemp", "1.3.6.1.4.1.534.1.6.1", "gauge", "Ambient temperature at the UPS, °C."),
+    MibObject("xupsAlarms", "1.3.6.1.4.1.534.1.7.1", "gauge", "Number of alarms present on the UPS."),
+)
+
 # --- HOST-RESOURCES-MIB (RFC 2790), 1.3.6.1.2.1.25 -----------------------------------------------------------
 
 HR_SYSTEM_UPTIME = MibObject("hrSystemUptime", "1.3.6.1.2.1.25.1.1", "gauge",
