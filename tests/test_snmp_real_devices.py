@@ -168,3 +168,36 @@ def test_an_eaton_connectups_card_is_read_over_xups_mib_and_not_judged_on_what_i
     families = samples(render(snapshot))
     assert families[("custode_ups_battery_charge_percent", frozenset({("mib", "XUPS-MIB")}))] == 100
     assert not any(name == "custode_ups_on_battery" for name, _ in families)
+
+
+ROUTER = """
+agent: {tenant: provider}
+tenants:
+  provider: {name: Consorzio}
+  ponte: {name: Comune di Ponte San Pietro}
+hosts:
+  router-ponte:
+    address: 127.0.0.1
+    transport: snmp
+    tenant: ponte
+    snmp: {community: {env: CUSTODE_TEST_SNMP_COMMUNITY}, modules: [system, host_resources]}
+"""
+
+
+def test_a_devices_disk_from_host_resources_is_judged_like_a_servers_filesystem(tmp_path, community) -> None:
+    clock = ManualClock(T0)
+    state = State(tmp_path / "state.db")
+    service = FarmService(load_text(ROUTER).model, state, Incidents(state, clock=clock), clock=clock)
+    target = next(t for t in service.targets if t.name == "router-ponte")
+    with RecordedDevice(tmp_path / "as-recorded", "mikrotik_rb952") as device:
+        service.handle([PollResult(target, clock.now, 0.05, None, device=poll(device, ["system", "host_resources"]))])
+    assert service.incidents.open_incidents() == []  # system disk 16 MiB, 11.3 MiB used; "main memory" is RAM
+    clock.now += 300
+    # the same router with its flash nearly full: hrStorageUsed 15800 of 16384 units of 1 KiB
+    full = {"1.3.6.1.2.1.25.2.3.1.6.131072": "2|15800"}
+    with RecordedDevice(tmp_path / "full", "mikrotik_rb952", full) as device:
+        service.handle([PollResult(target, clock.now, 0.05, None, device=poll(device, ["system", "host_resources"]))])
+    [incident] = service.incidents.open_incidents()
+    assert (incident.key, incident.severity) == ("ponte/filesystem/router-ponte:system disk", "critical")
+    assert incident.summary == ("filesystem system disk on router-ponte has 3.6% free (584.0 KiB of 16.0 MiB), "
+                                "below the critical threshold of 5%")

@@ -56,7 +56,8 @@ def farm_evaluations(checks: ChecksSection, farm: FarmChecks, result: PollResult
         from custode.agent.snmp.checks import device_evaluations
 
         return evaluations + device_evaluations(farm, judge, result.device, result.target.host.snmp,
-                                                device_memory, now)
+                                                device_memory, now,
+                                                checks.filesystem if checks.filesystem.enabled else None)
     snap = result.snapshot
     if snap is None:
         return evaluations

@@ -10,15 +10,24 @@ incidents stay as they were.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
 from custode.agent.calendar import ROME
-from custode.agent.checks import Evaluation
+from custode.agent.checks import Evaluation, judge_filesystem
+from custode.agent.config import FilesystemCheck
 from custode.agent.farm.checks import HostJudge
 from custode.agent.farm.config import FarmChecks
 from custode.agent.incidents import Severity
-from custode.agent.snmp.device import IF_UP, UPS_BATTERY_DEPLETED, UPS_BATTERY_LOW, DeviceSnapshot, Interface
+from custode.agent.snmp.device import (
+    IF_UP,
+    UPS_BATTERY_DEPLETED,
+    UPS_BATTERY_LOW,
+    DeviceSnapshot,
+    HostResources,
+    Interface,
+)
 from custode.agent.snmp.options import SnmpOptions
 from custode.agent.snmp.store import DeviceMemory
 
@@ -72,9 +81,15 @@ def _watched(device: DeviceSnapshot, options: SnmpOptions) -> dict[str, tuple[In
 
 
 def device_evaluations(farm: FarmChecks, judge: HostJudge, device: DeviceSnapshot, options: SnmpOptions,
-                       memory: DeviceMemory, now: float) -> list[Evaluation]:
-    """The device checks of one successful poll (``memory``: after this poll, from :func:`remember`)."""
+                       memory: DeviceMemory, now: float, filesystem: FilesystemCheck | None = None
+                       ) -> list[Evaluation]:
+    """The device checks of one successful poll (``memory``: after this poll, from :func:`remember`);
+    ``filesystem``: the levels of ``checks.filesystem`` (None: not judged) for a device's disks."""
     evaluations = []
+    if filesystem is not None and device.host_resources is not None:
+        disks = _storage(filesystem, judge, device.host_resources)
+        if disks is not None:
+            evaluations.append(disks)
     if farm.interfaces.enabled and device.interfaces is not None and options.watch_interfaces:
         evaluations.append(_interfaces(farm, judge, device, options, memory))
     if farm.ups.enabled and device.ups is not None and device.ups.on_battery is not None:
@@ -82,6 +97,29 @@ def device_evaluations(farm: FarmChecks, judge: HostJudge, device: DeviceSnapsho
     if farm.reboot.enabled and device.uptime_seconds is not None:
         evaluations.append(_reboot(farm, judge, memory, now))
     return evaluations
+
+
+DISK_TYPES = frozenset({"1.3.6.1.2.1.25.2.1.4", "1.3.6.1.2.1.25.2.1.10"})
+"""hrStorageFixedDisk and hrStorageNetworkDisk: a NAS's volumes, a server's drives (not RAM, swap, flash)."""
+PSEUDO_MOUNTS = re.compile(r"^/(run|dev|sys|proc)(/|$)")
+"""Linux pseudo filesystems net-snmp lists as fixed disks too (tmpfs on /run, /dev/shm): never full of data."""
+
+
+def _storage(cfg: FilesystemCheck, judge: HostJudge, host: HostResources) -> Evaluation | None:
+    """A NAS's or server's disks from HOST-RESOURCES-MIB, judged like a server's filesystems (same words)."""
+    only = re.compile(cfg.mount_points) if cfg.mount_points else None
+    disks = [item for item in host.storage
+             if item.type_oid in DISK_TYPES and item.size > 0 and item.allocation_units > 0
+             and not PSEUDO_MOUNTS.search(item.descr) and (only is None or only.search(item.descr))]
+    if not disks:
+        return None
+    evaluation = judge.evaluation("filesystem", cfg.for_)
+    for disk in disks:
+        free = max(0.0, disk.size_bytes - disk.used_bytes)
+        severity, summary, details = judge_filesystem(cfg, judge.host, disk.descr, free, disk.size_bytes)
+        evaluation.results.append(judge.result("filesystem", disk.descr, severity, summary,
+                                               hr_storage_index=disk.index, **details))
+    return evaluation
 
 
 def _interfaces(farm: FarmChecks, judge: HostJudge, device: DeviceSnapshot, options: SnmpOptions,
