@@ -115,6 +115,9 @@ def test_the_recorded_apc_ups_on_battery_opens_the_ups_incident(tmp_path, commun
     with RecordedDevice(tmp_path / "mains", APC_RECORDING) as device:
         service.handle([PollResult(target, clock.now, 0.05, None, device=poll(device, ["system", "ups"]))])
     assert service.incidents.open_incidents() == []
+    [ok] = state.query("SELECT summary FROM check_states WHERE key = 'vaiano/ups/ups-ced:ups'")
+    # the card gives no upsBasicBatteryStatus: nothing is said of the battery rather than "normal"
+    assert ok["summary"] == "UPS ups-ced (Smart-UPS RT 3000 XL) runs on mains power"
     clock.now += 300
     # the same card a minute into a power cut: upsBasicOutputStatus onBattery(3)
     on_battery = {"1.3.6.1.4.1.318.1.1.1.4.1.1.0": "2|3"}

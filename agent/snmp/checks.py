@@ -178,7 +178,9 @@ def _ups(farm: FarmChecks, judge: HostJudge, device: DeviceSnapshot) -> Evaluati
         summary = f"{what} runs on mains power but says its battery needs replacing{left}: order a new one"
     else:
         severity = "ok"
-        summary = f"{what} runs on mains power, battery {words.get(status or 0, 'normal')}"
+        # a MIB without a battery state (XUPS-MIB, an APC card that omits it) says nothing of the battery
+        battery = "" if status is None else f", battery {words.get(status, str(status))}"
+        summary = f"{what} runs on mains power{battery}"
     evaluation.results.append(judge.result("ups", "ups", severity, summary, on_battery=ups.on_battery,
                                            battery_status=status, minutes_remaining=minutes,
                                            charge_percent=charge, seconds_on_battery=seconds, mib=ups.mib,
