@@ -28,7 +28,9 @@ def test_debian_package_builds_installs_upgrades_and_purges_in_a_clean_root() ->
                             stderr=subprocess.STDOUT, text=True, timeout=1700)
     output = result.stdout
     print(output)  # shown with -s, or with the failure
-    lines = output.splitlines()
+    # lines end at "\n" only: dpkg's "(Reading database ... 5%" progress is "\r"-separated within one line the
+    # script prefixed, and splitlines() would cut it at each "\r" into lines without the prefix
+    lines = output.split("\n")
     stray = [line for line in lines if line and not line.startswith("== deb")]
     assert result.returncode == 0, "scripts/test-deb.sh failed:\n" + "\n".join(lines[-60:])
     assert not stray, "lines of scripts/test-deb.sh without the '== deb' prefix:\n" + "\n".join(stray[:20])
